@@ -1,0 +1,55 @@
+#pragma once
+/// Run configuration: a TOML file plus --set KEY=VALUE overrides, checked against a schema
+/// (unknown keys, wrong types and bad values are InputErrors naming the key).
+///
+///   [model]   kind, N, coupling, g0, w, h, gamma_up, gamma_down, Gamma_up, Gamma_down, Gamma_phi
+///   [initial] central ("up" | "down" | [x,y,z]), bath ("steady" | [x,y,z])
+///   [solver]  method ("master"), rtol, atol
+///   [output]  t_end, dt, fluctuations
+#include "qfluct/model/central_spin_parameters.hpp"
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <toml++/toml.h>
+#include <vector>
+
+namespace qfluct {
+
+enum class ModelKind { central_spin };
+enum class SolverMethod { master };
+
+struct SolverConfig {
+  SolverMethod method = SolverMethod::master;
+  double rtol = 1e-9;
+  double atol = 1e-11;
+};
+
+struct OutputConfig {
+  double t_end = 4.0;
+  double dt = 0.05;
+};
+
+struct RunConfig {
+  ModelKind kind = ModelKind::central_spin;
+  CentralSpinParameters model;
+  SolverConfig solver;
+  OutputConfig output;
+
+  /// Every parameter after defaults, as written to the JSON sidecar.
+  nlohmann::json to_json() const;
+};
+
+/// Parses one --set argument "KEY=VALUE" (VALUE in TOML syntax; a bare word is taken as a string)
+/// into `table`, creating sub-tables as needed.
+void apply_override(toml::table& table, const std::string& assignment);
+
+/// Builds and validates a RunConfig from a TOML table.
+RunConfig parse_config(const toml::table& table);
+
+/// Reads CONFIG.toml, applies the overrides in order, and validates.
+RunConfig load_config(const std::string& path, const std::vector<std::string>& overrides);
+
+std::string to_string(ModelKind k);
+std::string to_string(SolverMethod m);
+
+}  // namespace qfluct

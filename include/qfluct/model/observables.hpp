@@ -1,0 +1,46 @@
+#pragma once
+/// The observables qfluct reports, defined once for pure states and block densities (so the
+/// trajectory and master-equation paths average the same code).
+///
+/// A state is first reduced to a raw record of expectation values that are linear in the
+/// state, and so can be averaged over trajectories:
+///   tau_x, tau_y, tau_z, <q>, <q^2>, <q^3>, <q^4>, n      (q = scale X, DESIGN.md section 1)
+/// and the reported columns are functions of the (averaged) raw record:
+///   tau_x, tau_y, tau_z, q, Q2, Q4, nongauss = Q4 - 3 Q2^2, n
+/// with Q = q - <q> centred on the ensemble mean (Q2, Q4 are central moments of the mixture).
+/// Models without a fluctuation mode report the three tau columns only.
+#include "qfluct/model/sector_model.hpp"
+
+#include <string>
+#include <vector>
+
+namespace qfluct {
+
+class ObservableSet {
+ public:
+  explicit ObservableSet(const SectorModel& model);
+
+  Index raw_size() const { return fluctuations_ ? 8 : 3; }
+  Index column_count() const { return raw_size(); }
+  const std::vector<std::string>& raw_names() const { return raw_names_; }
+  const std::vector<std::string>& column_names() const { return column_names_; }
+  bool fluctuations() const { return fluctuations_; }
+
+  /// Raw record of a pure sector state (need not be normalised).
+  void measure(const SectorState& state, double* raw) const;
+  /// Raw record of a block-diagonal density operator; uses operators cached at construction.
+  void measure(const std::vector<Eigen::Map<const CMat>>& blocks, double* raw) const;
+  /// Columns from a raw record (or from an average of raw records).
+  void derive(const double* raw, double* columns) const;
+
+ private:
+  const SectorModel& model_;
+  bool fluctuations_;
+  double scale_ = 1.0;
+  std::vector<std::string> raw_names_, column_names_;
+  // Full-sector operators for densities, built lazily once per sector: tau_x, tau_y, tau_z, X, n.
+  mutable std::vector<std::vector<Operator>> full_;
+  const std::vector<Operator>& full_operators(int s) const;
+};
+
+}  // namespace qfluct

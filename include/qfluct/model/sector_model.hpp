@@ -1,0 +1,97 @@
+#pragma once
+/// The model description every solver consumes (DESIGN.md section 3): per sector, the
+/// Hamiltonian, the jump channels (target sector, Kraus operator, rate), the observables and
+/// the initial state. The block master equation, the quantum-jump unravelling and the
+/// steady-state solver all read this interface and nothing else.
+///
+/// Conventions (DESIGN.md section 1): hbar = 1, Schrodinger-picture Lindblad equation
+///   d rho/dt = -i[H, rho] + sum_c rate_c sum_b ( K_cb rho K_cb^+ - {K_cb^+ K_cb, rho}/2 ),
+/// where rho = (+)_s rho_s is block diagonal over sectors s and branch b of channel c maps
+/// sector s to sector s + sector_shift(b).
+///
+/// A sector space is C^d (x) C^L (d system levels, a ladder of L rungs); operators are built on
+/// ladder windows (space/window.hpp), so a trajectory can carry only the rungs where its
+/// amplitude lives. Models without ladder structure use d = 1 and full windows.
+#include "qfluct/core/random.hpp"
+#include "qfluct/core/types.hpp"
+#include "qfluct/space/operator.hpp"
+#include "qfluct/space/window.hpp"
+
+#include <string>
+#include <vector>
+
+namespace qfluct {
+
+/// A jump channel: Lindblad terms rate * D[K_b], one Kraus operator per branch b.
+struct Channel {
+  std::string name;               ///< e.g. "tau_minus", "sigma_minus" (bath decay)
+  double rate = 0.0;
+  std::vector<int> sector_shift;  ///< per branch: target sector - source sector
+  std::vector<Index> ladder_shift;///< per branch: k' - k of its Kraus operator (for windows)
+  Index branches() const { return Index(sector_shift.size()); }
+};
+
+/// Observables a model can provide (the CSV columns are derived from them, see observables.hpp).
+enum class Observable {
+  tau_x, tau_y, tau_z,  ///< central (system) Pauli operators
+  quadrature,           ///< X: the fluctuation quadrature before normalisation (q = scale X)
+  number,               ///< n = a^+ a of the fluctuation mode
+};
+
+/// A pure state of one sector restricted to a window: the state of a trajectory.
+struct SectorState {
+  int sector = 0;
+  Window window;
+  CVec psi;  ///< index c * window.size + (k - window.begin)
+};
+
+/// A block-diagonal density operator: one dense block per sector (empty where unused).
+struct BlockDensity {
+  std::vector<CMat> blocks;
+};
+
+class SectorModel {
+ public:
+  virtual ~SectorModel() = default;
+
+  virtual int sector_count() const = 0;
+  virtual Index system_dim() const = 0;
+  virtual Index ladder_size(int sector) const = 0;
+  Index dim(int sector) const { return system_dim() * ladder_size(sector); }
+  Window full_window(int sector) const { return Window::full(ladder_size(sector)); }
+
+  /// H restricted to sector s, from window `in` to window `out`.
+  virtual Operator hamiltonian(int s, Window in, Window out) const = 0;
+
+  virtual const std::vector<Channel>& channels() const = 0;
+  /// Kraus operator of branch b of channel c, from sector s (window in) to its target (window out).
+  virtual Operator kraus(int c, int b, int s, Window in, Window out) const = 0;
+  /// Diagonal of sum_b K_cb^+ K_cb on sector s (window layout). It must be diagonal for every
+  /// model (it is: projectors and number operators), so H_eff is cheap to form.
+  virtual RVec channel_weight(int c, int s, Window w) const = 0;
+  /// Whether sector s + shift exists.
+  bool has_sector(int s) const { return s >= 0 && s < sector_count(); }
+
+  /// Observable o on sector s from window in to window out.
+  virtual Operator observable(Observable o, int s, Window in, Window out) const = 0;
+  /// Ladder shifts an observable's operator spans (X spans -1..+1): for windows.
+  virtual Index observable_reach(Observable o) const { return o == Observable::quadrature ? 1 : 0; }
+  /// Whether the fluctuation observables (q, Q2, Q4, nongauss, n) exist for this model.
+  virtual bool has_fluctuations() const = 0;
+  /// q = quadrature_scale() * X.
+  virtual double quadrature_scale() const = 0;
+
+  /// The exact initial density operator, block by block.
+  virtual BlockDensity initial_density() const = 0;
+  /// One pure initial state drawn from the initial ensemble; window trimmed to amplitude
+  /// above `window_tol` in population when windows are in use (`full` = whole sector).
+  virtual SectorState sample_initial(Rng& rng, bool full, double window_tol) const = 0;
+
+  /// Short name of the kind ("central_spin", "spin_boson", ...).
+  virtual std::string kind() const = 0;
+};
+
+/// The decay operator sum_c rate_c sum_b K^+K on sector s, diagonal over the window.
+RVec decay_diagonal(const SectorModel& model, int s, Window w);
+
+}  // namespace qfluct

@@ -1,0 +1,52 @@
+#pragma once
+/// The exact reference: the block master equation (THEORY.md section 3). rho = (+)_s rho_s with
+/// dense blocks, each evolving as
+///   d rho_s/dt = -i (H_eff rho_s - rho_s H_eff^+) + sum_{c,b} rate_c K_cb rho_{s'} K_cb^+,
+///   H_eff = H - (i/2) sum_c rate_c sum_b K_cb^+ K_cb,
+/// where the Kraus terms bring weight in from the neighbouring sectors s' = s - shift_b.
+/// Integrated with adaptive Dormand-Prince 5(4); OpenMP over blocks inside one derivative.
+#include "qfluct/model/observables.hpp"
+#include "qfluct/model/sector_model.hpp"
+#include "qfluct/solver/banded_lindbladian.hpp"
+#include "qfluct/solver/dopri5.hpp"
+#include "qfluct/solver/time_series.hpp"
+
+#include <functional>
+#include <memory>
+#include <vector>
+
+namespace qfluct {
+
+struct MasterOptions {
+  OdeTolerances tol{1e-9, 1e-11};
+  std::function<void(double fraction)> progress;  ///< called after each output time
+};
+
+class BlockMasterEquation {
+ public:
+  explicit BlockMasterEquation(const SectorModel& model);
+
+  /// Number of complex numbers in the packed state.
+  Index size() const { return offset_.back(); }
+  CVec pack(const BlockDensity& rho) const;
+  std::vector<Eigen::Map<const CMat>> blocks(const CVec& y) const;
+  /// dy = L(y): the Lindblad generator on the packed blocks.
+  void derivative(const CVec& y, CVec& dy) const;
+
+  /// Integrates from the model's initial density and reports the observables at `times`.
+  TimeSeries solve(const std::vector<double>& times, const MasterOptions& options = {}) const;
+  /// The same from a given packed state; the final state is left in y.
+  TimeSeries solve(CVec& y, const std::vector<double>& times, const MasterOptions& options = {}) const;
+
+ private:
+  using Incoming = BandedLindbladian::Incoming;
+  const SectorModel& model_;
+  std::vector<Index> dim_, offset_;
+  std::vector<Operator> H_;
+  std::vector<RVec> decay_;
+  std::vector<std::vector<Incoming>> incoming_;
+  std::vector<int> order_;  // sectors, largest first (load balance)
+  std::unique_ptr<BandedLindbladian> banded_;  // the fast kernel, when every operator is banded
+};
+
+}  // namespace qfluct

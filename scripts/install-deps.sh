@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages qfluct needs (run as root; a no-op when all are present).
+set -euo pipefail
+packages=(build-essential cmake libeigen3-dev libboost-random-dev libfmt-dev catch2 libcli11-dev
+          libtomlplusplus-dev nlohmann-json3-dev python3 python3-numpy python3-matplotlib)
+# Optional peers for validation and benchmarks (QuTiP/PIQS); installed with QFLUCT_WITH_QUTIP=1.
+if [ "${QFLUCT_WITH_QUTIP:-0}" = 1 ]; then packages+=(python3-qutip python3-scipy time); fi
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

@@ -1,0 +1,292 @@
+#include "qfluct/io/config.hpp"
+
+#include "qfluct/core/error.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <fmt/format.h>
+#include <map>
+#include <regex>
+#include <set>
+
+namespace qfluct {
+
+std::string to_string(ModelKind k) {
+  switch (k) {
+    case ModelKind::central_spin: return "central_spin";
+  }
+  return "?";
+}
+
+std::string to_string(SolverMethod m) {
+  switch (m) {
+    case SolverMethod::master: return "master";
+  }
+  return "?";
+}
+
+namespace {
+
+/// Every key qfluct understands, by section.
+const std::map<std::string, std::set<std::string>>& schema() {
+  static const std::map<std::string, std::set<std::string>> keys = {
+      {"model",
+       {"kind", "N", "coupling", "g0", "w", "h", "gamma_up", "gamma_down", "Gamma_up", "Gamma_down", "Gamma_phi"}},
+      {"initial", {"central", "bath"}},
+      {"solver", {"method", "rtol", "atol"}},
+      {"output", {"t_end", "dt", "fluctuations"}},
+  };
+  return keys;
+}
+
+std::size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diag = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (std::tolower(a[i - 1]) == std::tolower(b[j - 1]) ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+std::string suggestion(const std::string& key, const std::vector<std::string>& candidates) {
+  std::string best;
+  std::size_t best_d = 3;  // suggest only close matches
+  for (const auto& c : candidates) {
+    const std::size_t d = edit_distance(key, c);
+    if (d < best_d) best_d = d, best = c;
+  }
+  return best.empty() ? "" : fmt::format(" (did you mean {}?)", best);
+}
+
+void check_known_keys(const toml::table& table) {
+  std::vector<std::string> all;
+  for (const auto& [section, keys] : schema())
+    for (const auto& k : keys) all.push_back(section + "." + k);
+  for (const auto& [name, node] : table) {
+    const std::string section(name.str());
+    const auto it = schema().find(section);
+    if (it == schema().end()) {
+      std::vector<std::string> sections;
+      for (const auto& s : schema()) sections.push_back(s.first);
+      throw InputError(section, "unknown section" + suggestion(section, sections) +
+                                    "; sections are [model], [initial], [solver], [output]");
+    }
+    if (!node.is_table()) throw InputError(section, "must be a table ([" + section + "])");
+    for (const auto& [key, value] : *node.as_table()) {
+      const std::string full = section + "." + std::string(key.str());
+      if (!it->second.count(std::string(key.str()))) throw InputError(full, "unknown key" + suggestion(full, all));
+    }
+  }
+}
+
+const toml::node* find(const toml::table& t, const std::string& section, const std::string& key) {
+  const auto* s = t.get_as<toml::table>(section);
+  return s ? s->get(key) : nullptr;
+}
+
+std::string type_name(const toml::node& n) {
+  switch (n.type()) {
+    case toml::node_type::string: return "a string";
+    case toml::node_type::integer: return "an integer";
+    case toml::node_type::floating_point: return "a number";
+    case toml::node_type::boolean: return "a boolean";
+    case toml::node_type::array: return "an array";
+    case toml::node_type::table: return "a table";
+    default: return "a date/time";
+  }
+}
+
+double get_double(const toml::table& t, const std::string& section, const std::string& key, double fallback) {
+  const toml::node* n = find(t, section, key);
+  if (!n) return fallback;
+  if (auto v = n->value_exact<double>()) return *v;
+  if (auto v = n->value_exact<int64_t>()) return double(*v);
+  throw InputError(section + "." + key, "expected a number, got " + type_name(*n));
+}
+
+long long get_integer(const toml::table& t, const std::string& section, const std::string& key, long long fallback) {
+  const toml::node* n = find(t, section, key);
+  if (!n) return fallback;
+  if (auto v = n->value_exact<int64_t>()) return *v;
+  if (auto v = n->value_exact<double>(); v && std::isfinite(*v) && *v == std::floor(*v) && std::abs(*v) < 9e15)
+    return (long long)*v;
+  throw InputError(section + "." + key, "expected an integer, got " + type_name(*n));
+}
+
+bool get_bool(const toml::table& t, const std::string& section, const std::string& key, bool fallback) {
+  const toml::node* n = find(t, section, key);
+  if (!n) return fallback;
+  if (auto v = n->value_exact<bool>()) return *v;
+  throw InputError(section + "." + key, "expected true or false, got " + type_name(*n));
+}
+
+std::string get_choice(const toml::table& t, const std::string& section, const std::string& key,
+                       const std::string& fallback, const std::vector<std::string>& choices) {
+  const toml::node* n = find(t, section, key);
+  if (!n) return fallback;
+  const auto v = n->value_exact<std::string>();
+  std::string list;
+  for (const auto& c : choices) list += (list.empty() ? "\"" : ", \"") + c + "\"";
+  if (!v) throw InputError(section + "." + key, "expected one of " + list + ", got " + type_name(*n));
+  if (std::find(choices.begin(), choices.end(), *v) == choices.end())
+    throw InputError(section + "." + key, fmt::format("unknown value \"{}\"; expected one of {}", *v, list));
+  return *v;
+}
+
+Vec3 as_vec3(const toml::node& n, const std::string& key) {
+  const auto* a = n.as_array();
+  if (!a || a->size() != 3) throw InputError(key, "expected an array of three numbers [x, y, z]");
+  Vec3 v{};
+  for (std::size_t i = 0; i < 3; ++i) {
+    const toml::node& e = *a->get(i);
+    if (auto d = e.value_exact<double>()) v[i] = *d;
+    else if (auto k = e.value_exact<int64_t>()) v[i] = double(*k);
+    else throw InputError(key, fmt::format("entry {} must be a number, got {}", i, type_name(e)));
+  }
+  return v;
+}
+
+Vec3 get_vec3(const toml::table& t, const std::string& section, const std::string& key, Vec3 fallback) {
+  const toml::node* n = find(t, section, key);
+  return n ? as_vec3(*n, section + "." + key) : fallback;
+}
+
+void require_positive(const std::string& key, double x) {
+  if (!std::isfinite(x) || !(x > 0)) throw InputError(key, fmt::format("must be a finite number > 0, got {}", x));
+}
+
+}  // namespace
+
+void apply_override(toml::table& table, const std::string& assignment) {
+  const auto eq = assignment.find('=');
+  if (eq == std::string::npos || eq == 0)
+    throw InputError(assignment, "--set expects KEY=VALUE, e.g. --set model.N=80");
+  const std::string key = assignment.substr(0, eq);
+  const std::string value = assignment.substr(eq + 1);
+  toml::table parsed;
+  try {
+    parsed = toml::parse("value = " + value);
+  } catch (const toml::parse_error& e) {
+    // A bare word (--set initial.bath=steady) is meant as a string.
+    if (std::regex_match(value, std::regex("[A-Za-z_][A-Za-z0-9_]*")) && value != "nan" && value != "inf") {
+      parsed.insert_or_assign("value", value);
+    } else {
+      throw InputError(key, fmt::format("--set value '{}' is not a TOML value ({})", value, e.description()));
+    }
+  }
+  toml::table* t = &table;
+  std::size_t start = 0;
+  for (std::size_t dot; (dot = key.find('.', start)) != std::string::npos; start = dot + 1) {
+    const std::string part = key.substr(start, dot - start);
+    toml::node* n = t->get(part);
+    if (!n) {
+      t->insert(part, toml::table{});
+      n = t->get(part);
+    }
+    if (!n->is_table()) throw InputError(key, "'" + part + "' is not a table");
+    t = n->as_table();
+  }
+  const std::string leaf = key.substr(start);
+  if (leaf.empty()) throw InputError(key, "empty key in --set");
+  t->insert_or_assign(leaf, *parsed.get("value"));
+}
+
+RunConfig parse_config(const toml::table& t) {
+  check_known_keys(t);
+  RunConfig c;
+  get_choice(t, "model", "kind", "central_spin", {"central_spin"});
+  c.kind = ModelKind::central_spin;
+  CentralSpinParameters& p = c.model;
+  const long long N = get_integer(t, "model", "N", p.N);
+  if (N < 1 || N > 100'000'000) throw InputError("model.N", fmt::format("the bath needs 1 <= N <= 1e8 spins, got {}", N));
+  p.N = int(N);
+  const std::string coupling = get_choice(t, "model", "coupling", "sqrt", {"sqrt", "linear", "fixed"});
+  p.coupling = coupling == "sqrt" ? CouplingScaling::sqrt : coupling == "linear" ? CouplingScaling::linear : CouplingScaling::fixed;
+  p.g0 = get_double(t, "model", "g0", p.g0);
+  p.w = get_vec3(t, "model", "w", p.w);
+  p.h = get_vec3(t, "model", "h", p.h);
+  p.gamma_up = get_double(t, "model", "gamma_up", p.gamma_up);
+  p.gamma_down = get_double(t, "model", "gamma_down", p.gamma_down);
+  p.Gamma_up = get_double(t, "model", "Gamma_up", p.Gamma_up);
+  p.Gamma_down = get_double(t, "model", "Gamma_down", p.Gamma_down);
+  p.Gamma_phi = get_double(t, "model", "Gamma_phi", p.Gamma_phi);
+
+  if (const toml::node* n = find(t, "initial", "central")) {
+    if (auto s = n->value_exact<std::string>()) {
+      if (*s == "up") p.central = {0, 0, 1};
+      else if (*s == "down") p.central = {0, 0, -1};
+      else throw InputError("initial.central", fmt::format("unknown value \"{}\"; expected \"up\", \"down\" or [x, y, z]", *s));
+    } else {
+      p.central = as_vec3(*n, "initial.central");
+    }
+  }
+  if (const toml::node* n = find(t, "initial", "bath")) {
+    if (auto s = n->value_exact<std::string>()) {
+      if (*s != "steady") throw InputError("initial.bath", fmt::format("unknown value \"{}\"; expected \"steady\" or [x, y, z]", *s));
+      p.bath.steady = true;
+    } else {
+      p.bath.steady = false;
+      p.bath.r = as_vec3(*n, "initial.bath");
+    }
+  }
+  p.fluctuations = get_bool(t, "output", "fluctuations", true);
+
+  get_choice(t, "solver", "method", "master", {"master"});
+  c.solver.method = SolverMethod::master;
+  c.solver.rtol = get_double(t, "solver", "rtol", c.solver.rtol);
+  c.solver.atol = get_double(t, "solver", "atol", c.solver.atol);
+  require_positive("solver.rtol", c.solver.rtol);
+  require_positive("solver.atol", c.solver.atol);
+
+  c.output.t_end = get_double(t, "output", "t_end", c.output.t_end);
+  c.output.dt = get_double(t, "output", "dt", c.output.dt);
+  require_positive("output.t_end", c.output.t_end);
+  require_positive("output.dt", c.output.dt);
+  if (c.output.t_end / c.output.dt > 1e7) throw InputError("output.dt", "more than 1e7 output times; raise output.dt");
+
+  p.validate();
+  return c;
+}
+
+RunConfig load_config(const std::string& path, const std::vector<std::string>& overrides) {
+  toml::table t;
+  try {
+    t = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    const auto& src = e.source();
+    throw InputError(path, fmt::format("malformed TOML at line {}, column {}: {}", src.begin.line, src.begin.column,
+                                       e.description()));
+  }
+  for (const auto& o : overrides) apply_override(t, o);
+  return parse_config(t);
+}
+
+nlohmann::json RunConfig::to_json() const {
+  const auto& p = model;
+  nlohmann::json initial;
+  initial["central"] = p.central;
+  initial["bath"] = p.bath.steady ? nlohmann::json("steady") : nlohmann::json(p.bath.r);
+  return {{"model",
+           {{"kind", to_string(kind)},
+            {"N", p.N},
+            {"coupling", to_string(p.coupling)},
+            {"g0", p.g0},
+            {"w", p.w},
+            {"h", p.h},
+            {"gamma_up", p.gamma_up},
+            {"gamma_down", p.gamma_down},
+            {"Gamma_up", p.Gamma_up},
+            {"Gamma_down", p.Gamma_down},
+            {"Gamma_phi", p.Gamma_phi}}},
+          {"initial", initial},
+          {"solver", {{"method", to_string(solver.method)}, {"rtol", solver.rtol}, {"atol", solver.atol}}},
+          {"output", {{"t_end", output.t_end}, {"dt", output.dt}, {"fluctuations", p.fluctuations}}}};
+}
+
+}  // namespace qfluct

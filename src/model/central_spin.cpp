@@ -1,0 +1,218 @@
+#include "qfluct/model/central_spin.hpp"
+
+#include <cmath>
+
+namespace qfluct {
+
+namespace {
+constexpr Index up = 0, down = 1;
+constexpr int deltas[3] = {+1, 0, -1};  // branch b changes j by deltas[b], i.e. s by -deltas[b]
+auto one = [](Index) { return 1.0; };
+}  // namespace
+
+Eigen::Matrix2cd spin_density(const Vec3& r) {
+  Eigen::Matrix2cd rho;
+  rho << 1.0 + r[2], cplx(r[0], -r[1]), cplx(r[0], r[1]), 1.0 - r[2];
+  return 0.5 * rho;
+}
+
+std::pair<double, double> bloch_angles(const Vec3& r) {
+  const double len = std::sqrt(r[0] * r[0] + r[1] * r[1] + r[2] * r[2]);
+  if (len == 0.0) return {0.0, 0.0};
+  return {std::acos(std::clamp(r[2] / len, -1.0, 1.0)), std::atan2(r[1], r[0])};
+}
+
+Eigen::Vector2cd sample_spin_state(const Vec3& r, Rng& rng) {
+  const double len = std::sqrt(r[0] * r[0] + r[1] * r[1] + r[2] * r[2]);
+  const auto [theta, phi] = bloch_angles(r);
+  const Eigen::Vector2cd plus(std::cos(theta / 2), std::polar(std::sin(theta / 2), phi));
+  const Eigen::Vector2cd minus(std::sin(theta / 2), -std::polar(std::cos(theta / 2), phi));
+  if (len >= 1.0) return plus;  // pure: no random number drawn
+  return boost::random::uniform_01<double>()(rng) < 0.5 * (1.0 + len) ? plus : minus;
+}
+
+double trim_window(SectorState& state, Index d, double tol) {
+  const Index W = state.window.size;
+  auto rung_population = [&](Index i) {
+    double p = 0.0;
+    for (Index c = 0; c < d; ++c) p += std::norm(state.psi(c * W + i));
+    return p;
+  };
+  Index lo = 0, hi = W;  // keep [lo, hi)
+  double discarded = 0.0;
+  while (hi - lo > 1 && rung_population(lo) < tol) discarded += rung_population(lo++);
+  while (hi - lo > 1 && rung_population(hi - 1) < tol) discarded += rung_population(--hi);
+  if (lo == 0 && hi == W) return 0.0;
+  CVec kept(d * (hi - lo));
+  for (Index c = 0; c < d; ++c) kept.segment(c * (hi - lo), hi - lo) = state.psi.segment(c * W + lo, hi - lo);
+  state.psi = std::move(kept);
+  state.window = {state.window.begin + lo, hi - lo};
+  return discarded;
+}
+
+CentralSpinModel::CentralSpinModel(const CentralSpinParameters& p) : p_(p) {
+  p_.validate();
+  auto add = [&](std::string name, double rate, Kind kind, std::vector<int> sector_shift, std::vector<Index> ladder_shift) {
+    if (rate <= 0) return;
+    channels_.push_back({std::move(name), rate, std::move(sector_shift), std::move(ladder_shift)});
+    kinds_.push_back(kind);
+  };
+  add("tau_minus", p_.gamma_down, Kind::tau_minus, {0}, {0});
+  add("tau_plus", p_.gamma_up, Kind::tau_plus, {0}, {0});
+  auto bath = [&](std::string name, double rate, Kind kind, dicke::LocalJump type) {
+    std::vector<int> ss;
+    std::vector<Index> ls;
+    for (int delta : deltas) {
+      ss.push_back(-delta);
+      ls.push_back(dicke::kraus_ladder_shift(type, delta));
+    }
+    add(std::move(name), rate, kind, ss, ls);
+  };
+  bath("sigma_minus", p_.Gamma_down, Kind::bath_minus, dicke::LocalJump::sigma_minus);
+  bath("sigma_plus", p_.Gamma_up, Kind::bath_plus, dicke::LocalJump::sigma_plus);
+  bath("sigma_z", p_.Gamma_phi, Kind::bath_z, dicke::LocalJump::sigma_z);
+}
+
+Operator CentralSpinModel::hamiltonian(int s, Window in, Window out) const {
+  const double j = dicke::spin(p_.N, s);
+  const double g = p_.g();
+  const auto& [wx, wy, wz] = p_.w;
+  const auto& [hx, hy, hz] = p_.h;
+  auto jm = [j](Index k) { return dicke::j_minus(j, k); };
+  auto jp = [j](Index k) { return dicke::j_plus(j, k); };
+  auto jz = [j](Index k) { return double(k) - j; };
+  LadderOperatorBuilder H(2, in, out);
+  // H_tau = w.tau
+  H.add(up, up, 0, wz, one).add(down, down, 0, -wz, one);
+  H.add(up, down, 0, cplx(wx, -wy), one).add(down, up, 0, cplx(wx, wy), one);
+  // g (tau_+ J_- + tau_- J_+)
+  H.add(up, down, -1, g, jm).add(down, up, +1, g, jp);
+  // 2 h.J = 2 h_z J_z + (h_x - i h_y) J_+ + (h_x + i h_y) J_-
+  for (Index c : {up, down}) {
+    H.add(c, c, 0, 2.0 * hz, jz);
+    H.add(c, c, +1, cplx(hx, -hy), jp);
+    H.add(c, c, -1, cplx(hx, hy), jm);
+  }
+  return std::move(H).build();
+}
+
+Operator CentralSpinModel::kraus(int c, int b, int s, Window in, Window out) const {
+  LadderOperatorBuilder K(2, in, out);
+  const double j = dicke::spin(p_.N, s);
+  auto local = [&](dicke::LocalJump type) {
+    const int delta = deltas[b];
+    const Index shift = dicke::kraus_ladder_shift(type, delta);
+    auto coef = [&](Index k) { return dicke::kraus_element(type, p_.N, j, delta, k); };
+    K.add(up, up, shift, 1.0, coef).add(down, down, shift, 1.0, coef);
+  };
+  switch (kinds_.at(c)) {
+    case Kind::tau_minus: K.add(down, up, 0, 1.0, one); break;
+    case Kind::tau_plus: K.add(up, down, 0, 1.0, one); break;
+    case Kind::bath_minus: local(dicke::LocalJump::sigma_minus); break;
+    case Kind::bath_plus: local(dicke::LocalJump::sigma_plus); break;
+    case Kind::bath_z: local(dicke::LocalJump::sigma_z); break;
+  }
+  return std::move(K).build();
+}
+
+RVec CentralSpinModel::channel_weight(int c, int s, Window w) const {
+  const double j = dicke::spin(p_.N, s);
+  RVec d(2 * w.size);
+  for (Index cc : {up, down})
+    for (Index i = 0; i < w.size; ++i) {
+      const Index k = w.begin + i;
+      double v = 0.0;
+      switch (kinds_.at(c)) {
+        case Kind::tau_minus: v = cc == up ? 1.0 : 0.0; break;
+        case Kind::tau_plus: v = cc == down ? 1.0 : 0.0; break;
+        case Kind::bath_minus: v = dicke::kraus_completeness(dicke::LocalJump::sigma_minus, p_.N, j, k); break;
+        case Kind::bath_plus: v = dicke::kraus_completeness(dicke::LocalJump::sigma_plus, p_.N, j, k); break;
+        case Kind::bath_z: v = dicke::kraus_completeness(dicke::LocalJump::sigma_z, p_.N, j, k); break;
+      }
+      d(cc * w.size + i) = v;
+    }
+  return d;
+}
+
+Operator CentralSpinModel::observable(Observable o, int s, Window in, Window out) const {
+  const double j = dicke::spin(p_.N, s);
+  LadderOperatorBuilder O(2, in, out);
+  switch (o) {
+    case Observable::tau_x: O.add(up, down, 0, 1.0, one).add(down, up, 0, 1.0, one); break;
+    case Observable::tau_y: O.add(up, down, 0, -I, one).add(down, up, 0, I, one); break;
+    case Observable::tau_z: O.add(up, up, 0, 1.0, one).add(down, down, 0, -1.0, one); break;
+    case Observable::quadrature:
+      for (Index c : {up, down}) {
+        O.add(c, c, +1, 1.0, [j](Index k) { return dicke::j_plus(j, k); });
+        O.add(c, c, -1, 1.0, [j](Index k) { return dicke::j_minus(j, k); });
+      }
+      break;
+    case Observable::number: {
+      const double scale = 1.0 / (p_.eps() * p_.N);
+      for (Index c : {up, down})
+        O.add(c, c, 0, scale, [j](Index k) { return double(k) * (2.0 * j + 1.0 - double(k)); });
+      break;
+    }
+  }
+  return std::move(O).build();
+}
+
+double CentralSpinModel::quadrature_scale() const { return 1.0 / std::sqrt(2.0 * p_.eps() * p_.N); }
+
+BlockDensity CentralSpinModel::initial_density() const {
+  const Eigen::Matrix2cd rho_c = spin_density(p_.central);
+  const double p = p_.bath_p_up();
+  const auto [theta, phi] = p_.bath.steady ? std::pair{0.0, 0.0} : bloch_angles(p_.bath.r);
+  BlockDensity rho;
+  rho.blocks.resize(sector_count());
+  for (int s = 0; s < sector_count(); ++s) {
+    const Index L = ladder_size(s);
+    const double j = dicke::spin(p_.N, s);
+    CMat bath = CMat::Zero(L, L);
+    for (Index k = 0; k < L; ++k) {
+      const double weight = dicke::diagonal_weight(p_.N, s, k, p);
+      if (weight == 0.0) continue;
+      if (theta == 0.0) {
+        bath(k, k) = weight;
+      } else {
+        const CVec v = dicke::rotated_state(j, k, theta, phi);
+        bath.noalias() += weight * v * v.adjoint();
+      }
+    }
+    CMat& block = rho.blocks[s];
+    block.resize(2 * L, 2 * L);
+    for (Index a = 0; a < 2; ++a)
+      for (Index b = 0; b < 2; ++b) block.block(a * L, b * L, L, L) = rho_c(a, b) * bath;
+  }
+  return rho;
+}
+
+SectorState CentralSpinModel::sample_initial(Rng& rng, bool full, double window_tol) const {
+  const Eigen::Vector2cd central = sample_spin_state(p_.central, rng);
+  const dicke::DickeLabel label = dicke::sample_label(p_.N, p_.bath_p_up(), rng);
+  const Index L = ladder_size(label.s);
+  const double j = dicke::spin(p_.N, label.s);
+  const auto [theta, phi] = p_.bath.steady ? std::pair{0.0, 0.0} : bloch_angles(p_.bath.r);
+  if (theta == 0.0 && !full) {  // |j, m> itself: a window of one rung, O(1) whatever N
+    SectorState state{label.s, Window{label.k, 1}, CVec(2)};
+    state.psi << central(0), central(1);
+    return state;
+  }
+  CVec bath;
+  if (theta == 0.0) {
+    bath = CVec::Zero(L);
+    bath(label.k) = 1.0;
+  } else {
+    bath = dicke::rotated_state(j, label.k, theta, phi);
+  }
+  SectorState state{label.s, Window::full(L), CVec(2 * L)};
+  state.psi.head(L) = central(0) * bath;
+  state.psi.tail(L) = central(1) * bath;
+  if (!full) {
+    trim_window(state, 2, window_tol);
+    state.psi.normalize();
+  }
+  return state;
+}
+
+}  // namespace qfluct

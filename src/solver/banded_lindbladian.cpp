@@ -1,0 +1,91 @@
+#include "qfluct/solver/banded_lindbladian.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+
+namespace qfluct {
+
+BandedLindbladian::BandedLindbladian(std::vector<Index> dims, std::vector<Index> offsets,
+                                     const std::vector<Operator>& H, const std::vector<RVec>& decay,
+                                     const std::vector<std::vector<Incoming>>& incoming)
+    : dims_(std::move(dims)), offsets_(std::move(offsets)), terms_(dims_.size()), decay_(decay) {
+  // Keep our own copies of every operator so that the band pointers stay valid.
+  const int S = int(dims_.size());
+  operators_.reserve(H.size() + [&] {
+    std::size_t n = 0;
+    for (const auto& in : incoming) n += in.size();
+    return n;
+  }());
+  for (int t = 0; t < S; ++t) {
+    const Index D = dims_[t];
+    auto& terms = terms_[t];
+    // -(1/2){Gamma, rho} and the diagonal of -i[H, rho] in one fused term
+    CVec z = (-0.5 * decay_[t]).cast<cplx>();
+    // -i H rho + i rho H^+ for the off-diagonal bands
+    const Operator& h = operators_.emplace_back(H[t]);
+    if (h.is_sparse()) throw std::logic_error("BandedLindbladian needs banded operators");
+    for (const auto& b : h.bands()) {
+      const Index n = b.coeff.size();
+      if (b.out_row == b.in_row) {
+        z.segment(b.out_row, n) += -I * b.factor * b.coeff.cast<cplx>();
+        continue;
+      }
+      terms.push_back({t, -I * b.factor, b.out_row, b.in_row, n, b.coeff.data(), 0, 0, D, nullptr});
+      terms.push_back({t, I * std::conj(b.factor), 0, 0, D, nullptr, b.out_row, b.in_row, n, b.coeff.data()});
+    }
+    diagonal_.push_back(std::move(z));
+    // rate K rho_s K^+: every pair of bands of K
+    for (const auto& in : incoming[t]) {
+      const Operator& K = operators_.emplace_back(in.K);
+      if (K.is_sparse()) throw std::logic_error("BandedLindbladian needs banded operators");
+      for (const auto& p : K.bands())
+        for (const auto& q : K.bands())
+          terms.push_back({in.source, in.rate * p.factor * std::conj(q.factor), p.out_row, p.in_row, p.coeff.size(),
+                           p.coeff.data(), q.out_row, q.in_row, q.coeff.size(), q.coeff.data()});
+    }
+  }
+}
+
+void BandedLindbladian::apply_block(const cplx* y, cplx* dy, int t) const {
+  const Index D = dims_[t];
+  cplx* out = dy + offsets_[t];
+  const cplx* rho = y + offsets_[t];
+  const CVec& z = diagonal_[t];
+  for (Index col = 0; col < D; ++col) {
+    const cplx zc = std::conj(z(col));
+    for (Index row = col; row < D; ++row) out[col * D + row] = (z(row) + zc) * rho[col * D + row];
+    double* d = reinterpret_cast<double*>(out + col * D);
+    for (const Term& term : terms_[t]) {
+      if (col < term.o2 || col >= term.o2 + term.n2) continue;
+      const Index l = col - term.o2;
+      const cplx f = term.c2 ? term.factor * term.c2[l] : term.factor;
+      const double fr = f.real(), fi = f.imag();
+      const Index Ds = dims_[term.source];
+      const double* s = reinterpret_cast<const double*>(y + offsets_[term.source] + (term.i2 + l) * Ds + term.i1);
+      double* dd = d + 2 * term.o1;
+      // Lower triangle only: output rows o1 + i >= col.
+      const Index i0 = std::max<Index>(0, col - term.o1);
+      const double* c1 = term.c1;
+      if (c1) {
+        for (Index i = i0; i < term.n1; ++i) {
+          const double x = c1[i] * s[2 * i], v = c1[i] * s[2 * i + 1];
+          dd[2 * i] += fr * x - fi * v;
+          dd[2 * i + 1] += fr * v + fi * x;
+        }
+      } else {
+        for (Index i = i0; i < term.n1; ++i) {
+          const double x = s[2 * i], v = s[2 * i + 1];
+          dd[2 * i] += fr * x - fi * v;
+          dd[2 * i + 1] += fr * v + fi * x;
+        }
+      }
+    }
+  }
+  // Mirror the lower triangle; the diagonal of a Hermitian matrix is real.
+  for (Index col = 0; col < D; ++col) {
+    out[col * D + col] = out[col * D + col].real();
+    for (Index row = col + 1; row < D; ++row) out[row * D + col] = std::conj(out[col * D + row]);
+  }
+}
+
+}  // namespace qfluct

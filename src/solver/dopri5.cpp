@@ -1,0 +1,108 @@
+#include "qfluct/solver/dopri5.hpp"
+
+#include "qfluct/core/error.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <fmt/format.h>
+
+namespace qfluct {
+
+namespace {
+// Butcher tableau of Dormand & Prince (1980).
+constexpr double c2 = 1.0 / 5, c3 = 3.0 / 10, c4 = 4.0 / 5, c5 = 8.0 / 9;
+constexpr double a21 = 1.0 / 5;
+constexpr double a31 = 3.0 / 40, a32 = 9.0 / 40;
+constexpr double a41 = 44.0 / 45, a42 = -56.0 / 15, a43 = 32.0 / 9;
+constexpr double a51 = 19372.0 / 6561, a52 = -25360.0 / 2187, a53 = 64448.0 / 6561, a54 = -212.0 / 729;
+constexpr double a61 = 9017.0 / 3168, a62 = -355.0 / 33, a63 = 46732.0 / 5247, a64 = 49.0 / 176,
+                 a65 = -5103.0 / 18656;
+constexpr double b1 = 35.0 / 384, b3 = 500.0 / 1113, b4 = 125.0 / 192, b5 = -2187.0 / 6784, b6 = 11.0 / 84;
+// e = b(5th order) - b(4th order)
+constexpr double e1 = 71.0 / 57600, e3 = -71.0 / 16695, e4 = 71.0 / 1920, e5 = -17253.0 / 339200,
+                 e6 = 22.0 / 525, e7 = -1.0 / 40;
+}  // namespace
+
+Dopri5::Dopri5(Rhs f, Index n, OdeTolerances tol, long max_steps)
+    : f_(std::move(f)), tol_(tol), max_steps_(max_steps),
+      k1_(n), k2_(n), k3_(n), k4_(n), k5_(n), k6_(n), k7_(n), ytmp_(n) {}
+
+double Dopri5::initial_step(double t, const CVec& y) {
+  // Hairer's heuristic: h0 = 0.01 |y| / |f|, refined with a second derivative estimate.
+  auto scaled_norm = [&](const CVec& v) {
+    double s = 0.0;
+    for (Index i = 0; i < v.size(); ++i) {
+      const double sc = tol_.atol + tol_.rtol * std::abs(y(i));
+      s += std::norm(v(i)) / (sc * sc);
+    }
+    return std::sqrt(s / double(std::max<Index>(1, v.size())));
+  };
+  const double d0 = scaled_norm(y), d1 = scaled_norm(k1_);
+  double h0 = (d0 < 1e-5 || d1 < 1e-5) ? 1e-6 : 0.01 * d0 / d1;
+  ytmp_ = y + h0 * k1_;
+  f_(t + h0, ytmp_, k2_);
+  ++stats_.evaluations;
+  const double d2 = scaled_norm(k2_ - k1_) / h0;
+  const double h1 = std::max(d1, d2) <= 1e-15 ? std::max(1e-6, h0 * 1e-3) : std::pow(0.01 / std::max(d1, d2), 1.0 / 5);
+  return std::min(100 * h0, h1);
+}
+
+void Dopri5::advance(double& t, CVec& y, double t_target) {
+  if (!(t_target > t)) return;
+  if (!have_k1_ || t_k1_ != t) {
+    f_(t, y, k1_);
+    ++stats_.evaluations;
+    have_k1_ = true;
+    t_k1_ = t;
+  }
+  if (h_ <= 0) h_ = initial_step(t, y);
+  const Index n = y.size();
+  while (t < t_target) {
+    if (stats_.steps + stats_.rejected >= max_steps_)
+      throw NumericalError(fmt::format("Dopri5: more than {} steps before t = {} (stiff or tolerances too tight)",
+                                       max_steps_, t_target));
+    bool last = false;
+    double h = h_;
+    if (t + 1.01 * h >= t_target) {
+      h = t_target - t;
+      last = true;
+    }
+    ytmp_ = y + h * a21 * k1_;
+    f_(t + c2 * h, ytmp_, k2_);
+    ytmp_ = y + h * (a31 * k1_ + a32 * k2_);
+    f_(t + c3 * h, ytmp_, k3_);
+    ytmp_ = y + h * (a41 * k1_ + a42 * k2_ + a43 * k3_);
+    f_(t + c4 * h, ytmp_, k4_);
+    ytmp_ = y + h * (a51 * k1_ + a52 * k2_ + a53 * k3_ + a54 * k4_);
+    f_(t + c5 * h, ytmp_, k5_);
+    ytmp_ = y + h * (a61 * k1_ + a62 * k2_ + a63 * k3_ + a64 * k4_ + a65 * k5_);
+    f_(t + h, ytmp_, k6_);
+    ytmp_ = y + h * (b1 * k1_ + b3 * k3_ + b4 * k4_ + b5 * k5_ + b6 * k6_);
+    f_(t + h, ytmp_, k7_);
+    stats_.evaluations += 6;
+    // Error estimate, computed element by element to avoid another full-size temporary.
+    double err2 = 0.0;
+    for (Index i = 0; i < n; ++i) {
+      const cplx e = h * (e1 * k1_(i) + e3 * k3_(i) + e4 * k4_(i) + e5 * k5_(i) + e6 * k6_(i) + e7 * k7_(i));
+      const double sc = tol_.atol + tol_.rtol * std::sqrt(std::max(std::norm(y(i)), std::norm(ytmp_(i))));
+      err2 += std::norm(e) / (sc * sc);
+    }
+    const double err = std::sqrt(err2 / double(std::max<Index>(1, n)));
+    if (!std::isfinite(err)) throw NumericalError("Dopri5: non-finite state (the model produced NaN or overflow)");
+    const double factor = std::clamp(0.9 * std::pow(std::max(err, 1e-10), -0.2), 0.2, 5.0);
+    if (err <= 1.0) {
+      t = last ? t_target : t + h;
+      y.swap(ytmp_);
+      k1_.swap(k7_);
+      t_k1_ = t;
+      ++stats_.steps;
+      // Keep the controller's step, not the clipped one, for the next interval.
+      if (!last || h >= h_) h_ = h * factor;
+    } else {
+      h_ = h * std::min(1.0, factor);
+      ++stats_.rejected;
+    }
+  }
+}
+
+}  // namespace qfluct
