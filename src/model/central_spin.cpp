@@ -73,7 +73,7 @@ CentralSpinModel::CentralSpinModel(const CentralSpinParameters& p) : p_(p) {
   bath("sigma_z", p_.Gamma_phi, Kind::bath_z, dicke::LocalJump::sigma_z);
 }
 
-Operator CentralSpinModel::hamiltonian(int s, Window in, Window out) const {
+void CentralSpinModel::fill_hamiltonian(int s, Window in, Window out, Operator& target) const {
   const double j = dicke::spin(p_.N, s);
   const double g = p_.g();
   const auto& [wx, wy, wz] = p_.w;
@@ -81,29 +81,23 @@ Operator CentralSpinModel::hamiltonian(int s, Window in, Window out) const {
   auto jm = [j](Index k) { return dicke::j_minus(j, k); };
   auto jp = [j](Index k) { return dicke::j_plus(j, k); };
   auto jz = [j](Index k) { return double(k) - j; };
-  LadderOperatorBuilder H(2, in, out);
+  LadderOperatorBuilder H(target, 2, in, out);
   // H_tau = w.tau
   H.add(up, up, 0, wz, one).add(down, down, 0, -wz, one);
   H.add(up, down, 0, cplx(wx, -wy), one).add(down, up, 0, cplx(wx, wy), one);
   // g (tau_+ J_- + tau_- J_+)
   H.add(up, down, -1, g, jm).add(down, up, +1, g, jp);
   // 2 h.J = 2 h_z J_z + (h_x - i h_y) J_+ + (h_x + i h_y) J_-
-  for (Index c : {up, down}) {
-    H.add(c, c, 0, 2.0 * hz, jz);
-    H.add(c, c, +1, cplx(hx, -hy), jp);
-    H.add(c, c, -1, cplx(hx, hy), jm);
-  }
-  return std::move(H).build();
+  H.add_all_levels(0, 2.0 * hz, jz).add_all_levels(+1, cplx(hx, -hy), jp).add_all_levels(-1, cplx(hx, hy), jm);
 }
 
-Operator CentralSpinModel::kraus(int c, int b, int s, Window in, Window out) const {
-  LadderOperatorBuilder K(2, in, out);
+void CentralSpinModel::fill_kraus(int c, int b, int s, Window in, Window out, Operator& target) const {
+  LadderOperatorBuilder K(target, 2, in, out);
   const double j = dicke::spin(p_.N, s);
   auto local = [&](dicke::LocalJump type) {
     const int delta = deltas[b];
-    const Index shift = dicke::kraus_ladder_shift(type, delta);
-    auto coef = [&](Index k) { return dicke::kraus_element(type, p_.N, j, delta, k); };
-    K.add(up, up, shift, 1.0, coef).add(down, down, shift, 1.0, coef);
+    const dicke::KrausBranch branch(type, p_.N, j, delta);
+    K.add_all_levels(dicke::kraus_ladder_shift(type, delta), 1.0, [&](Index k) { return branch.element(k); });
   };
   switch (kinds_.at(c)) {
     case Kind::tau_minus: K.add(down, up, 0, 1.0, one); break;
@@ -112,49 +106,58 @@ Operator CentralSpinModel::kraus(int c, int b, int s, Window in, Window out) con
     case Kind::bath_plus: local(dicke::LocalJump::sigma_plus); break;
     case Kind::bath_z: local(dicke::LocalJump::sigma_z); break;
   }
-  return std::move(K).build();
 }
 
-RVec CentralSpinModel::channel_weight(int c, int s, Window w) const {
+void CentralSpinModel::fill_channel_weight(int c, int s, Window w, RVec& d) const {
   const double j = dicke::spin(p_.N, s);
-  RVec d(2 * w.size);
-  for (Index cc : {up, down})
-    for (Index i = 0; i < w.size; ++i) {
-      const Index k = w.begin + i;
-      double v = 0.0;
-      switch (kinds_.at(c)) {
-        case Kind::tau_minus: v = cc == up ? 1.0 : 0.0; break;
-        case Kind::tau_plus: v = cc == down ? 1.0 : 0.0; break;
-        case Kind::bath_minus: v = dicke::kraus_completeness(dicke::LocalJump::sigma_minus, p_.N, j, k); break;
-        case Kind::bath_plus: v = dicke::kraus_completeness(dicke::LocalJump::sigma_plus, p_.N, j, k); break;
-        case Kind::bath_z: v = dicke::kraus_completeness(dicke::LocalJump::sigma_z, p_.N, j, k); break;
-      }
-      d(cc * w.size + i) = v;
-    }
-  return d;
+  const Index W = w.size;
+  d.resize(2 * W);
+  auto bath = [&](dicke::LocalJump type) {
+    for (Index i = 0; i < W; ++i) d(i) = dicke::kraus_completeness(type, p_.N, j, w.begin + i);
+    d.tail(W) = d.head(W);
+  };
+  switch (kinds_.at(c)) {
+    case Kind::tau_minus: d.head(W).setOnes(), d.tail(W).setZero(); break;  // tau_+ tau_- = |up><up|
+    case Kind::tau_plus: d.head(W).setZero(), d.tail(W).setOnes(); break;
+    case Kind::bath_minus: bath(dicke::LocalJump::sigma_minus); break;
+    case Kind::bath_plus: bath(dicke::LocalJump::sigma_plus); break;
+    case Kind::bath_z: bath(dicke::LocalJump::sigma_z); break;
+  }
 }
 
-Operator CentralSpinModel::observable(Observable o, int s, Window in, Window out) const {
+void CentralSpinModel::fill_kraus_weight(int c, int b, int s, Window w, RVec& d) const {
   const double j = dicke::spin(p_.N, s);
-  LadderOperatorBuilder O(2, in, out);
+  const Index W = w.size;
+  d.resize(2 * W);
+  auto local = [&](dicke::LocalJump type) {
+    const dicke::KrausBranch branch(type, p_.N, j, deltas[b]);
+    for (Index i = 0; i < W; ++i) d(i) = branch.squared(w.begin + i);
+    d.tail(W) = d.head(W);
+  };
+  switch (kinds_.at(c)) {
+    case Kind::tau_minus: d.head(W).setOnes(), d.tail(W).setZero(); break;
+    case Kind::tau_plus: d.head(W).setZero(), d.tail(W).setOnes(); break;
+    case Kind::bath_minus: local(dicke::LocalJump::sigma_minus); break;
+    case Kind::bath_plus: local(dicke::LocalJump::sigma_plus); break;
+    case Kind::bath_z: local(dicke::LocalJump::sigma_z); break;
+  }
+}
+
+void CentralSpinModel::fill_observable(Observable o, int s, Window in, Window out, Operator& target) const {
+  const double j = dicke::spin(p_.N, s);
+  LadderOperatorBuilder O(target, 2, in, out);
   switch (o) {
     case Observable::tau_x: O.add(up, down, 0, 1.0, one).add(down, up, 0, 1.0, one); break;
     case Observable::tau_y: O.add(up, down, 0, -I, one).add(down, up, 0, I, one); break;
     case Observable::tau_z: O.add(up, up, 0, 1.0, one).add(down, down, 0, -1.0, one); break;
     case Observable::quadrature:
-      for (Index c : {up, down}) {
-        O.add(c, c, +1, 1.0, [j](Index k) { return dicke::j_plus(j, k); });
-        O.add(c, c, -1, 1.0, [j](Index k) { return dicke::j_minus(j, k); });
-      }
+      O.add_all_levels(+1, 1.0, [j](Index k) { return dicke::j_plus(j, k); });
+      O.add_all_levels(-1, 1.0, [j](Index k) { return dicke::j_minus(j, k); });
       break;
-    case Observable::number: {
-      const double scale = 1.0 / (p_.eps() * p_.N);
-      for (Index c : {up, down})
-        O.add(c, c, 0, scale, [j](Index k) { return double(k) * (2.0 * j + 1.0 - double(k)); });
+    case Observable::number:
+      O.add_all_levels(0, 1.0 / (p_.eps() * p_.N), [j](Index k) { return double(k) * (2.0 * j + 1.0 - double(k)); });
       break;
-    }
   }
-  return std::move(O).build();
 }
 
 double CentralSpinModel::quadrature_scale() const { return 1.0 / std::sqrt(2.0 * p_.eps() * p_.N); }

@@ -67,6 +67,10 @@ FullSpaceCentralSpin::FullSpaceCentralSpin(const CentralSpinParameters& p, std::
   if (p_.Gamma_down > 0) kraus_.push_back(local_jumps(sm));
   if (p_.Gamma_up > 0) kraus_.push_back(local_jumps(sm.adjoint()));
   if (p_.Gamma_phi > 0) kraus_.push_back(local_jumps(pauli(2)));
+  for (const auto& branches : kraus_) {
+    kraus_weight_.emplace_back();
+    for (const auto& K : branches) kraus_weight_.back().push_back(K.column_norms_squared());
+  }
   add("tau_minus", p_.gamma_down, 0, 1);
   add("tau_plus", p_.gamma_up, 1, 1);
   add("sigma_minus", p_.Gamma_down, 2, p_.N);
@@ -91,12 +95,16 @@ SparseMat FullSpaceCentralSpin::local(const Eigen::Matrix2cd& a, int site) const
   return m;
 }
 
-Operator FullSpaceCentralSpin::hamiltonian(int, Window, Window) const { return hamiltonian_; }
+void FullSpaceCentralSpin::fill_hamiltonian(int, Window, Window, Operator& H) const { H = hamiltonian_; }
 
-Operator FullSpaceCentralSpin::kraus(int c, int b, int, Window, Window) const { return kraus_.at(c).at(b); }
+void FullSpaceCentralSpin::fill_kraus(int c, int b, int, Window, Window, Operator& K) const { K = kraus_.at(c).at(b); }
 
-RVec FullSpaceCentralSpin::channel_weight(int c, int, Window) const {
-  RVec d(dim_);
+void FullSpaceCentralSpin::fill_kraus_weight(int c, int b, int, Window, RVec& weight) const {
+  weight = kraus_weight_.at(c).at(b);
+}
+
+void FullSpaceCentralSpin::fill_channel_weight(int c, int, Window, RVec& d) const {
+  d.resize(dim_);
   const int type = site_type_.at(c);
   for (Index i = 0; i < dim_; ++i) {
     const bool central_up = ((i >> p_.N) & 1) == 0;
@@ -110,11 +118,10 @@ RVec FullSpaceCentralSpin::channel_weight(int c, int, Window) const {
       default: d(i) = p_.N; break;
     }
   }
-  return d;
 }
 
-Operator FullSpaceCentralSpin::observable(Observable o, int, Window, Window) const {
-  return observables_.at(static_cast<std::size_t>(o));
+void FullSpaceCentralSpin::fill_observable(Observable o, int, Window, Window, Operator& O) const {
+  O = observables_.at(static_cast<std::size_t>(o));
 }
 
 double FullSpaceCentralSpin::quadrature_scale() const { return 1.0 / std::sqrt(2.0 * p_.eps() * p_.N); }

@@ -1,5 +1,7 @@
 #include "qfluct/model/observables.hpp"
 
+#include "qfluct/stats/central_moments.hpp"
+
 namespace qfluct {
 
 namespace {
@@ -83,13 +85,7 @@ void ObservableSet::measure(const std::vector<Eigen::Map<const CMat>>& blocks, d
 void ObservableSet::derive(const double* raw, double* col) const {
   for (int a = 0; a < 3; ++a) col[a] = raw[a];
   if (!fluctuations_) return;
-  const double mu = raw[3], m2 = raw[4], m3 = raw[5], m4 = raw[6];
-  const double Q2 = m2 - mu * mu;
-  const double Q4 = m4 - 4 * m3 * mu + 6 * m2 * mu * mu - 3 * mu * mu * mu * mu;
-  col[3] = mu;
-  col[4] = Q2;
-  col[5] = Q4;
-  col[6] = Q4 - 3 * Q2 * Q2;
+  central_moments(raw + 3, col + 3);  // q, Q2, Q4, nongauss from <q>, <q^2>, <q^3>, <q^4>
   col[7] = raw[7];
 }
 

@@ -3,10 +3,57 @@
 namespace qfluct {
 
 RVec decay_diagonal(const SectorModel& model, int s, Window w) {
-  RVec d = RVec::Zero(model.system_dim() * w.size);
+  RVec d = RVec::Zero(model.system_dim() * w.size), weight;
   const auto& channels = model.channels();
-  for (int c = 0; c < int(channels.size()); ++c) d += channels[c].rate * model.channel_weight(c, s, w);
+  for (int c = 0; c < int(channels.size()); ++c) {
+    model.fill_channel_weight(c, s, w, weight);
+    d += channels[c].rate * weight;
+  }
   return d;
+}
+
+Window SectorModel::branch_window(int c, int b, int s, Window w) const {
+  const Channel& ch = channels().at(c);
+  return w.shifted(ch.ladder_shift.at(b), 0, ladder_size(s + ch.sector_shift.at(b)));
+}
+
+void SectorModel::fill_kraus_weight(int c, int b, int s, Window w, RVec& weight) const {
+  const int target = s + channels().at(c).sector_shift.at(b);
+  if (!has_sector(target)) {
+    weight.setZero(system_dim() * w.size);
+    return;
+  }
+  weight = kraus(c, b, s, w, branch_window(c, b, s, w)).column_norms_squared();
+}
+
+Operator SectorModel::hamiltonian(int s, Window in, Window out) const {
+  Operator H;
+  fill_hamiltonian(s, in, out, H);
+  return H;
+}
+
+Operator SectorModel::kraus(int c, int b, int s, Window in, Window out) const {
+  Operator K;
+  fill_kraus(c, b, s, in, out, K);
+  return K;
+}
+
+RVec SectorModel::channel_weight(int c, int s, Window w) const {
+  RVec weight;
+  fill_channel_weight(c, s, w, weight);
+  return weight;
+}
+
+RVec SectorModel::kraus_weight(int c, int b, int s, Window w) const {
+  RVec weight;
+  fill_kraus_weight(c, b, s, w, weight);
+  return weight;
+}
+
+Operator SectorModel::observable(Observable o, int s, Window in, Window out) const {
+  Operator O;
+  fill_observable(o, s, in, out, O);
+  return O;
 }
 
 }  // namespace qfluct

@@ -25,13 +25,13 @@ BandedLindbladian::BandedLindbladian(std::vector<Index> dims, std::vector<Index>
     const Operator& h = operators_.emplace_back(H[t]);
     if (h.is_sparse()) throw std::logic_error("BandedLindbladian needs banded operators");
     for (const auto& b : h.bands()) {
-      const Index n = b.coeff.size();
+      const Index n = b.size;
       if (b.out_row == b.in_row) {
-        z.segment(b.out_row, n) += -I * b.factor * b.coeff.cast<cplx>();
+        z.segment(b.out_row, n) += -I * b.factor * h.coeff_vector(b).cast<cplx>();
         continue;
       }
-      terms.push_back({t, -I * b.factor, b.out_row, b.in_row, n, b.coeff.data(), 0, 0, D, nullptr});
-      terms.push_back({t, I * std::conj(b.factor), 0, 0, D, nullptr, b.out_row, b.in_row, n, b.coeff.data()});
+      terms.push_back({t, -I * b.factor, b.out_row, b.in_row, n, h.coeff(b), 0, 0, D, nullptr});
+      terms.push_back({t, I * std::conj(b.factor), 0, 0, D, nullptr, b.out_row, b.in_row, n, h.coeff(b)});
     }
     diagonal_.push_back(std::move(z));
     // rate K rho_s K^+: every pair of bands of K
@@ -40,8 +40,8 @@ BandedLindbladian::BandedLindbladian(std::vector<Index> dims, std::vector<Index>
       if (K.is_sparse()) throw std::logic_error("BandedLindbladian needs banded operators");
       for (const auto& p : K.bands())
         for (const auto& q : K.bands())
-          terms.push_back({in.source, in.rate * p.factor * std::conj(q.factor), p.out_row, p.in_row, p.coeff.size(),
-                           p.coeff.data(), q.out_row, q.in_row, q.coeff.size(), q.coeff.data()});
+          terms.push_back({in.source, in.rate * p.factor * std::conj(q.factor), p.out_row, p.in_row, p.size,
+                           K.coeff(p), q.out_row, q.in_row, q.size, K.coeff(q)});
     }
   }
 }

@@ -17,26 +17,59 @@ double log_multiplicity(int N, int s) {
   return log_binomial(N, s) + std::log(double(N - 2 * s + 1)) - std::log(double(N - s + 1));
 }
 
-double kraus_element(LocalJump type, int N, double j, int delta, Index k_index) {
+double kraus_element_squared(LocalJump type, int N, double j, int delta, Index k_index) {
   const double k = double(k_index);
   const double n2 = 0.5 * N;
-  auto root = [](double x) { return std::sqrt(std::max(0.0, x)); };
   if (j + delta < 0.0 || j + delta > n2) return 0.0;
+  double v = 0.0;
   switch (type) {
     case LocalJump::sigma_minus:  // |j,m> -> |j',m-1>
-      if (delta == +1) return root((n2 - j) * (2 * j - k + 1) * (2 * j - k + 2) / ((2 * j + 1) * (2 * j + 2)));
-      if (delta == 0) return j == 0.0 ? 0.0 : root((n2 + 1) * k * (2 * j + 1 - k) / (2 * j * (j + 1)));
-      return root((n2 + j + 1) * (k - 1) * k / (2 * j * (2 * j + 1)));
+      if (delta == +1) v = (n2 - j) * (2 * j - k + 1) * (2 * j - k + 2) / ((2 * j + 1) * (2 * j + 2));
+      else if (delta == 0) v = j == 0.0 ? 0.0 : (n2 + 1) * k * (2 * j + 1 - k) / (2 * j * (j + 1));
+      else v = (n2 + j + 1) * (k - 1) * k / (2 * j * (2 * j + 1));
+      break;
     case LocalJump::sigma_plus:  // mirror image m -> -m, i.e. k -> 2j - k
-      if (delta == +1) return root((n2 - j) * (k + 1) * (k + 2) / ((2 * j + 1) * (2 * j + 2)));
-      if (delta == 0) return j == 0.0 ? 0.0 : root((n2 + 1) * (2 * j - k) * (k + 1) / (2 * j * (j + 1)));
-      return root((n2 + j + 1) * (2 * j - k - 1) * (2 * j - k) / (2 * j * (2 * j + 1)));
-    case LocalJump::sigma_z:  // |j,m> -> |j',m>; the j -> j element is signed (it is prop. to J_z)
-      if (delta == +1) return root((N - 2 * j) * (2 * j - k + 1) * (k + 1) / ((2 * j + 1) * (j + 1)));
-      if (delta == 0) return j == 0.0 ? 0.0 : (k - j) * std::sqrt((N + 2.0) / (j * (j + 1)));
-      return root((N + 2 * j + 2) * (2 * j - k) * k / (j * (2 * j + 1)));
+      if (delta == +1) v = (n2 - j) * (k + 1) * (k + 2) / ((2 * j + 1) * (2 * j + 2));
+      else if (delta == 0) v = j == 0.0 ? 0.0 : (n2 + 1) * (2 * j - k) * (k + 1) / (2 * j * (j + 1));
+      else v = (n2 + j + 1) * (2 * j - k - 1) * (2 * j - k) / (2 * j * (2 * j + 1));
+      break;
+    case LocalJump::sigma_z:  // |j,m> -> |j',m>
+      if (delta == +1) v = (N - 2 * j) * (2 * j - k + 1) * (k + 1) / ((2 * j + 1) * (j + 1));
+      else if (delta == 0) v = j == 0.0 ? 0.0 : (k - j) * (k - j) * (N + 2.0) / (j * (j + 1));
+      else v = (N + 2 * j + 2) * (2 * j - k) * k / (j * (2 * j + 1));
+      break;
   }
-  return 0.0;
+  return std::max(0.0, v);
+}
+
+KrausBranch::KrausBranch(LocalJump type, int N, double j, int delta) {
+  const double n2 = 0.5 * N;
+  if (j + delta < 0.0 || j + delta > n2) return;
+  // The forms below are the table of kraus_element_squared with the k-independent factors
+  // pulled out; a_ and b_ place the polynomial's roots.
+  switch (type) {
+    case LocalJump::sigma_minus:
+      if (delta == +1) form_ = Form::high_high, a_ = 2 * j + 1, prefactor_ = (n2 - j) / ((2 * j + 1) * (2 * j + 2));
+      else if (delta == 0 && j > 0) form_ = Form::k_high, b_ = 0, a_ = 2 * j + 1, prefactor_ = (n2 + 1) / (2 * j * (j + 1));
+      else if (delta == -1) form_ = Form::low_low, b_ = -1, prefactor_ = (n2 + j + 1) / (2 * j * (2 * j + 1));
+      break;
+    case LocalJump::sigma_plus:
+      if (delta == +1) form_ = Form::low_low, b_ = 1, prefactor_ = (n2 - j) / ((2 * j + 1) * (2 * j + 2));
+      else if (delta == 0 && j > 0) form_ = Form::k_high, b_ = 1, a_ = 2 * j, prefactor_ = (n2 + 1) / (2 * j * (j + 1));
+      else if (delta == -1) form_ = Form::high_high, a_ = 2 * j - 1, prefactor_ = (n2 + j + 1) / (2 * j * (2 * j + 1));
+      break;
+    case LocalJump::sigma_z:
+      if (delta == +1) form_ = Form::k_high, b_ = 1, a_ = 2 * j + 1, prefactor_ = (N - 2 * j) / ((2 * j + 1) * (j + 1));
+      else if (delta == 0 && j > 0) form_ = Form::centred, a_ = j, prefactor_ = (N + 2.0) / (j * (j + 1)), signed_ = true;
+      else if (delta == -1) form_ = Form::k_high, b_ = 0, a_ = 2 * j, prefactor_ = (N + 2 * j + 2) / (j * (2 * j + 1));
+      break;
+  }
+}
+
+double kraus_element(LocalJump type, int N, double j, int delta, Index k) {
+  const double a = std::sqrt(kraus_element_squared(type, N, j, delta, k));
+  // The sigma_z element j -> j is m sqrt((N+2)/(j(j+1))): it carries the sign of m = k - j.
+  return (type == LocalJump::sigma_z && delta == 0 && double(k) < j) ? -a : a;
 }
 
 DickeLabel sample_label(int N, double p, Rng& rng) {

@@ -11,13 +11,22 @@ Operator Operator::sparse(SparseMat m) {
   return op;
 }
 
-void Operator::add_band(Index out_row, Index in_row, cplx factor, RVec coeff) {
+void Operator::reset(Index rows, Index cols) {
+  rows_ = rows;
+  cols_ = cols;
+  bands_.clear();
+  pool_.clear();
+  sparse_.reset();
+}
+
+double* Operator::add_band(Index out_row, Index in_row, cplx factor, Index n) {
   if (sparse_) throw std::logic_error("Operator::add_band on a sparse operator");
-  const Index n = coeff.size();
-  if (n == 0) return;
-  if (out_row < 0 || in_row < 0 || out_row + n > rows_ || in_row + n > cols_)
+  if (n <= 0 || out_row < 0 || in_row < 0 || out_row + n > rows_ || in_row + n > cols_)
     throw std::logic_error("Operator::add_band: band outside the operator's shape");
-  bands_.push_back({out_row, in_row, factor, std::move(coeff)});
+  const Index offset = Index(pool_.size());
+  pool_.resize(pool_.size() + std::size_t(n));
+  bands_.push_back({out_row, in_row, n, factor, offset});
+  return pool_.data() + offset;
 }
 
 void Operator::apply(const CMatCRef& X, CMatRef Y, cplx alpha) const {
@@ -26,10 +35,10 @@ void Operator::apply(const CMatCRef& X, CMatRef Y, cplx alpha) const {
     return;
   }
   for (const Band& b : bands_) {
-    const Index n = b.coeff.size();
     const cplx f = alpha * b.factor;
+    const auto c = coeff_vector(b);
     for (Index col = 0; col < X.cols(); ++col)
-      Y.col(col).segment(b.out_row, n).array() += f * (b.coeff.array() * X.col(col).segment(b.in_row, n).array());
+      Y.col(col).segment(b.out_row, b.size).array() += f * (c.array() * X.col(col).segment(b.in_row, b.size).array());
   }
 }
 
@@ -41,18 +50,18 @@ void Operator::apply_adjoint_right(const CMatCRef& X, CMatRef Y, cplx alpha) con
   // (X A^dagger)(:, out_row + i) += X(:, in_row + i) conj(factor coeff(i))
   for (const Band& b : bands_) {
     const cplx f = alpha * std::conj(b.factor);
-    for (Index i = 0; i < b.coeff.size(); ++i) Y.col(b.out_row + i) += (f * b.coeff(i)) * X.col(b.in_row + i);
+    const double* c = coeff(b);
+    for (Index i = 0; i < b.size; ++i) Y.col(b.out_row + i) += (f * c[i]) * X.col(b.in_row + i);
   }
 }
 
 cplx Operator::expectation(const CVec& x) const {
   if (sparse_) return x.dot(*sparse_ * x);
   cplx s = 0.0;
-  for (const Band& b : bands_) {
-    const Index n = b.coeff.size();
-    s += b.factor *
-         (x.segment(b.out_row, n).conjugate().array() * b.coeff.array() * x.segment(b.in_row, n).array()).sum();
-  }
+  for (const Band& b : bands_)
+    s += b.factor * (x.segment(b.out_row, b.size).conjugate().array() * coeff_vector(b).array() *
+                     x.segment(b.in_row, b.size).array())
+                        .sum();
   return s;
 }
 
@@ -65,18 +74,41 @@ cplx Operator::trace_with(const CMatCRef& rho) const {
   }
   // Tr(A rho) = sum_i A(out_row + i, in_row + i) rho(in_row + i, out_row + i)
   for (const Band& b : bands_) {
+    const double* c = coeff(b);
     cplx part = 0.0;
-    for (Index i = 0; i < b.coeff.size(); ++i) part += b.coeff(i) * rho(b.in_row + i, b.out_row + i);
+    for (Index i = 0; i < b.size; ++i) part += c[i] * rho(b.in_row + i, b.out_row + i);
     s += b.factor * part;
   }
   return s;
 }
 
+double Operator::infinity_norm() const {
+  RVec r = RVec::Zero(rows_);
+  if (sparse_) {
+    for (Index row = 0; row < sparse_->outerSize(); ++row)
+      for (SparseMat::InnerIterator it(*sparse_, row); it; ++it) r(row) += std::abs(it.value());
+  } else {
+    for (const Band& b : bands_) r.segment(b.out_row, b.size) += std::abs(b.factor) * coeff_vector(b).cwiseAbs();
+  }
+  return rows_ > 0 ? r.maxCoeff() : 0.0;
+}
+
+RVec Operator::column_norms_squared() const {
+  RVec r = RVec::Zero(cols_);
+  if (sparse_) {
+    for (Index row = 0; row < sparse_->outerSize(); ++row)
+      for (SparseMat::InnerIterator it(*sparse_, row); it; ++it) r(it.col()) += std::norm(it.value());
+  } else {
+    for (const Band& b : bands_) r.segment(b.in_row, b.size) += std::norm(b.factor) * coeff_vector(b).cwiseAbs2();
+  }
+  return r;
+}
+
 CMat Operator::dense() const {
-  CMat m = CMat::Zero(rows_, cols_);
   if (sparse_) return CMat(*sparse_);
+  CMat m = CMat::Zero(rows_, cols_);
   for (const Band& b : bands_)
-    for (Index i = 0; i < b.coeff.size(); ++i) m(b.out_row + i, b.in_row + i) += b.factor * b.coeff(i);
+    for (Index i = 0; i < b.size; ++i) m(b.out_row + i, b.in_row + i) += b.factor * coeff(b)[i];
   return m;
 }
 

@@ -68,3 +68,19 @@ TEST_CASE("spin-coherent state matches the closed form", "[dicke]") {
     CHECK(std::abs(v(k) / phase - expected) < 1e-12);
   }
 }
+
+TEST_CASE("KrausBranch (hoisted prefactors) equals the explicit table", "[dicke]") {
+  for (int N : {1, 2, 5, 10, 33})
+    for (int s = 0; s < dicke::sector_count(N); ++s) {
+      const double j = dicke::spin(N, s);
+      for (LocalJump type : {LocalJump::sigma_minus, LocalJump::sigma_plus, LocalJump::sigma_z})
+        for (int delta : {+1, 0, -1}) {
+          const dicke::KrausBranch branch(type, N, j, delta);
+          for (Index k = 0; k < dicke::ladder_size(N, s); ++k) {
+            const double a = dicke::kraus_element(type, N, j, delta, k);
+            CHECK(branch.element(k) == Approx(a).margin(1e-13));
+            CHECK(branch.squared(k) == Approx(dicke::kraus_element_squared(type, N, j, delta, k)).margin(1e-12));
+          }
+        }
+    }
+}

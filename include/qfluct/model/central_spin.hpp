@@ -18,11 +18,12 @@ class CentralSpinModel final : public SectorModel {
   Index system_dim() const override { return 2; }
   Index ladder_size(int s) const override { return dicke::ladder_size(p_.N, s); }
 
-  Operator hamiltonian(int s, Window in, Window out) const override;
+  void fill_hamiltonian(int s, Window in, Window out, Operator& H) const override;
   const std::vector<Channel>& channels() const override { return channels_; }
-  Operator kraus(int c, int b, int s, Window in, Window out) const override;
-  RVec channel_weight(int c, int s, Window w) const override;
-  Operator observable(Observable o, int s, Window in, Window out) const override;
+  void fill_kraus(int c, int b, int s, Window in, Window out, Operator& K) const override;
+  void fill_channel_weight(int c, int s, Window w, RVec& weight) const override;
+  void fill_kraus_weight(int c, int b, int s, Window w, RVec& weight) const override;
+  void fill_observable(Observable o, int s, Window in, Window out, Operator& O) const override;
   bool has_fluctuations() const override { return p_.fluctuations; }
   double quadrature_scale() const override;
   BlockDensity initial_density() const override;

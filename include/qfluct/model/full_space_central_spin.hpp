@@ -26,11 +26,12 @@ class FullSpaceCentralSpin final : public SectorModel {
   Index system_dim() const override { return 1; }
   Index ladder_size(int) const override { return dim_; }
 
-  Operator hamiltonian(int s, Window in, Window out) const override;
+  void fill_hamiltonian(int s, Window in, Window out, Operator& H) const override;
   const std::vector<Channel>& channels() const override { return channels_; }
-  Operator kraus(int c, int b, int s, Window in, Window out) const override;
-  RVec channel_weight(int c, int s, Window w) const override;
-  Operator observable(Observable o, int s, Window in, Window out) const override;
+  void fill_kraus(int c, int b, int s, Window in, Window out, Operator& K) const override;
+  void fill_channel_weight(int c, int s, Window w, RVec& weight) const override;
+  void fill_kraus_weight(int c, int b, int s, Window w, RVec& weight) const override;
+  void fill_observable(Observable o, int s, Window in, Window out, Operator& O) const override;
   bool has_fluctuations() const override { return p_.fluctuations; }
   double quadrature_scale() const override;
   BlockDensity initial_density() const override;
@@ -53,6 +54,7 @@ class FullSpaceCentralSpin final : public SectorModel {
   Operator hamiltonian_;
   std::vector<std::vector<Operator>> kraus_;  // [channel][branch]
   std::vector<Operator> observables_;         // indexed by Observable
+  std::vector<std::vector<RVec>> kraus_weight_;  // [channel][branch]: diagonal of K^+K
 };
 
 }  // namespace qfluct

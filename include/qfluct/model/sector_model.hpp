@@ -59,23 +59,27 @@ class SectorModel {
   virtual Index ladder_size(int sector) const = 0;
   Index dim(int sector) const { return system_dim() * ladder_size(sector); }
   Window full_window(int sector) const { return Window::full(ladder_size(sector)); }
-
-  /// H restricted to sector s, from window `in` to window `out`.
-  virtual Operator hamiltonian(int s, Window in, Window out) const = 0;
-
-  virtual const std::vector<Channel>& channels() const = 0;
-  /// Kraus operator of branch b of channel c, from sector s (window in) to its target (window out).
-  virtual Operator kraus(int c, int b, int s, Window in, Window out) const = 0;
-  /// Diagonal of sum_b K_cb^+ K_cb on sector s (window layout). It must be diagonal for every
-  /// model (it is: projectors and number operators), so H_eff is cheap to form.
-  virtual RVec channel_weight(int c, int s, Window w) const = 0;
-  /// Whether sector s + shift exists.
+  /// Whether sector s exists.
   bool has_sector(int s) const { return s >= 0 && s < sector_count(); }
 
+  // --- What a model implements. The fill_ calls write into caller-owned storage, so solvers
+  // --- can reuse it (the trajectory loop allocates nothing once warm).
+
+  /// H restricted to sector s, from window `in` to window `out`.
+  virtual void fill_hamiltonian(int s, Window in, Window out, Operator& H) const = 0;
+  virtual const std::vector<Channel>& channels() const = 0;
+  /// Kraus operator of branch b of channel c, from sector s (window in) to its target (window out).
+  virtual void fill_kraus(int c, int b, int s, Window in, Window out, Operator& K) const = 0;
+  /// Diagonal of sum_b K_cb^+ K_cb on sector s (window layout). It must be diagonal for every
+  /// model (it is: projectors and number operators), so H_eff is cheap to form.
+  virtual void fill_channel_weight(int c, int s, Window w, RVec& weight) const = 0;
+  /// Diagonal of K_cb^+ K_cb on sector s: the weight of branch b is <phi|this|phi>. Requires
+  /// K^+K diagonal (each basis state jumps to one basis state), as for every model here; the
+  /// default builds K and takes its column norms.
+  virtual void fill_kraus_weight(int c, int b, int s, Window w, RVec& weight) const;
   /// Observable o on sector s from window in to window out.
-  virtual Operator observable(Observable o, int s, Window in, Window out) const = 0;
-  /// Ladder shifts an observable's operator spans (X spans -1..+1): for windows.
-  virtual Index observable_reach(Observable o) const { return o == Observable::quadrature ? 1 : 0; }
+  virtual void fill_observable(Observable o, int s, Window in, Window out, Operator& O) const = 0;
+
   /// Whether the fluctuation observables (q, Q2, Q4, nongauss, n) exist for this model.
   virtual bool has_fluctuations() const = 0;
   /// q = quadrature_scale() * X.
@@ -89,6 +93,15 @@ class SectorModel {
 
   /// Short name of the kind ("central_spin", "spin_boson", ...).
   virtual std::string kind() const = 0;
+
+  // --- Conveniences returning new objects.
+  Operator hamiltonian(int s, Window in, Window out) const;
+  Operator kraus(int c, int b, int s, Window in, Window out) const;
+  RVec channel_weight(int c, int s, Window w) const;
+  RVec kraus_weight(int c, int b, int s, Window w) const;
+  Operator observable(Observable o, int s, Window in, Window out) const;
+  /// The window of branch b's target when jumping from window w of sector s.
+  Window branch_window(int c, int b, int s, Window w) const;
 };
 
 /// The decay operator sum_c rate_c sum_b K^+K on sector s, diagonal over the window.

@@ -46,6 +46,38 @@ inline Index kraus_ladder_shift(LocalJump type, int delta) {
 /// section 2, explicit table, with m = k - j). Zero where the target does not exist.
 /// The sigma_z element for delta = 0 carries the sign of m.
 double kraus_element(LocalJump type, int N, double j, int delta, Index k);
+/// Its square, without square roots: the branch weight of a jump from populations.
+double kraus_element_squared(LocalJump type, int N, double j, int delta, Index k);
+
+/// The squared Kraus elements of one branch as prefactor * polynomial(k): the division is done
+/// once per (j, delta), not per rung (the trajectory loop evaluates these at every jump).
+class KrausBranch {
+ public:
+  KrausBranch(LocalJump type, int N, double j, int delta);
+  double squared(Index k_index) const {
+    const double k = double(k_index);
+    double v = 0.0;
+    switch (form_) {
+      case Form::zero: return 0.0;
+      case Form::high_high: v = (a_ - k) * (a_ - k + 1); break;
+      case Form::k_high: v = (k + b_) * (a_ - k); break;
+      case Form::low_low: v = (k + b_) * (k + b_ + 1); break;
+      case Form::centred: v = (k - a_) * (k - a_); break;
+    }
+    return std::max(0.0, prefactor_ * v);
+  }
+  /// The signed element (only sigma_z, delta = 0 has a sign: that of m = k - j).
+  double element(Index k) const {
+    const double a = std::sqrt(squared(k));
+    return (signed_ && double(k) < a_) ? -a : a;
+  }
+
+ private:
+  enum class Form { zero, high_high, k_high, low_low, centred };
+  Form form_ = Form::zero;
+  double prefactor_ = 0.0, a_ = 0.0, b_ = 0.0;
+  bool signed_ = false;
+};
 
 /// Sum over delta of the squared Kraus elements: N/2 + m, N/2 - m, N for sigma_-, sigma_+, sigma_z.
 inline double kraus_completeness(LocalJump type, int N, double j, Index k) {

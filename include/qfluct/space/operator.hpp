@@ -3,9 +3,13 @@
 /// applied to a block of column vectors from the left, and as an adjoint from the right.
 ///
 /// Two storage forms behind one interface:
-///  - banded: a sum of shifted diagonals, Y(out_row + i) += coeff(i) X(in_row + i). Dicke-ladder
-///    and Fock operators restricted to windows take this form; applying one costs O(nonzeros).
-///  - sparse: a general sparse matrix (the full 2^(N+1) tensor-product space).
+///  - banded: a sum of shifted diagonals, Y(out_row + i) += factor * coeff(i) * X(in_row + i),
+///    with real coefficients (ladder elements are square roots of rationals) and one complex
+///    factor per band. Dicke-ladder and Fock operators restricted to windows take this form;
+///    applying one costs O(nonzeros). All coefficients live in one pool, so an Operator reused
+///    through reset() allocates nothing once warm (the trajectory hot loop relies on this).
+///  - sparse: a general sparse matrix (the full 2^(N+1) tensor-product space), shared between
+///    copies.
 #include "qfluct/core/types.hpp"
 #include "qfluct/space/window.hpp"
 
@@ -20,12 +24,12 @@ using SparseMat = Eigen::SparseMatrix<cplx, Eigen::RowMajor>;
 class Operator {
  public:
   /// One shifted diagonal: rows out_row.., columns in_row.., values factor * coeff(i).
-  /// Ladder coefficients are real (square roots of integers); the complex part is one factor.
   struct Band {
     Index out_row;
     Index in_row;
+    Index size;
     cplx factor;
-    RVec coeff;
+    Index offset;  // into the coefficient pool
   };
 
   Operator() = default;
@@ -34,13 +38,20 @@ class Operator {
   /// Wraps a sparse matrix (shared, not copied, between copies of the Operator).
   static Operator sparse(SparseMat m);
 
+  /// Makes this the zero banded operator of the given shape, keeping allocated capacity.
+  void reset(Index rows, Index cols);
+
   Index rows() const { return rows_; }
   Index cols() const { return cols_; }
   bool is_sparse() const { return sparse_ != nullptr; }
   const std::vector<Band>& bands() const { return bands_; }
+  /// The coefficients of a band (valid until the next add_band or reset).
+  const double* coeff(const Band& b) const { return pool_.data() + b.offset; }
+  Eigen::Map<const RVec> coeff_vector(const Band& b) const { return {coeff(b), b.size}; }
 
-  /// Adds a shifted diagonal; skipped when empty.
-  void add_band(Index out_row, Index in_row, cplx factor, RVec coeff);
+  /// Appends a band of n coefficients and returns where to write them (valid until the next
+  /// add_band or reset).
+  double* add_band(Index out_row, Index in_row, cplx factor, Index n);
 
   /// Y += alpha * A * X   (X: cols() rows, any number of columns).
   void apply(const CMatCRef& X, CMatRef Y, cplx alpha = 1.0) const;
@@ -51,6 +62,10 @@ class Operator {
   cplx expectation(const CVec& x) const;
   /// Tr(A rho) without forming A rho: O(nonzeros of A).
   cplx trace_with(const CMatCRef& rho) const;
+  /// max_i sum_j |A_ij|: the infinity norm (a Gershgorin bound on the spectrum).
+  double infinity_norm() const;
+  /// sum_j |A_ij|^2 for every column: the diagonal of A^+A (exact when A^+A is diagonal).
+  RVec column_norms_squared() const;
   /// The dense matrix (tests and small problems only).
   CMat dense() const;
 
@@ -58,6 +73,7 @@ class Operator {
   Index rows_ = 0;
   Index cols_ = 0;
   std::vector<Band> bands_;
+  std::vector<double> pool_;
   std::shared_ptr<const SparseMat> sparse_;
 };
 
@@ -66,8 +82,11 @@ class Operator {
 /// the input window whose image k + shift lies in the output window.
 class LadderOperatorBuilder {
  public:
-  LadderOperatorBuilder(Index system_dim, Window in, Window out)
-      : d_(system_dim), in_(in), out_(out), op_(system_dim * out.size, system_dim * in.size) {}
+  /// Fills `target` (reset first, capacity kept).
+  LadderOperatorBuilder(Operator& target, Index system_dim, Window in, Window out)
+      : d_(system_dim), in_(in), out_(out), op_(target) {
+    op_.reset(system_dim * out.size, system_dim * in.size);
+  }
 
   template <class Coef>
   LadderOperatorBuilder& add(Index c_out, Index c_in, Index shift, cplx factor, Coef&& coef) {
@@ -75,18 +94,36 @@ class LadderOperatorBuilder {
     const Index k_lo = std::max(in_.begin, out_.begin - shift);
     const Index k_hi = std::min(in_.end(), out_.end() - shift);
     if (k_hi <= k_lo) return *this;
-    RVec c(k_hi - k_lo);
-    for (Index k = k_lo; k < k_hi; ++k) c(k - k_lo) = coef(k);
-    op_.add_band(c_out * out_.size + (k_lo + shift - out_.begin), c_in * in_.size + (k_lo - in_.begin), factor,
-                 std::move(c));
+    double* c = op_.add_band(c_out * out_.size + (k_lo + shift - out_.begin), c_in * in_.size + (k_lo - in_.begin),
+                             factor, k_hi - k_lo);
+    for (Index k = k_lo; k < k_hi; ++k) c[k - k_lo] = coef(k);
     return *this;
   }
-  Operator build() && { return std::move(op_); }
+
+  /// The same term on every system level c (factor * 1_d (x) shift * coef): coef is evaluated
+  /// once per rung and shared by the d bands.
+  template <class Coef>
+  LadderOperatorBuilder& add_all_levels(Index shift, cplx factor, Coef&& coef) {
+    if (factor == cplx(0.0)) return *this;
+    const Index k_lo = std::max(in_.begin, out_.begin - shift);
+    const Index k_hi = std::min(in_.end(), out_.end() - shift);
+    if (k_hi <= k_lo) return *this;
+    const Index n = k_hi - k_lo;
+    double* c = op_.add_band(k_lo + shift - out_.begin, k_lo - in_.begin, factor, n);
+    for (Index k = k_lo; k < k_hi; ++k) c[k - k_lo] = coef(k);
+    for (Index level = 1; level < d_; ++level) {
+      const Index first = op_.bands().size() - Index(level);  // the level-0 band
+      double* copy = op_.add_band(level * out_.size + (k_lo + shift - out_.begin), level * in_.size + (k_lo - in_.begin),
+                                  factor, n);
+      std::copy_n(op_.coeff(op_.bands()[first]), n, copy);
+    }
+    return *this;
+  }
 
  private:
   Index d_;
   Window in_, out_;
-  Operator op_;
+  Operator& op_;
 };
 
 }  // namespace qfluct

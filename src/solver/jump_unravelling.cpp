@@ -1,0 +1,367 @@
+#include "qfluct/solver/jump_unravelling.hpp"
+
+#include "qfluct/core/error.hpp"
+#include "qfluct/model/central_spin.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <fmt/format.h>
+
+namespace qfluct {
+
+void TrajectoryStatistics::merge(const TrajectoryStatistics& o) {
+  trajectories += o.trajectories;
+  jumps += o.jumps;
+  if (jumps_per_channel.size() < o.jumps_per_channel.size()) jumps_per_channel.resize(o.jumps_per_channel.size(), 0);
+  for (std::size_t c = 0; c < o.jumps_per_channel.size(); ++c) jumps_per_channel[c] += o.jumps_per_channel[c];
+  taylor_steps += o.taylor_steps;
+  taylor_terms += o.taylor_terms;
+  root_iterations += o.root_iterations;
+  window_growths += o.window_growths;
+  max_window = std::max(max_window, o.max_window);
+  max_edge_population = std::max(max_edge_population, o.max_edge_population);
+  max_trimmed_population = std::max(max_trimmed_population, o.max_trimmed_population);
+  max_branch_mismatch = std::max(max_branch_mismatch, o.max_branch_mismatch);
+}
+
+/// A = -i H - (Gamma - c)/2 on the current window, ready for repeated application. All storage
+/// is reused from one window to the next.
+struct JumpUnravelling::Generator {
+  /// An off-diagonal band of A: y[out + i] += coeff[i] * x[in + i].
+  struct Band {
+    Index out, in, size;
+    Index offset;  // into coeffs
+  };
+  Operator H;                       // the Hamiltonian on the window (storage reused)
+  std::vector<Band> bands;          // off-diagonal bands of -i H, coefficients in coeffs
+  std::vector<cplx> coeffs;
+  CVec diag;                        // diagonal of A
+  double c = 0.0;                   // scalar decay rate factored out: psi = exp(-c t / 2) phi
+  double norm = 0.0;                // infinity-norm bound of A (sets the Taylor step)
+  std::vector<RVec> weights;        // per channel: diagonal of sum_b K^+K on the window
+  RVec decay;                       // sum_c rate_c weights_c
+  RVec row_sum;                     // work space for the norm bound
+
+  /// y = scale * A x (plain loops: the vectors are short and this is the innermost kernel).
+  void apply(const CVec& x, CVec& y, double scale) const {
+    const Index D = x.size();
+    const cplx* xp = x.data();
+    cplx* yp = y.data();
+    for (Index i = 0; i < D; ++i) yp[i] = scale * (diag[i] * xp[i]);
+    if (H.is_sparse()) {
+      H.apply(x, y, -I * scale);
+      return;
+    }
+    for (const Band& b : bands) {
+      const cplx* c = coeffs.data() + b.offset;
+      const cplx* xi = xp + b.in;
+      cplx* yo = yp + b.out;
+      for (Index i = 0; i < b.size; ++i) yo[i] += scale * (c[i] * xi[i]);
+    }
+  }
+};
+
+JumpUnravelling::JumpUnravelling(const SectorModel& model, std::vector<double> times, JumpOptions options)
+    : model_(model), observables_(model), times_(std::move(times)), options_(options),
+      gen_(std::make_unique<Generator>()) {
+  if (times_.empty()) throw std::invalid_argument("JumpUnravelling: no output times");
+}
+
+JumpUnravelling::~JumpUnravelling() = default;
+JumpUnravelling::JumpUnravelling(JumpUnravelling&&) noexcept = default;
+
+void JumpUnravelling::build_generator() {
+  Generator& g = *gen_;
+  const int s = state_.sector;
+  const Window w = state_.window;
+  const Index D = model_.system_dim() * w.size;
+  const auto& channels = model_.channels();
+  g.decay.setZero(D);
+  g.weights.resize(channels.size());
+  for (std::size_t c = 0; c < channels.size(); ++c) {
+    model_.fill_channel_weight(int(c), s, w, g.weights[c]);
+    g.decay += channels[c].rate * g.weights[c];
+  }
+  g.c = D > 0 ? g.decay.minCoeff() : 0.0;
+  g.diag = (-0.5 * (g.decay.array() - g.c)).cast<cplx>();
+  model_.fill_hamiltonian(s, w, w, g.H);
+  g.bands.clear();
+  g.coeffs.clear();
+  g.row_sum = 0.5 * (g.decay.array() - g.c);
+  for (const auto& b : g.H.bands()) {
+    const double* coeff = g.H.coeff(b);
+    const cplx f = -I * b.factor;
+    const double af = std::abs(b.factor);
+    for (Index i = 0; i < b.size; ++i) g.row_sum[b.out_row + i] += af * std::abs(coeff[i]);
+    if (b.out_row == b.in_row) {
+      for (Index i = 0; i < b.size; ++i) g.diag[b.out_row + i] += f * coeff[i];
+    } else {
+      g.bands.push_back({b.out_row, b.in_row, b.size, Index(g.coeffs.size())});
+      for (Index i = 0; i < b.size; ++i) g.coeffs.push_back(f * coeff[i]);
+    }
+  }
+  // ||A||_inf <= max_i (sum_j |H_ij| + (Gamma_i - c)/2)
+  g.norm = g.H.is_sparse() ? g.H.infinity_norm() + g.row_sum.maxCoeff() : (D > 0 ? g.row_sum.maxCoeff() : 0.0);
+}
+
+namespace {
+constexpr Index no_edge = std::numeric_limits<Index>::max() / 4;  // a side at the end of the ladder
+
+/// Rungs an amplitude front can cross in a step with h ||A|| = x, to population tol: the
+/// smallest m with (x^m / m!)^2 <= tol (the m-th Taylor term bounds what reaches m rungs away).
+Index required_margin(double x, double tol) {
+  double term = 1.0;
+  for (Index m = 1; m < 60; ++m) {
+    term *= x / double(m);
+    if (term * term <= tol) return m;
+  }
+  return 60;
+}
+}  // namespace
+
+JumpUnravelling::Margins JumpUnravelling::clear_margins() const {
+  const Index d = model_.system_dim();
+  const Window w = state_.window;
+  const Index L = model_.ladder_size(state_.sector);
+  const double limit = options_.window_tol * state_.psi.squaredNorm();
+  auto rung = [&](Index i) {
+    double p = 0.0;
+    for (Index c = 0; c < d; ++c) p += std::norm(state_.psi(c * w.size + i));
+    return p;
+  };
+  Margins m{no_edge, no_edge};
+  if (w.begin > 0) {
+    m.lo = 0;
+    while (m.lo < w.size && rung(m.lo) <= limit) ++m.lo;
+  }
+  if (w.end() < L) {
+    m.hi = 0;
+    while (m.hi < w.size && rung(w.size - 1 - m.hi) <= limit) ++m.hi;
+  }
+  return m;
+}
+
+void JumpUnravelling::resize_window(Index add_lo, Index add_hi) {
+  // Negative counts remove rungs; the caller accounts for what they held.
+  const Index d = model_.system_dim();
+  const Window w = state_.window;
+  const Window nw{w.begin - add_lo, w.size + add_lo + add_hi};
+  CVec psi = CVec::Zero(d * nw.size);
+  const Index keep_from = std::max<Index>(0, -add_lo), keep = w.size - keep_from - std::max<Index>(0, -add_hi);
+  for (Index c = 0; c < d; ++c)
+    psi.segment(c * nw.size + std::max<Index>(0, add_lo), keep) = state_.psi.segment(c * w.size + keep_from, keep);
+  state_.psi = std::move(psi);
+  state_.window = nw;
+}
+
+bool JumpUnravelling::ensure_margin(Index required, TrajectoryStatistics& stats) {
+  const Window w = state_.window;
+  const Index L = model_.ladder_size(state_.sector);
+  const Margins m = clear_margins();
+  const Index extra = std::max<Index>(4, w.size / 4);  // grow with slack so growth stays rare
+  const Index add_lo = m.lo < required ? std::min(w.begin, required - m.lo + extra) : 0;
+  const Index add_hi = m.hi < required ? std::min(L - w.end(), required - m.hi + extra) : 0;
+  if (add_lo == 0 && add_hi == 0) return false;
+  resize_window(add_lo, add_hi);
+  ++stats.window_growths;
+  stats.max_window = std::max(stats.max_window, state_.window.size);
+  return true;
+}
+
+double JumpUnravelling::trim_to_margin(Index keep) {
+  const Margins m = clear_margins();
+  const Index d = model_.system_dim();
+  const Window w = state_.window;
+  const Index cut_lo = m.lo != no_edge && m.lo > keep ? std::min(m.lo - keep, w.size - 1) : 0;
+  const Index cut_hi = m.hi != no_edge && m.hi > keep ? std::min(m.hi - keep, w.size - 1 - cut_lo) : 0;
+  if (cut_lo == 0 && cut_hi == 0) return 0.0;
+  double discarded = 0.0;
+  for (Index c = 0; c < d; ++c)
+    discarded += state_.psi.segment(c * w.size, cut_lo).squaredNorm() +
+                 state_.psi.segment(c * w.size + w.size - cut_hi, cut_hi).squaredNorm();
+  resize_window(-cut_lo, -cut_hi);
+  return discarded;
+}
+
+double JumpUnravelling::edge_population() const {
+  const Index d = model_.system_dim();
+  const Window w = state_.window;
+  const Index L = model_.ladder_size(state_.sector);
+  double p = 0.0;
+  for (Index c = 0; c < d; ++c) {
+    if (w.begin > 0) p = std::max(p, std::norm(state_.psi(c * w.size)));
+    if (w.end() < L) p = std::max(p, std::norm(state_.psi(c * w.size + w.size - 1)));
+  }
+  return p / state_.psi.squaredNorm();
+}
+
+double JumpUnravelling::taylor_step(double h) {
+  const Index D = state_.psi.size();
+  const double tol2 = options_.taylor_tol * options_.taylor_tol;
+  constexpr Index max_terms = 40;
+  if (Index(terms_.size()) < max_terms) terms_.resize(max_terms);
+  for (;;) {
+    terms_[0] = state_.psi;
+    const double norm0 = terms_[0].squaredNorm();
+    Index n = 1;
+    for (; n < max_terms; ++n) {
+      terms_[n].resize(D);
+      gen_->apply(terms_[n - 1], terms_[n], h / double(n));
+      if (terms_[n].squaredNorm() <= tol2 * norm0) break;
+    }
+    if (n < max_terms) {
+      n_terms_ = n + 1;
+      step_h_ = h;
+      return h;
+    }
+    h *= 0.5;  // the series converges too slowly: halve the step
+  }
+}
+
+void JumpUnravelling::evaluate(double theta, CVec& phi) const {
+  phi = terms_[n_terms_ - 1];
+  for (Index n = n_terms_ - 2; n >= 0; --n) phi = theta * phi + terms_[n];
+}
+
+double JumpUnravelling::evaluate_with_derivative(double theta, CVec& phi) {
+  // phi(theta) = sum theta^n w_n and d phi/d theta = sum n theta^(n-1) w_n, by Horner.
+  CVec& dphi = scratch4_;
+  phi = terms_[n_terms_ - 1];
+  dphi = double(n_terms_ - 1) * terms_[n_terms_ - 1];
+  for (Index n = n_terms_ - 2; n >= 1; --n) {
+    phi = theta * phi + terms_[n];
+    dphi = theta * dphi + double(n) * terms_[n];
+  }
+  phi = theta * phi + terms_[0];
+  return 2.0 * phi.dot(dphi).real() / phi.squaredNorm();  // d/dtheta log ||phi||^2
+}
+
+void JumpUnravelling::jump(Rng& rng, TrajectoryStatistics& stats) {
+  const auto& channels = model_.channels();
+  const Generator& g = *gen_;
+  const CVec& phi = state_.psi;
+  population_ = phi.cwiseAbs2();
+  // Stage 1: the channel, from its diagonal weight rate_c <W_c>.
+  channel_p_.resize(channels.size());
+  double total = 0.0;
+  for (std::size_t c = 0; c < channels.size(); ++c)
+    total += (channel_p_[c] = channels[c].rate * g.weights[c].dot(population_));
+  double u = boost::random::uniform_01<double>()(rng) * total;
+  std::size_t c = 0;
+  while (c + 1 < channels.size() && (u -= channel_p_[c]) >= 0.0) ++c;
+  // Stage 2: the branch (target sector), from ||K_b phi||^2 = <phi|K_b^+K_b|phi> (diagonal).
+  const Channel& ch = channels[c];
+  const int s = state_.sector;
+  branch_p_.resize(std::size_t(ch.branches()));
+  double branch_total = 0.0;
+  for (Index b = 0; b < ch.branches(); ++b) {
+    double w = 0.0;
+    if (model_.has_sector(s + ch.sector_shift[b])) {
+      model_.fill_kraus_weight(int(c), int(b), s, state_.window, weight_);
+      w = weight_.dot(population_);
+    }
+    branch_total += (branch_p_[b] = w);
+  }
+  const double expected = channel_p_[c] / ch.rate;
+  if (expected > 0)
+    stats.max_branch_mismatch = std::max(stats.max_branch_mismatch, std::abs(branch_total - expected) / expected);
+  if (!(branch_total > 0))
+    throw NumericalError(fmt::format("jump in channel {} with no branch of positive weight", ch.name));
+  u = boost::random::uniform_01<double>()(rng) * branch_total;
+  Index b = 0;
+  while (b + 1 < ch.branches() && (u -= branch_p_[b]) >= 0.0) ++b;
+  while (branch_p_[b] == 0.0 && b > 0) --b;  // rounding at the end of the list: last positive branch
+  const Window wt = model_.branch_window(int(c), int(b), s, state_.window);
+  model_.fill_kraus(int(c), int(b), s, state_.window, wt, kraus_);
+  scratch2_.setZero(model_.system_dim() * wt.size);
+  kraus_.apply(phi, scratch2_);
+  state_.sector = s + ch.sector_shift[b];
+  state_.window = wt;
+  state_.psi.swap(scratch2_);
+  state_.psi.normalize();
+  if (!options_.full_sectors) {
+    // Keep a clear margin a little wider than the last step needed; beyond it every rung
+    // holds less than window_tol.
+    const double trimmed = trim_to_margin(last_margin_ + 2);
+    stats.max_trimmed_population = std::max(stats.max_trimmed_population, trimmed);
+    if (trimmed > 0) state_.psi.normalize();
+  }
+  ++stats.jumps;
+  if (stats.jumps_per_channel.size() < channels.size()) stats.jumps_per_channel.resize(channels.size(), 0);
+  ++stats.jumps_per_channel[c];
+}
+
+void JumpUnravelling::run(Rng& rng, double* record, TrajectoryStatistics& stats) {
+  const Index raw = observables_.raw_size();
+  ++stats.trajectories;
+  state_ = model_.sample_initial(rng, options_.full_sectors, options_.window_tol);
+  state_.psi.normalize();
+  log_scale_ = 0.0;
+  stats.max_window = std::max(stats.max_window, state_.window.size);
+  double log_r = std::log(uniform_open0(rng));
+  build_generator();
+  double t = times_[0];
+  observables_.measure(state_, record);
+  std::size_t next = 1;
+  while (next < times_.size()) {
+    const double t_out = times_[next];
+    const double f0 = log_scale_ - log_r;  // log ||psi||^2 - log r >= 0 until the jump
+    double h = 0.0;
+    auto plan = [&] {
+      const Generator& g = *gen_;
+      h = t_out - t;
+      if (g.norm > 0) h = std::min(h, 1.0 / g.norm);
+      if (g.c > 0) h = std::min(h, f0 / g.c);  // the jump cannot come later than this
+    };
+    plan();
+    if (!options_.full_sectors) last_margin_ = required_margin(h * gen_->norm, options_.window_tol);
+    if (!options_.full_sectors && ensure_margin(last_margin_, stats)) {
+      build_generator();
+      plan();
+    }
+    const Generator& g = *gen_;
+    const bool to_output = h == t_out - t;
+    const double h_used = taylor_step(h);
+    ++stats.taylor_steps;
+    stats.taylor_terms += n_terms_;
+    evaluate(1.0, scratch_);
+    const double f1 = f0 - g.c * h_used + std::log(scratch_.squaredNorm());
+    if (f1 > 0.0) {  // no jump in this step
+      const double n2 = scratch_.squaredNorm();
+      state_.psi = scratch_ / std::sqrt(n2);
+      log_scale_ += std::log(n2) - g.c * h_used;
+      if (!options_.full_sectors) stats.max_edge_population = std::max(stats.max_edge_population, edge_population());
+      if (to_output && h_used == h) {
+        t = t_out;
+        observables_.measure(state_, record + Index(next) * raw);
+        ++next;
+      } else {
+        t += h_used;
+      }
+      continue;
+    }
+    // The jump lies in this step: solve f(theta) = f0 - c h theta + log ||phi(theta)||^2 = 0.
+    double lo = 0.0, hi = 1.0, theta = f0 / (f0 - f1);
+    for (int it = 0; it < 100; ++it) {
+      ++stats.root_iterations;
+      const double dlog = evaluate_with_derivative(theta, scratch_);
+      const double f = f0 - g.c * h_used * theta + std::log(scratch_.squaredNorm());
+      if (std::abs(f) <= options_.jump_tol) break;
+      (f > 0 ? lo : hi) = theta;  // f == 0 has returned above: it never moves the bracket
+      const double df = -g.c * h_used + dlog;
+      double next_theta = df < 0 ? theta - f / df : 0.5 * (lo + hi);
+      if (!(next_theta > lo && next_theta < hi)) next_theta = 0.5 * (lo + hi);
+      if (hi - lo <= 4 * std::numeric_limits<double>::epsilon()) break;
+      theta = next_theta;
+    }
+    state_.psi = scratch_;
+    t += theta * h_used;
+    jump(rng, stats);
+    log_scale_ = 0.0;
+    log_r = std::log(uniform_open0(rng));
+    stats.max_window = std::max(stats.max_window, state_.window.size);
+    build_generator();
+  }
+}
+
+}  // namespace qfluct
