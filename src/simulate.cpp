@@ -3,6 +3,7 @@
 #include "qfluct/core/error.hpp"
 #include "qfluct/io/progress.hpp"
 #include "qfluct/model/central_spin.hpp"
+#include "qfluct/solver/ensemble.hpp"
 #include "qfluct/solver/master_equation.hpp"
 #include "qfluct/space/dicke.hpp"
 
@@ -56,6 +57,18 @@ TimeSeries simulate(const RunConfig& config, const SimulateOptions& options) {
       opts.tol = {config.solver.rtol, config.solver.atol};
       opts.progress = [&](double f) { bar.update(f); };
       return BlockMasterEquation(model).solve(times, opts);
+    }
+    case SolverMethod::jump: {
+      const CentralSpinModel model(config.model);
+      const auto& sv = config.solver;
+      ProgressBar bar("trajectories", double(sv.ntraj), "traj", options.progress);
+      EnsembleOptions opts;
+      opts.ntraj = sv.ntraj;
+      opts.seed = sv.seed;
+      opts.tol = sv.tol;
+      opts.jump = {sv.full_sectors, sv.window_tol, JumpOptions{}.taylor_tol, sv.jump_tol};
+      opts.progress = [&](long done, long) { bar.update(double(done)); };
+      return run_ensemble(model, times, opts);
     }
   }
   throw std::logic_error("simulate: unknown solver method");

@@ -21,6 +21,7 @@ std::string to_string(ModelKind k) {
 std::string to_string(SolverMethod m) {
   switch (m) {
     case SolverMethod::master: return "master";
+    case SolverMethod::jump: return "jump";
   }
   return "?";
 }
@@ -33,7 +34,7 @@ const std::map<std::string, std::set<std::string>>& schema() {
       {"model",
        {"kind", "N", "coupling", "g0", "w", "h", "gamma_up", "gamma_down", "Gamma_up", "Gamma_down", "Gamma_phi"}},
       {"initial", {"central", "bath"}},
-      {"solver", {"method", "rtol", "atol"}},
+      {"solver", {"method", "rtol", "atol", "ntraj", "seed", "tol", "window", "window_tol", "jump_tol"}},
       {"output", {"t_end", "dt", "fluctuations"}},
   };
   return keys;
@@ -237,12 +238,27 @@ RunConfig parse_config(const toml::table& t) {
   }
   p.fluctuations = get_bool(t, "output", "fluctuations", true);
 
-  get_choice(t, "solver", "method", "master", {"master"});
-  c.solver.method = SolverMethod::master;
-  c.solver.rtol = get_double(t, "solver", "rtol", c.solver.rtol);
-  c.solver.atol = get_double(t, "solver", "atol", c.solver.atol);
-  require_positive("solver.rtol", c.solver.rtol);
-  require_positive("solver.atol", c.solver.atol);
+  const std::string method = get_choice(t, "solver", "method", "master", {"master", "jump"});
+  c.solver.method = method == "jump" ? SolverMethod::jump : SolverMethod::master;
+  SolverConfig& sv = c.solver;
+  sv.rtol = get_double(t, "solver", "rtol", sv.rtol);
+  sv.atol = get_double(t, "solver", "atol", sv.atol);
+  require_positive("solver.rtol", sv.rtol);
+  require_positive("solver.atol", sv.atol);
+  const long long ntraj = get_integer(t, "solver", "ntraj", sv.ntraj);
+  if (ntraj < 2) throw InputError("solver.ntraj", fmt::format("needs at least 2 trajectories, got {}", ntraj));
+  sv.ntraj = long(ntraj);
+  const long long seed = get_integer(t, "solver", "seed", (long long)sv.seed);
+  if (seed < 0) throw InputError("solver.seed", fmt::format("must be >= 0, got {}", seed));
+  sv.seed = std::uint64_t(seed);
+  sv.tol = get_double(t, "solver", "tol", sv.tol);
+  if (!std::isfinite(sv.tol) || sv.tol < 0) throw InputError("solver.tol", fmt::format("must be >= 0 (0 = off), got {}", sv.tol));
+  sv.full_sectors = get_choice(t, "solver", "window", "adaptive", {"adaptive", "full"}) == "full";
+  sv.window_tol = get_double(t, "solver", "window_tol", sv.window_tol);
+  require_positive("solver.window_tol", sv.window_tol);
+  if (sv.window_tol >= 1e-2) throw InputError("solver.window_tol", fmt::format("must be small (< 1e-2), got {}", sv.window_tol));
+  sv.jump_tol = get_double(t, "solver", "jump_tol", sv.jump_tol);
+  require_positive("solver.jump_tol", sv.jump_tol);
 
   c.output.t_end = get_double(t, "output", "t_end", c.output.t_end);
   c.output.dt = get_double(t, "output", "dt", c.output.dt);
@@ -272,6 +288,18 @@ nlohmann::json RunConfig::to_json() const {
   nlohmann::json initial;
   initial["central"] = p.central;
   initial["bath"] = p.bath.steady ? nlohmann::json("steady") : nlohmann::json(p.bath.r);
+  nlohmann::json solver_json = {{"method", to_string(solver.method)}};
+  if (solver.method == SolverMethod::master) {
+    solver_json["rtol"] = solver.rtol;
+    solver_json["atol"] = solver.atol;
+  } else {
+    solver_json["ntraj"] = solver.ntraj;
+    solver_json["seed"] = solver.seed;
+    solver_json["tol"] = solver.tol;
+    solver_json["window"] = solver.full_sectors ? "full" : "adaptive";
+    solver_json["window_tol"] = solver.window_tol;
+    solver_json["jump_tol"] = solver.jump_tol;
+  }
   return {{"model",
            {{"kind", to_string(kind)},
             {"N", p.N},
@@ -285,7 +313,7 @@ nlohmann::json RunConfig::to_json() const {
             {"Gamma_down", p.Gamma_down},
             {"Gamma_phi", p.Gamma_phi}}},
           {"initial", initial},
-          {"solver", {{"method", to_string(solver.method)}, {"rtol", solver.rtol}, {"atol", solver.atol}}},
+          {"solver", solver_json},
           {"output", {{"t_end", output.t_end}, {"dt", output.dt}, {"fluctuations", p.fluctuations}}}};
 }
 

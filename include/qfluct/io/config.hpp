@@ -4,11 +4,13 @@
 ///
 ///   [model]   kind, N, coupling, g0, w, h, gamma_up, gamma_down, Gamma_up, Gamma_down, Gamma_phi
 ///   [initial] central ("up" | "down" | [x,y,z]), bath ("steady" | [x,y,z])
-///   [solver]  method ("master"), rtol, atol
+///   [solver]  method ("master" | "jump"), rtol, atol; for "jump": ntraj, seed, tol, window
+///             ("adaptive" | "full"), window_tol, jump_tol
 ///   [output]  t_end, dt, fluctuations
 #include "qfluct/model/central_spin_parameters.hpp"
 
 #include <nlohmann/json.hpp>
+#include <cstdint>
 #include <string>
 #include <toml++/toml.h>
 #include <vector>
@@ -16,12 +18,18 @@
 namespace qfluct {
 
 enum class ModelKind { central_spin };
-enum class SolverMethod { master };
+enum class SolverMethod { master, jump };
 
 struct SolverConfig {
   SolverMethod method = SolverMethod::master;
-  double rtol = 1e-9;
-  double atol = 1e-11;
+  double rtol = 1e-9;    ///< master equation: relative tolerance
+  double atol = 1e-11;   ///< master equation: absolute tolerance
+  long ntraj = 1000;     ///< jump: trajectories (the cap when tol is set)
+  std::uint64_t seed = 1;
+  double tol = 0.0;      ///< jump: stop once every standard error is below this (0 = off)
+  bool full_sectors = false;   ///< jump: window = "full" instead of "adaptive"
+  double window_tol = 1e-12;   ///< jump: edge population that grows the window
+  double jump_tol = 1e-12;     ///< jump: accuracy of the located jump times (in log-norm)
 };
 
 struct OutputConfig {

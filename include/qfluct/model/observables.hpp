@@ -25,6 +25,11 @@ class ObservableSet {
   const std::vector<std::string>& raw_names() const { return raw_names_; }
   const std::vector<std::string>& column_names() const { return column_names_; }
   bool fluctuations() const { return fluctuations_; }
+  /// Whether column c is a raw expectation value itself (tau_a, q, n), rather than a nonlinear
+  /// function of several (Q2, Q4, nongauss).
+  bool column_is_linear(Index c) const { return c < 4 || c == 7; }
+  /// For a linear column, its index in the raw record.
+  Index raw_index_of_column(Index c) const { return c; }
 
   /// Raw record of a pure sector state (need not be normalised).
   void measure(const SectorState& state, double* raw) const;

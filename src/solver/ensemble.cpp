@@ -1,0 +1,168 @@
+#include "qfluct/solver/ensemble.hpp"
+
+#include "qfluct/core/error.hpp"
+#include "qfluct/stats/accumulator.hpp"
+#include "qfluct/stats/jackknife.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <exception>
+#include <fmt/format.h>
+#include <omp.h>
+
+namespace qfluct {
+
+namespace {
+
+/// What one group of trajectories contributes.
+struct GroupResult {
+  MomentAccumulator moments{1};
+  RVec largest;  // per record entry: the largest single-trajectory value (heavy-tail check)
+  TrajectoryStatistics stats;
+};
+
+}  // namespace
+
+TimeSeries run_ensemble(const SectorModel& model, const std::vector<double>& times, const EnsembleOptions& o) {
+  if (o.ntraj < 2) throw InputError("solver.ntraj", fmt::format("needs at least 2 trajectories, got {}", o.ntraj));
+  const auto start = std::chrono::steady_clock::now();
+  const long group_size = o.group_size > 0 ? o.group_size : std::max(1L, (o.ntraj + 199) / 200);
+  const long groups_total = (o.ntraj + group_size - 1) / group_size;
+  // Without a tolerance one batch holds everything; with one, ~16 batches give the stopping rule
+  // enough chances without making the check itself costly.
+  const long batch = o.tol > 0 ? std::max(1L, groups_total / 16) : groups_total;
+
+  const JumpUnravelling probe(model, times, o.jump);
+  const ObservableSet& observables = probe.observables();
+  const Index raw = observables.raw_size(), ncol = observables.column_count(), T = Index(times.size());
+  const Index R = probe.record_size();
+
+  std::vector<GroupResult> groups(groups_total);
+  MomentAccumulator total(R);
+  GroupedSamples grouped(R);
+  TrajectoryStatistics stats;
+  std::atomic<long> done{0};
+  long groups_done = 0;
+  bool tolerance_reached = false;
+  double worst_error = 0.0;
+  TimeSeries out;
+  out.columns = observables.column_names();
+  out.times = times;
+
+  // Estimates from what has run so far.
+  auto estimate = [&] {
+    out.values.resize(T, ncol);
+    out.errors.resize(T, ncol);
+    const RVec means = total.means(), se = total.standard_errors();
+    const JackknifeResult jk = jackknife(
+        grouped,
+        [&](const double* m, double* cols) {
+          for (Index t = 0; t < T; ++t) observables.derive(m + t * raw, cols + t * ncol);
+        },
+        T * ncol);
+    worst_error = 0.0;
+    for (Index t = 0; t < T; ++t)
+      for (Index c = 0; c < ncol; ++c) {
+        const Index k = t * ncol + c;
+        const bool linear = observables.column_is_linear(c);
+        out.values(t, c) = linear ? means(t * raw + observables.raw_index_of_column(c)) : jk.estimate(k);
+        out.errors(t, c) = linear ? se(t * raw + observables.raw_index_of_column(c)) : jk.error(k);
+        if (std::isfinite(out.errors(t, c))) worst_error = std::max(worst_error, out.errors(t, c));
+      }
+  };
+
+  while (groups_done < groups_total) {
+    const long first = groups_done, last = std::min(groups_total, groups_done + batch);
+    std::exception_ptr failure;
+#pragma omp parallel
+    {
+      JumpUnravelling worker(model, times, o.jump);
+      RVec record(R);
+#pragma omp for schedule(dynamic, 1)
+      for (long g = first; g < last; ++g) {
+        try {
+          GroupResult& result = groups[g];
+          result.moments = MomentAccumulator(R);
+          result.largest = RVec::Zero(R);
+          const long begin = g * group_size, end = std::min(o.ntraj, begin + group_size);
+          for (long i = begin; i < end; ++i) {
+            Rng rng = trajectory_rng(o.seed, std::uint64_t(i));
+            worker.run(rng, record.data(), result.stats);
+            result.moments.add(record.data());
+            result.largest = result.largest.cwiseMax(record.cwiseAbs());
+            const long n = ++done;
+            if (o.progress) o.progress(n, o.ntraj);
+          }
+        } catch (...) {
+#pragma omp critical(qfluct_ensemble_failure)
+          if (!failure) failure = std::current_exception();
+        }
+      }
+    }
+    if (failure) std::rethrow_exception(failure);
+    for (long g = first; g < last; ++g) {  // merge in group order: thread-count independent
+      total.merge(groups[g].moments);
+      grouped.add_group(groups[g].moments);
+      stats.merge(groups[g].stats);
+    }
+    groups_done = last;
+    if (o.tol > 0 && grouped.groups() >= 2) {
+      estimate();
+      if (worst_error < o.tol) {
+        tolerance_reached = true;
+        break;
+      }
+    }
+  }
+  estimate();
+
+  // Heavy tails: times at which one trajectory carries more than 5% of the sum of <q^4>_psi
+  // (a rare early tau_+ jump leaves q large); standard errors there are unreliable.
+  nlohmann::json heavy = nlohmann::json::array();
+  if (observables.fluctuations()) {
+    const Index q4 = 6;
+    RVec largest = RVec::Zero(R);
+    for (long g = 0; g < groups_done; ++g) largest = largest.cwiseMax(groups[g].largest);
+    const RVec means = total.means();
+    for (Index t = 0; t < T; ++t) {
+      const double sum = means(t * raw + q4) * double(total.count());
+      if (sum > 0 && largest(t * raw + q4) > 0.05 * sum) heavy.push_back(times[t]);
+    }
+  }
+  const double n = double(total.count());
+  nlohmann::json per_channel = nlohmann::json::object();
+  for (std::size_t c = 0; c < model.channels().size(); ++c)
+    per_channel[model.channels()[c].name] = c < stats.jumps_per_channel.size() ? double(stats.jumps_per_channel[c]) / n : 0.0;
+  out.info = {
+      {"method", "jump"},
+      {"unravelling", "quantum jumps, waiting-time method (Taylor propagator with dense output)"},
+      {"ntraj", total.count()},
+      {"ntraj_requested", o.ntraj},
+      {"seed", o.seed},
+      {"tol", o.tol},
+      {"end_condition", tolerance_reached ? "tolerance reached" : "ntraj reached"},
+      {"largest_standard_error", worst_error},
+      {"jackknife_groups", grouped.groups()},
+      {"group_size", group_size},
+      {"estimators",
+       "tau_x, tau_y, tau_z, q, n: ensemble means with standard errors; Q2, Q4, nongauss: central moments of the "
+       "ensemble state, delete-one-group jackknife bias correction and standard errors"},
+      {"window", o.jump.full_sectors ? "full" : "adaptive"},
+      {"window_tol", o.jump.window_tol},
+      {"largest_window", stats.max_window},
+      {"largest_edge_population", stats.max_edge_population},
+      {"largest_trimmed_population", stats.max_trimmed_population},
+      {"jump_tol", o.jump.jump_tol},
+      {"jumps_per_trajectory", double(stats.jumps) / n},
+      {"jumps_per_channel_per_trajectory", per_channel},
+      {"taylor_steps_per_trajectory", double(stats.taylor_steps) / n},
+      {"window_growths_per_trajectory", double(stats.window_growths) / n},
+      {"largest_branch_weight_mismatch", stats.max_branch_mismatch},
+      {"heavy_tail_times", heavy},
+      {"threads", omp_get_max_threads()},
+      {"solver_seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()}};
+  return out;
+}
+
+}  // namespace qfluct
