@@ -1,9 +1,12 @@
 #pragma once
-/// One call from a validated configuration to results: builds the model the config names,
-/// runs the solver it names, and returns the time series with the solver's diagnostics.
-/// The command-line program is a thin layer over this.
+/// One call from a validated configuration to results: builds the model the config names, runs
+/// the solver it names, and returns the results with the solver's diagnostics. The
+/// command-line program is a thin layer over these.
 #include "qfluct/io/config.hpp"
+#include "qfluct/model/sector_model.hpp"
 #include "qfluct/solver/time_series.hpp"
+
+#include <memory>
 
 namespace qfluct {
 
@@ -11,9 +14,22 @@ struct SimulateOptions {
   bool progress = false;  ///< draw a progress bar on stderr
 };
 
+/// Time evolution on the grid output.dt .. output.t_end. info["derived"] holds the model's
+/// derived quantities (g, eps, spin_boson rates, the Fock cutoff used, ...).
 TimeSeries simulate(const RunConfig& config, const SimulateOptions& options = {});
 
-/// Derived quantities the sidecar reports next to the parameters (g, eps, nbar, ...).
+/// The stationary state (L rho = 0) and its observables.
+struct Stationary {
+  std::vector<std::string> columns;  ///< tau_x, tau_y, tau_z, n, q, Q2, Q4, nongauss, Q2sq3
+  std::vector<double> values;
+  nlohmann::json info;               ///< residual, trace error, unknowns, cutoff, ...
+};
+Stationary stationary(const RunConfig& config);
+
+/// The model a configuration describes (spin_boson: with the given Fock cutoff).
+std::unique_ptr<SectorModel> make_model(const RunConfig& config, long fock_cutoff);
+
+/// Derived quantities of the central-spin parameters (g, eps, nbar, ...).
 nlohmann::json derived_quantities(const RunConfig& config);
 
 }  // namespace qfluct

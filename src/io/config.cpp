@@ -14,6 +14,7 @@ namespace qfluct {
 std::string to_string(ModelKind k) {
   switch (k) {
     case ModelKind::central_spin: return "central_spin";
+    case ModelKind::spin_boson: return "spin_boson";
   }
   return "?";
 }
@@ -32,7 +33,8 @@ namespace {
 const std::map<std::string, std::set<std::string>>& schema() {
   static const std::map<std::string, std::set<std::string>> keys = {
       {"model",
-       {"kind", "N", "coupling", "g0", "w", "h", "gamma_up", "gamma_down", "Gamma_up", "Gamma_down", "Gamma_phi"}},
+       {"kind", "N", "coupling", "g0", "w", "h", "gamma_up", "gamma_down", "Gamma_up", "Gamma_down", "Gamma_phi",
+        "fock_cutoff", "fock_tol"}},
       {"initial", {"central", "bath"}},
       {"solver", {"method", "rtol", "atol", "ntraj", "seed", "tol", "window", "window_tol", "jump_tol"}},
       {"output", {"t_end", "dt", "fluctuations"}},
@@ -201,8 +203,22 @@ void apply_override(toml::table& table, const std::string& assignment) {
 RunConfig parse_config(const toml::table& t) {
   check_known_keys(t);
   RunConfig c;
-  get_choice(t, "model", "kind", "central_spin", {"central_spin"});
-  c.kind = ModelKind::central_spin;
+  const std::string kind = get_choice(t, "model", "kind", "central_spin", {"central_spin", "spin_boson"});
+  c.kind = kind == "spin_boson" ? ModelKind::spin_boson : ModelKind::central_spin;
+  auto note_unused = [&](const std::string& section, const std::string& key, const std::string& why) {
+    if (find(t, section, key)) c.notes.push_back(fmt::format("{}.{} is ignored: {}", section, key, why));
+  };
+  const long long cutoff = get_integer(t, "model", "fock_cutoff", 0);
+  if (find(t, "model", "fock_cutoff") && cutoff < 1)
+    throw InputError("model.fock_cutoff", fmt::format("must be >= 1 (or absent for automatic), got {}", cutoff));
+  c.fock_cutoff = long(cutoff);
+  c.fock_tol = get_double(t, "model", "fock_tol", c.fock_tol);
+  require_positive("model.fock_tol", c.fock_tol);
+  if (c.fock_tol >= 1e-2) throw InputError("model.fock_tol", fmt::format("must be small (< 1e-2), got {}", c.fock_tol));
+  if (c.kind != ModelKind::spin_boson) {
+    note_unused("model", "fock_cutoff", "only the spin_boson model has a Fock space");
+    note_unused("model", "fock_tol", "only the spin_boson model has a Fock space");
+  }
   CentralSpinParameters& p = c.model;
   const long long N = get_integer(t, "model", "N", p.N);
   if (N < 1 || N > 100'000'000) throw InputError("model.N", fmt::format("the bath needs 1 <= N <= 1e8 spins, got {}", N));
@@ -260,6 +276,12 @@ RunConfig parse_config(const toml::table& t) {
   sv.jump_tol = get_double(t, "solver", "jump_tol", sv.jump_tol);
   require_positive("solver.jump_tol", sv.jump_tol);
 
+  if (c.solver.method == SolverMethod::master)
+    for (const char* key : {"ntraj", "seed", "tol", "window", "window_tol", "jump_tol"})
+      note_unused("solver", key, "it applies to method = \"jump\"");
+  else
+    for (const char* key : {"rtol", "atol"}) note_unused("solver", key, "it applies to method = \"master\"");
+
   c.output.t_end = get_double(t, "output", "t_end", c.output.t_end);
   c.output.dt = get_double(t, "output", "dt", c.output.dt);
   require_positive("output.t_end", c.output.t_end);
@@ -300,8 +322,7 @@ nlohmann::json RunConfig::to_json() const {
     solver_json["window_tol"] = solver.window_tol;
     solver_json["jump_tol"] = solver.jump_tol;
   }
-  return {{"model",
-           {{"kind", to_string(kind)},
+  nlohmann::json model_json = {{"kind", to_string(kind)},
             {"N", p.N},
             {"coupling", to_string(p.coupling)},
             {"g0", p.g0},
@@ -311,7 +332,13 @@ nlohmann::json RunConfig::to_json() const {
             {"gamma_down", p.gamma_down},
             {"Gamma_up", p.Gamma_up},
             {"Gamma_down", p.Gamma_down},
-            {"Gamma_phi", p.Gamma_phi}}},
+            {"Gamma_phi", p.Gamma_phi}};
+  if (kind == ModelKind::spin_boson) {
+    model_json.erase("N");
+    if (fock_cutoff > 0) model_json["fock_cutoff"] = fock_cutoff;
+    model_json["fock_tol"] = fock_tol;
+  }
+  return {{"model", model_json},
           {"initial", initial},
           {"solver", solver_json},
           {"output", {{"t_end", output.t_end}, {"dt", output.dt}, {"fluctuations", p.fluctuations}}}};

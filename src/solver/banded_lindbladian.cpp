@@ -1,5 +1,6 @@
 #include "qfluct/solver/banded_lindbladian.hpp"
 
+#include <Eigen/SparseCore>
 #include <algorithm>
 #include <stdexcept>
 
@@ -86,6 +87,34 @@ void BandedLindbladian::apply_block(const cplx* y, cplx* dy, int t) const {
     out[col * D + col] = out[col * D + col].real();
     for (Index row = col + 1; row < D; ++row) out[row * D + col] = std::conj(out[col * D + row]);
   }
+}
+
+Eigen::SparseMatrix<cplx> BandedLindbladian::assemble() const {
+  std::vector<Eigen::Triplet<cplx>> entries;
+  const Index n = offsets_.back();
+  for (int t = 0; t < int(dims_.size()); ++t) {
+    const Index D = dims_[t], off = offsets_[t];
+    const CVec& z = diagonal_[t];
+    for (Index col = 0; col < D; ++col)
+      for (Index row = 0; row < D; ++row) {
+        const cplx v = z(row) + std::conj(z(col));
+        if (v != cplx(0.0)) entries.emplace_back(off + col * D + row, off + col * D + row, v);
+      }
+    for (const Term& term : terms_[t]) {
+      const Index Ds = dims_[term.source], soff = offsets_[term.source];
+      for (Index l = 0; l < term.n2; ++l) {
+        const cplx f = term.c2 ? term.factor * term.c2[l] : term.factor;
+        for (Index i = 0; i < term.n1; ++i) {
+          const cplx v = term.c1 ? f * term.c1[i] : f;
+          if (v == cplx(0.0)) continue;
+          entries.emplace_back(off + (term.o2 + l) * D + term.o1 + i, soff + (term.i2 + l) * Ds + term.i1 + i, v);
+        }
+      }
+    }
+  }
+  Eigen::SparseMatrix<cplx> L(n, n);
+  L.setFromTriplets(entries.begin(), entries.end());  // duplicates are summed
+  return L;
 }
 
 }  // namespace qfluct

@@ -134,6 +134,8 @@ TimeSeries run_ensemble(const SectorModel& model, const std::vector<double>& tim
   nlohmann::json per_channel = nlohmann::json::object();
   for (std::size_t c = 0; c < model.channels().size(); ++c)
     per_channel[model.channels()[c].name] = c < stats.jumps_per_channel.size() ? double(stats.jumps_per_channel[c]) / n : 0.0;
+  double top = 0.0;  // the ensemble's population in the top two rungs, largest over time
+  for (double sum : stats.top_rung_population) top = std::max(top, sum / n);
   out.info = {
       {"method", "jump"},
       {"unravelling", "quantum jumps, waiting-time method (Taylor propagator with dense output)"},
@@ -162,6 +164,7 @@ TimeSeries run_ensemble(const SectorModel& model, const std::vector<double>& tim
       {"heavy_tail_times", heavy},
       {"threads", omp_get_max_threads()},
       {"solver_seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()}};
+  if (model.ladder_truncated()) out.info["largest_top_rung_population"] = top;
   return out;
 }
 

@@ -22,6 +22,8 @@ void TrajectoryStatistics::merge(const TrajectoryStatistics& o) {
   max_edge_population = std::max(max_edge_population, o.max_edge_population);
   max_trimmed_population = std::max(max_trimmed_population, o.max_trimmed_population);
   max_branch_mismatch = std::max(max_branch_mismatch, o.max_branch_mismatch);
+  if (top_rung_population.size() < o.top_rung_population.size()) top_rung_population.resize(o.top_rung_population.size(), 0.0);
+  for (std::size_t t = 0; t < o.top_rung_population.size(); ++t) top_rung_population[t] += o.top_rung_population[t];
 }
 
 /// A = -i H - (Gamma - c)/2 on the current window, ready for repeated application. All storage
@@ -183,6 +185,16 @@ double JumpUnravelling::trim_to_margin(Index keep) {
   return discarded;
 }
 
+double JumpUnravelling::top_rung_population() const {
+  const Index d = model_.system_dim();
+  const Window w = state_.window;
+  const Index L = model_.ladder_size(state_.sector);
+  double p = 0.0;
+  for (Index k = std::max(w.begin, L - 2); k < w.end(); ++k)
+    for (Index c = 0; c < d; ++c) p += std::norm(state_.psi(c * w.size + (k - w.begin)));
+  return p / state_.psi.squaredNorm();
+}
+
 double JumpUnravelling::edge_population() const {
   const Index d = model_.system_dim();
   const Window w = state_.window;
@@ -301,7 +313,12 @@ void JumpUnravelling::run(Rng& rng, double* record, TrajectoryStatistics& stats)
   double log_r = std::log(uniform_open0(rng));
   build_generator();
   double t = times_[0];
-  observables_.measure(state_, record);
+  if (model_.ladder_truncated()) stats.top_rung_population.resize(times_.size(), 0.0);
+  auto measure = [&](std::size_t i) {
+    observables_.measure(state_, record + Index(i) * raw);
+    if (model_.ladder_truncated()) stats.top_rung_population[i] += top_rung_population();
+  };
+  measure(0);
   std::size_t next = 1;
   while (next < times_.size()) {
     const double t_out = times_[next];
@@ -333,7 +350,7 @@ void JumpUnravelling::run(Rng& rng, double* record, TrajectoryStatistics& stats)
       if (!options_.full_sectors) stats.max_edge_population = std::max(stats.max_edge_population, edge_population());
       if (to_output && h_used == h) {
         t = t_out;
-        observables_.measure(state_, record + Index(next) * raw);
+        measure(next);
         ++next;
       } else {
         t += h_used;

@@ -1,10 +1,22 @@
 #include "qfluct/solver/master_equation.hpp"
 
+#include "qfluct/core/error.hpp"
+
 #include <algorithm>
 #include <chrono>
 #include <numeric>
 
 namespace qfluct {
+
+double top_rung_population(const SectorModel& model, const std::vector<Eigen::Map<const CMat>>& blocks) {
+  double p = 0.0;
+  for (int s = 0; s < int(blocks.size()); ++s) {
+    const Index L = model.ladder_size(s);
+    for (Index c = 0; c < model.system_dim(); ++c)
+      for (Index k = std::max<Index>(0, L - 2); k < L; ++k) p += blocks[s](c * L + k, c * L + k).real();
+  }
+  return p;
+}
 
 BlockMasterEquation::BlockMasterEquation(const SectorModel& model)
     : model_(model), incoming_(model.sector_count()) {
@@ -35,6 +47,11 @@ BlockMasterEquation::BlockMasterEquation(const SectorModel& model)
   order_.resize(S);
   std::iota(order_.begin(), order_.end(), 0);
   std::stable_sort(order_.begin(), order_.end(), [&](int a, int b) { return dim_[a] > dim_[b]; });
+}
+
+Eigen::SparseMatrix<cplx> BlockMasterEquation::assemble() const {
+  if (!banded_) throw InputError("solver", "the sparse Liouvillian is assembled for banded (sector/Fock) models only");
+  return banded_->assemble();
 }
 
 CVec BlockMasterEquation::pack(const BlockDensity& rho) const {
@@ -97,13 +114,14 @@ TimeSeries BlockMasterEquation::solve(CVec& y, const std::vector<double>& times,
   Dopri5 ode([this](double, const CVec& x, CVec& dx) { derivative(x, dx); }, size(), options.tol);
   std::vector<double> raw(observables.raw_size()), col(observables.column_count());
   double t = times.empty() ? 0.0 : times.front();
-  double max_trace_error = 0.0;
+  double max_trace_error = 0.0, max_top = 0.0;
   for (std::size_t i = 0; i < times.size(); ++i) {
     ode.advance(t, y, times[i]);
     const auto b = blocks(y);
     cplx trace = 0.0;
     for (const auto& block : b) trace += block.trace();
     max_trace_error = std::max(max_trace_error, std::abs(trace - 1.0));
+    if (model_.ladder_truncated()) max_top = std::max(max_top, top_rung_population(model_, b));
     observables.measure(b, raw.data());
     observables.derive(raw.data(), col.data());
     for (Index c = 0; c < observables.column_count(); ++c) out.values(Index(i), c) = col[c];
@@ -121,6 +139,7 @@ TimeSeries BlockMasterEquation::solve(CVec& y, const std::vector<double>& times,
               {"state_size", size()},
               {"max_trace_error", max_trace_error},
               {"solver_seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()}};
+  if (model_.ladder_truncated()) out.info["largest_top_rung_population"] = max_top;
   return out;
 }
 

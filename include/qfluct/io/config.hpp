@@ -2,7 +2,8 @@
 /// Run configuration: a TOML file plus --set KEY=VALUE overrides, checked against a schema
 /// (unknown keys, wrong types and bad values are InputErrors naming the key).
 ///
-///   [model]   kind, N, coupling, g0, w, h, gamma_up, gamma_down, Gamma_up, Gamma_down, Gamma_phi
+///   [model]   kind ("central_spin" | "spin_boson"), N, coupling, g0, w, h, gamma_up, gamma_down,
+///             Gamma_up, Gamma_down, Gamma_phi; for spin_boson: fock_cutoff, fock_tol
 ///   [initial] central ("up" | "down" | [x,y,z]), bath ("steady" | [x,y,z])
 ///   [solver]  method ("master" | "jump"), rtol, atol; for "jump": ntraj, seed, tol, window
 ///             ("adaptive" | "full"), window_tol, jump_tol
@@ -17,7 +18,7 @@
 
 namespace qfluct {
 
-enum class ModelKind { central_spin };
+enum class ModelKind { central_spin, spin_boson };
 enum class SolverMethod { master, jump };
 
 struct SolverConfig {
@@ -40,6 +41,9 @@ struct OutputConfig {
 struct RunConfig {
   ModelKind kind = ModelKind::central_spin;
   CentralSpinParameters model;
+  long fock_cutoff = 0;      ///< spin_boson: highest Fock number kept; 0 = choose automatically
+  double fock_tol = 1e-10;   ///< spin_boson: bound on the population of the top two Fock levels
+  std::vector<std::string> notes;  ///< keys that were set but do not apply to this run
   SolverConfig solver;
   OutputConfig output;
 

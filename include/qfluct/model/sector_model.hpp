@@ -91,6 +91,10 @@ class SectorModel {
   /// above `window_tol` in population when windows are in use (`full` = whole sector).
   virtual SectorState sample_initial(Rng& rng, bool full, double window_tol) const = 0;
 
+  /// Whether the ladder is a truncation of an infinite one (a Fock cutoff): then the population
+  /// reaching its top rungs is a truncation error that solvers report.
+  virtual bool ladder_truncated() const { return false; }
+
   /// Short name of the kind ("central_spin", "spin_boson", ...).
   virtual std::string kind() const = 0;
 

@@ -11,6 +11,8 @@
 /// generator maps Hermitian to Hermitian, and the result is Hermitian to the last bit.
 #include "qfluct/space/operator.hpp"
 
+#include <Eigen/SparseCore>
+
 #include <vector>
 
 namespace qfluct {
@@ -30,6 +32,10 @@ class BandedLindbladian {
 
   /// Writes d rho_t / dt into block t of dy (dy and y packed the same way).
   void apply_block(const cplx* y, cplx* dy, int t) const;
+
+  /// The generator as a sparse matrix on the packed state (column-major blocks), for direct
+  /// solvers: entry (i, j) is d y_i / d y_j.
+  Eigen::SparseMatrix<cplx> assemble() const;
 
  private:
   struct Term {

@@ -46,6 +46,9 @@ struct TrajectoryStatistics {
   double max_edge_population = 0.0;    ///< largest edge-rung population reached within one step
   double max_trimmed_population = 0.0; ///< largest population discarded by one trim
   double max_branch_mismatch = 0.0;    ///< |sum_b ||K_b phi||^2 - <W_c>| / <W_c>, a self-check
+  /// Truncated ladders: per output time, the sum over trajectories of the population in the top
+  /// two rungs (the ensemble's truncation measure is this over the trajectory count).
+  std::vector<double> top_rung_population;
 
   void merge(const TrajectoryStatistics& other);
 };
@@ -75,6 +78,7 @@ class JumpUnravelling {
   bool ensure_margin(Index required, TrajectoryStatistics& stats);
   double trim_to_margin(Index keep);
   double edge_population() const;
+  double top_rung_population() const;
   double taylor_step(double h);  // fills terms_; returns the h actually used
   void evaluate(double theta, CVec& phi) const;
   /// phi(theta) into phi; returns d/dtheta log ||phi(theta)||^2.

@@ -17,6 +17,9 @@
 
 namespace qfluct {
 
+/// Population in the top two rungs of every ladder (the truncation measure of a Fock cutoff).
+double top_rung_population(const SectorModel& model, const std::vector<Eigen::Map<const CMat>>& blocks);
+
 struct MasterOptions {
   OdeTolerances tol{1e-9, 1e-11};
   std::function<void(double fraction)> progress;  ///< called after each output time
@@ -32,6 +35,12 @@ class BlockMasterEquation {
   std::vector<Eigen::Map<const CMat>> blocks(const CVec& y) const;
   /// dy = L(y): the Lindblad generator on the packed blocks.
   void derivative(const CVec& y, CVec& dy) const;
+
+  /// The generator as a sparse matrix (banded models only; for steady states).
+  Eigen::SparseMatrix<cplx> assemble() const;
+  const SectorModel& model() const { return model_; }
+  const std::vector<Index>& block_dims() const { return dim_; }
+  const std::vector<Index>& block_offsets() const { return offset_; }
 
   /// Integrates from the model's initial density and reports the observables at `times`.
   TimeSeries solve(const std::vector<double>& times, const MasterOptions& options = {}) const;

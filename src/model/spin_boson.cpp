@@ -1,0 +1,136 @@
+#include "qfluct/model/spin_boson.hpp"
+
+#include "qfluct/core/error.hpp"
+#include "qfluct/model/central_spin.hpp"
+
+#include <boost/random/uniform_01.hpp>
+#include <cmath>
+#include <fmt/format.h>
+
+namespace qfluct {
+
+namespace {
+constexpr Index up = 0, down = 1;
+auto one = [](Index) { return 1.0; };
+}  // namespace
+
+SpinBosonRates SpinBosonRates::from(const CentralSpinParameters& p) {
+  SpinBosonRates r{};
+  r.eps = p.eps();
+  const double p_up = p.Gamma_up / p.Gamma_plus();
+  r.G = p.g0 * std::sqrt(r.eps);
+  r.omega = 2.0 * p.h[2];
+  const double dephasing_up = 4.0 * p.Gamma_phi * p_up / r.eps;
+  r.kappa_up = p.Gamma_up / r.eps + dephasing_up;
+  r.kappa_down = p.Gamma_plus() + p.Gamma_up / r.eps + 4.0 * p.Gamma_phi + dephasing_up;
+  r.nbar = p_up / r.eps;
+  return r;
+}
+
+SpinBosonModel::SpinBosonModel(const CentralSpinParameters& p, Index cutoff) : p_(p), cutoff_(cutoff) {
+  p_.validate();
+  if (p_.coupling != CouplingScaling::sqrt)
+    throw InputError("model.coupling", "the spin_boson model is the g = g0/sqrt(N) limit: set coupling = \"sqrt\"");
+  if (p_.h[0] != 0.0 || p_.h[1] != 0.0)
+    throw InputError("model.h", "the spin_boson limit exists for a field along z only (h_x = h_y = 0): a transverse "
+                                "field rotates the bath away from Omega_SS");
+  if (!p_.bath.steady)
+    throw InputError("initial.bath", "the spin_boson model starts from the bath state Omega_SS: set bath = \"steady\"");
+  if (cutoff_ < 1) throw InputError("model.fock_cutoff", fmt::format("must be >= 1, got {}", cutoff_));
+  r_ = SpinBosonRates::from(p_);
+  auto add = [&](const char* name, double rate, Kind kind, Index ladder_shift) {
+    if (rate <= 0) return;
+    channels_.push_back({name, rate, {0}, {ladder_shift}});
+    kinds_.push_back(kind);
+  };
+  add("tau_minus", p_.gamma_down, Kind::tau_minus, 0);
+  add("tau_plus", p_.gamma_up, Kind::tau_plus, 0);
+  add("boson_loss", r_.kappa_down, Kind::loss, -1);
+  add("boson_gain", r_.kappa_up, Kind::gain, +1);
+}
+
+void SpinBosonModel::fill_hamiltonian(int, Window in, Window out, Operator& target) const {
+  LadderOperatorBuilder H(target, 2, in, out);
+  const auto& [wx, wy, wz] = p_.w;
+  H.add(up, up, 0, wz, one).add(down, down, 0, -wz, one);
+  H.add(up, down, 0, cplx(wx, -wy), one).add(down, up, 0, cplx(wx, wy), one);
+  // G (tau_+ a + tau_- a^+): a|n> = sqrt(n)|n-1>; a^+ truncated at the cutoff
+  H.add(up, down, -1, r_.G, [](Index n) { return std::sqrt(double(n)); });
+  H.add(down, up, +1, r_.G, [](Index n) { return std::sqrt(double(n) + 1.0); });
+  H.add_all_levels(0, r_.omega, [](Index n) { return double(n); });
+}
+
+void SpinBosonModel::fill_kraus(int c, int, int, Window in, Window out, Operator& target) const {
+  LadderOperatorBuilder K(target, 2, in, out);
+  switch (kinds_.at(c)) {
+    case Kind::tau_minus: K.add(down, up, 0, 1.0, one); break;
+    case Kind::tau_plus: K.add(up, down, 0, 1.0, one); break;
+    case Kind::loss: K.add_all_levels(-1, 1.0, [](Index n) { return std::sqrt(double(n)); }); break;
+    case Kind::gain: K.add_all_levels(+1, 1.0, [](Index n) { return std::sqrt(double(n) + 1.0); }); break;
+  }
+}
+
+void SpinBosonModel::fill_channel_weight(int c, int, Window w, RVec& d) const {
+  const Index W = w.size;
+  d.resize(2 * W);
+  switch (kinds_.at(c)) {
+    case Kind::tau_minus: d.head(W).setOnes(), d.tail(W).setZero(); break;
+    case Kind::tau_plus: d.head(W).setZero(), d.tail(W).setOnes(); break;
+    case Kind::loss:  // a^+ a = n
+      for (Index i = 0; i < W; ++i) d(i) = double(w.begin + i);
+      d.tail(W) = d.head(W);
+      break;
+    case Kind::gain:  // a a^+ = n + 1, except at the cutoff, where the truncated a^+ gives 0
+      for (Index i = 0; i < W; ++i) d(i) = w.begin + i < cutoff_ ? double(w.begin + i) + 1.0 : 0.0;
+      d.tail(W) = d.head(W);
+      break;
+  }
+}
+
+void SpinBosonModel::fill_observable(Observable o, int, Window in, Window out, Operator& target) const {
+  LadderOperatorBuilder O(target, 2, in, out);
+  switch (o) {
+    case Observable::tau_x: O.add(up, down, 0, 1.0, one).add(down, up, 0, 1.0, one); break;
+    case Observable::tau_y: O.add(up, down, 0, -I, one).add(down, up, 0, I, one); break;
+    case Observable::tau_z: O.add(up, up, 0, 1.0, one).add(down, down, 0, -1.0, one); break;
+    case Observable::quadrature:  // X = a + a^+
+      O.add_all_levels(-1, 1.0, [](Index n) { return std::sqrt(double(n)); });
+      O.add_all_levels(+1, 1.0, [](Index n) { return std::sqrt(double(n) + 1.0); });
+      break;
+    case Observable::number: O.add_all_levels(0, 1.0, [](Index n) { return double(n); }); break;
+  }
+}
+
+BlockDensity SpinBosonModel::initial_density() const {
+  const Eigen::Matrix2cd rho_c = spin_density(p_.central);
+  const Index L = cutoff_ + 1;
+  RVec thermal(L);
+  const double x = r_.nbar / (1.0 + r_.nbar);
+  for (Index n = 0; n < L; ++n) thermal(n) = std::pow(x, double(n)) / (1.0 + r_.nbar);
+  thermal /= thermal.sum();  // the truncated geometric distribution, renormalised
+  BlockDensity rho;
+  CMat block = CMat::Zero(2 * L, 2 * L);
+  for (Index a = 0; a < 2; ++a)
+    for (Index b = 0; b < 2; ++b) block.block(a * L, b * L, L, L).diagonal() = rho_c(a, b) * thermal.cast<cplx>();
+  rho.blocks.push_back(std::move(block));
+  return rho;
+}
+
+SectorState SpinBosonModel::sample_initial(Rng& rng, bool full, double) const {
+  const Eigen::Vector2cd central = sample_spin_state(p_.central, rng);
+  // The truncated geometric distribution P(n) = (1 - x) x^n / Z, n <= cutoff, by inversion of
+  // its distribution function (1 - x^(n+1)) / Z with Z = 1 - x^(cutoff+1): the same state as
+  // initial_density().
+  const double x = r_.nbar / (1.0 + r_.nbar);
+  const double u = boost::random::uniform_01<double>()(rng) * (1.0 - std::pow(x, double(cutoff_ + 1)));
+  Index n = x > 0 ? Index(std::floor(std::log1p(-u) / std::log(x))) : 0;
+  n = std::clamp<Index>(n, 0, cutoff_);
+  SectorState state;
+  state.window = full ? Window::full(cutoff_ + 1) : Window{n, 1};
+  state.psi = CVec::Zero(2 * state.window.size);
+  state.psi(n - state.window.begin) = central(0);
+  state.psi(state.window.size + n - state.window.begin) = central(1);
+  return state;
+}
+
+}  // namespace qfluct
