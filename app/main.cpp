@@ -105,6 +105,11 @@ Scan parse_scan(const std::string& spec) {
   Scan scan;
   scan.key = spec.substr(0, eq);
   scan.column = scan.key.substr(scan.key.rfind('.') + 1);
+  // model.w[0] -> w_x: vector components are named by their axis.
+  if (const auto bracket = scan.column.find('['); bracket != std::string::npos) {
+    const std::string index = scan.column.substr(bracket + 1, scan.column.size() - bracket - 2);
+    scan.column = scan.column.substr(0, bracket) + "_" + (index == "0" ? "x" : index == "1" ? "y" : index == "2" ? "z" : index);
+  }
   double start = 0, stop = 0;
   long count = 0;
   char extra = 0;
@@ -181,7 +186,9 @@ int main(int argc, char** argv) {
   CLI::App* steady = app.add_subcommand("steady", "stationary state (L rho = 0), optionally across a parameter scan");
   add_common(*steady, steady_options);
   std::string scan_spec;
-  steady->add_option("--scan", scan_spec, "KEY=START:STOP:COUNT: COUNT linearly spaced values, both ends included");
+  steady->add_option("--scan", scan_spec,
+                     "KEY=START:STOP:COUNT: COUNT linearly spaced values, both ends included (KEY may be an array "
+                     "element, e.g. model.w[0]; its column is then named w_x)");
   CLI11_PARSE(app, argc, argv);
   const std::vector<std::string> args(argv, argv + argc);
   try {

@@ -195,8 +195,18 @@ void apply_override(toml::table& table, const std::string& assignment) {
     if (!n->is_table()) throw InputError(key, "'" + part + "' is not a table");
     t = n->as_table();
   }
-  const std::string leaf = key.substr(start);
+  std::string leaf = key.substr(start);
   if (leaf.empty()) throw InputError(key, "empty key in --set");
+  // An array element, KEY[i] (e.g. model.w[0] for w_x): the array must already be set.
+  std::smatch m;
+  if (std::regex_match(leaf, m, std::regex(R"(([A-Za-z_][A-Za-z0-9_]*)\[([0-9]+)\])"))) {
+    toml::array* a = t->get_as<toml::array>(m[1].str());
+    const std::size_t i = std::stoul(m[2].str());
+    if (!a) throw InputError(key, "the array " + m[1].str() + " must be set (in the file or by --set) before an element of it");
+    if (i >= a->size()) throw InputError(key, fmt::format("index {} outside the array of {} entries", i, a->size()));
+    a->replace(a->cbegin() + std::ptrdiff_t(i), *parsed.get("value"));
+    return;
+  }
   t->insert_or_assign(leaf, *parsed.get("value"));
 }
 
