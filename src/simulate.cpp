@@ -3,6 +3,8 @@
 #include "qfluct/core/error.hpp"
 #include "qfluct/io/progress.hpp"
 #include "qfluct/model/central_spin.hpp"
+#include "qfluct/model/full_space_central_spin.hpp"
+#include "qfluct/model/mean_field.hpp"
 #include "qfluct/model/observables.hpp"
 #include "qfluct/model/spin_boson.hpp"
 #include "qfluct/solver/ensemble.hpp"
@@ -35,6 +37,14 @@ double block_entries(int N) {
 /// The block ME keeps about 10 copies of the state (Dormand-Prince stages).
 void check_master_memory(const RunConfig& c) {
   if (c.kind != ModelKind::central_spin) return;
+  if (!c.couplings.empty()) {
+    if (c.model.N > FullSpaceCentralSpin::max_density_N)
+      throw InputError("model.N", fmt::format("inhomogeneous couplings need the full 2^(N+1) space: its master equation "
+                                              "is limited to N <= {} here; use trajectories (solver.method = "
+                                              "\"jump\", N <= {})",
+                                              FullSpaceCentralSpin::max_density_N, FullSpaceCentralSpin::max_N));
+    return;
+  }
   const double bytes = 10.0 * 16.0 * block_entries(c.model.N);
   if (bytes > 0.8 * physical_memory_bytes())
     throw InputError("model.N", fmt::format("the block master equation at N = {} needs about {:.1f} GiB, more than this "
@@ -91,8 +101,11 @@ MasterOptions master_options(const RunConfig& c) {
 
 std::unique_ptr<SectorModel> make_model(const RunConfig& c, long fock_cutoff) {
   switch (c.kind) {
-    case ModelKind::central_spin: return std::make_unique<CentralSpinModel>(c.model);
+    case ModelKind::central_spin:
+      if (!c.couplings.empty()) return std::make_unique<FullSpaceCentralSpin>(c.model, c.couplings);
+      return std::make_unique<CentralSpinModel>(c.model);
     case ModelKind::spin_boson: return std::make_unique<SpinBosonModel>(c.model, fock_cutoff);
+    case ModelKind::mean_field: return std::make_unique<MeanFieldModel>(c.model);
   }
   throw std::logic_error("make_model: unknown kind");
 }
@@ -101,6 +114,17 @@ nlohmann::json derived_quantities(const RunConfig& config) {
   const auto& p = config.model;
   nlohmann::json d = {{"Gamma_plus", p.Gamma_plus()}};
   if (config.kind == ModelKind::central_spin) d["g"] = p.g();
+  if (!config.couplings.empty()) {
+    double sum2 = 0.0;
+    for (double c : config.couplings) sum2 += c * c;
+    d["couplings"] = config.couplings;
+    d["couplings_mean_square"] = sum2 / double(config.couplings.size());
+    d["representation"] = "full tensor-product space (inhomogeneous couplings)";
+  }
+  if (config.kind == ModelKind::mean_field) {
+    d["bath_transverse_rate"] = 0.5 * p.Gamma_plus() + 2.0 * p.Gamma_phi;
+    return d;
+  }
   if (p.Gamma_plus() > 0) {
     d["eps"] = p.eps();
     d["bath_p_up"] = p.Gamma_up / p.Gamma_plus();
@@ -158,6 +182,9 @@ TimeSeries simulate(const RunConfig& config, const SimulateOptions& options) {
 }
 
 Stationary stationary(const RunConfig& config) {
+  if (config.kind == ModelKind::mean_field)
+    throw InputError("model.kind", "the mean_field model is time-dependent (driven by m(t)): it has no stationary "
+                                   "state in this sense; run it to long times instead");
   if (config.kind == ModelKind::central_spin && block_entries(config.model.N) > 4e5)
     throw InputError("model.N", fmt::format("the stationary block master equation at N = {} has {:.3g} unknowns, too many "
                                             "for the sparse direct solver here (<= 4e5, N <= 80); integrate to long "
@@ -182,7 +209,7 @@ Stationary stationary(const RunConfig& config) {
   if (!observables.fluctuations())
     throw InputError("output.fluctuations", "the stationary table reports q, Q2, Q4: fluctuations are needed");
   std::vector<double> raw(observables.raw_size()), col(observables.column_count());
-  observables.measure(me->blocks(ss.rho), raw.data());
+  observables.measure(me->blocks(ss.rho), 0.0, raw.data());
   observables.derive(raw.data(), col.data());
   // Columns: tau_x, tau_y, tau_z, n, q, Q2, Q4, nongauss, 3 Q2^2.
   Stationary st;

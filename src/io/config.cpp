@@ -1,6 +1,11 @@
 #include "qfluct/io/config.hpp"
 
 #include "qfluct/core/error.hpp"
+#include "qfluct/core/random.hpp"
+
+#include <boost/random/exponential_distribution.hpp>
+#include <boost/random/normal_distribution.hpp>
+#include <boost/random/uniform_real_distribution.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -15,6 +20,7 @@ std::string to_string(ModelKind k) {
   switch (k) {
     case ModelKind::central_spin: return "central_spin";
     case ModelKind::spin_boson: return "spin_boson";
+    case ModelKind::mean_field: return "mean_field";
   }
   return "?";
 }
@@ -34,7 +40,7 @@ const std::map<std::string, std::set<std::string>>& schema() {
   static const std::map<std::string, std::set<std::string>> keys = {
       {"model",
        {"kind", "N", "coupling", "g0", "w", "h", "gamma_up", "gamma_down", "Gamma_up", "Gamma_down", "Gamma_phi",
-        "fock_cutoff", "fock_tol"}},
+        "fock_cutoff", "fock_tol", "couplings", "couplings_seed"}},
       {"initial", {"central", "bath"}},
       {"solver", {"method", "rtol", "atol", "ntraj", "seed", "tol", "window", "window_tol", "jump_tol"}},
       {"output", {"t_end", "dt", "fluctuations"}},
@@ -166,6 +172,22 @@ void require_positive(const std::string& key, double x) {
 
 }  // namespace
 
+std::vector<double> random_couplings(const std::string& distribution, int N, std::uint64_t seed) {
+  Rng rng = trajectory_rng(seed, 0x636F75706C696E67ULL);  // its own stream ("coupling")
+  std::vector<double> c(std::size_t(std::max(N, 0)));
+  for (double& x : c) {
+    if (distribution == "uniform") x = boost::random::uniform_real_distribution<double>(0.0, 1.0)(rng);
+    else if (distribution == "gaussian") x = boost::random::normal_distribution<double>(0.0, 1.0)(rng);
+    else if (distribution == "exponential") x = boost::random::exponential_distribution<double>(1.0)(rng);
+    else throw InputError("model.couplings", "unknown distribution \"" + distribution + "\"");
+  }
+  double sum2 = 0.0;
+  for (double x : c) sum2 += x * x;
+  const double scale = sum2 > 0 ? std::sqrt(double(N) / sum2) : 1.0;  // sum c_k^2 / N = 1
+  for (double& x : c) x *= scale;
+  return c;
+}
+
 void apply_override(toml::table& table, const std::string& assignment) {
   const auto eq = assignment.find('=');
   if (eq == std::string::npos || eq == 0)
@@ -213,8 +235,8 @@ void apply_override(toml::table& table, const std::string& assignment) {
 RunConfig parse_config(const toml::table& t) {
   check_known_keys(t);
   RunConfig c;
-  const std::string kind = get_choice(t, "model", "kind", "central_spin", {"central_spin", "spin_boson"});
-  c.kind = kind == "spin_boson" ? ModelKind::spin_boson : ModelKind::central_spin;
+  const std::string kind = get_choice(t, "model", "kind", "central_spin", {"central_spin", "spin_boson", "mean_field"});
+  c.kind = kind == "spin_boson" ? ModelKind::spin_boson : kind == "mean_field" ? ModelKind::mean_field : ModelKind::central_spin;
   auto note_unused = [&](const std::string& section, const std::string& key, const std::string& why) {
     if (find(t, section, key)) c.notes.push_back(fmt::format("{}.{} is ignored: {}", section, key, why));
   };
@@ -243,6 +265,33 @@ RunConfig parse_config(const toml::table& t) {
   p.Gamma_up = get_double(t, "model", "Gamma_up", p.Gamma_up);
   p.Gamma_down = get_double(t, "model", "Gamma_down", p.Gamma_down);
   p.Gamma_phi = get_double(t, "model", "Gamma_phi", p.Gamma_phi);
+  if (const toml::node* n = find(t, "model", "couplings")) {
+    const long long seed = get_integer(t, "model", "couplings_seed", 1);
+    if (seed < 0) throw InputError("model.couplings_seed", fmt::format("must be >= 0, got {}", seed));
+    c.couplings_seed = std::uint64_t(seed);
+    if (const auto* a = n->as_array()) {
+      c.couplings_source = "array";
+      for (std::size_t i = 0; i < a->size(); ++i) {
+        const toml::node& e = *a->get(i);
+        double v;
+        if (auto d = e.value_exact<double>()) v = *d;
+        else if (auto k = e.value_exact<int64_t>()) v = double(*k);
+        else throw InputError("model.couplings", fmt::format("entry {} must be a number, got {}", i, type_name(e)));
+        if (!std::isfinite(v)) throw InputError("model.couplings", fmt::format("entry {} is not finite", i));
+        c.couplings.push_back(v);
+      }
+      if (long(c.couplings.size()) != p.N)
+        throw InputError("model.couplings", fmt::format("needs one coupling per bath spin: N = {} entries, got {}", p.N,
+                                                        c.couplings.size()));
+    } else {
+      c.couplings_source = get_choice(t, "model", "couplings", "", {"uniform", "gaussian", "exponential"});
+      c.couplings = random_couplings(c.couplings_source, p.N, c.couplings_seed);
+    }
+    if (c.kind != ModelKind::central_spin)
+      throw InputError("model.couplings", "inhomogeneous couplings are for model.kind = \"central_spin\"");
+  } else {
+    note_unused("model", "couplings_seed", "it draws random model.couplings, which are not set");
+  }
 
   if (const toml::node* n = find(t, "initial", "central")) {
     if (auto s = n->value_exact<std::string>()) {
@@ -263,6 +312,11 @@ RunConfig parse_config(const toml::table& t) {
     }
   }
   p.fluctuations = get_bool(t, "output", "fluctuations", true);
+  if (c.kind == ModelKind::mean_field) {
+    // No fluctuation mode: the bath enters through its Bloch vector only.
+    note_unused("output", "fluctuations", "the mean_field model has no fluctuation mode");
+    p.fluctuations = false;
+  }
 
   const std::string method = get_choice(t, "solver", "method", "master", {"master", "jump"});
   c.solver.method = method == "jump" ? SolverMethod::jump : SolverMethod::master;
@@ -343,6 +397,14 @@ nlohmann::json RunConfig::to_json() const {
             {"Gamma_up", p.Gamma_up},
             {"Gamma_down", p.Gamma_down},
             {"Gamma_phi", p.Gamma_phi}};
+  if (!couplings.empty()) {
+    if (couplings_source == "array") {
+      model_json["couplings"] = couplings;
+    } else {
+      model_json["couplings"] = couplings_source;
+      model_json["couplings_seed"] = couplings_seed;
+    }
+  }
   if (kind == ModelKind::spin_boson) {
     model_json.erase("N");
     if (fock_cutoff > 0) model_json["fock_cutoff"] = fock_cutoff;

@@ -20,14 +20,23 @@ ObservableSet::ObservableSet(const SectorModel& model)
     : model_(model), fluctuations_(model.has_fluctuations()), full_(model.sector_count()) {
   raw_names_ = {"tau_x", "tau_y", "tau_z"};
   column_names_ = raw_names_;
+  raw_of_column_ = {0, 1, 2};
   if (fluctuations_) {
     scale_ = model.quadrature_scale();
     raw_names_.insert(raw_names_.end(), {"q1", "q2", "q3", "q4", "n"});
     column_names_.insert(column_names_.end(), {"q", "Q2", "Q4", "nongauss", "n"});
+    raw_of_column_.insert(raw_of_column_.end(), {3, -1, -1, -1, 7});
+  }
+  for (const auto& name : model.extra_columns()) {
+    raw_of_column_.push_back(Index(raw_names_.size()));
+    raw_names_.push_back(name);
+    column_names_.push_back(name);
+    ++extras_;
   }
 }
 
-void ObservableSet::measure(const SectorState& state, double* raw) const {
+void ObservableSet::measure(const SectorState& state, double t, double* raw) const {
+  if (extras_ > 0) model_.extra_values(t, raw + raw_size() - extras_);
   const Index d = model_.system_dim();
   const Window w = state.window;
   const double norm2 = state.psi.squaredNorm();
@@ -60,8 +69,9 @@ const std::vector<Operator>& ObservableSet::full_operators(int s) const {
   return ops;
 }
 
-void ObservableSet::measure(const std::vector<Eigen::Map<const CMat>>& blocks, double* raw) const {
+void ObservableSet::measure(const std::vector<Eigen::Map<const CMat>>& blocks, double t, double* raw) const {
   std::fill(raw, raw + raw_size(), 0.0);
+  if (extras_ > 0) model_.extra_values(t, raw + raw_size() - extras_);
   for (int s = 0; s < int(blocks.size()); ++s) {
     const auto& rho = blocks[s];
     if (rho.size() == 0) continue;
@@ -83,10 +93,10 @@ void ObservableSet::measure(const std::vector<Eigen::Map<const CMat>>& blocks, d
 }
 
 void ObservableSet::derive(const double* raw, double* col) const {
-  for (int a = 0; a < 3; ++a) col[a] = raw[a];
-  if (!fluctuations_) return;
-  central_moments(raw + 3, col + 3);  // q, Q2, Q4, nongauss from <q>, <q^2>, <q^3>, <q^4>
-  col[7] = raw[7];
+  for (Index c = 0; c < column_count(); ++c)
+    if (column_is_linear(c)) col[c] = raw[raw_index_of_column(c)];
+  // q, Q2, Q4, nongauss from <q>, <q^2>, <q^3>, <q^4> (q itself is rewritten identically)
+  if (fluctuations_) central_moments(raw + 3, col + 3);
 }
 
 }  // namespace qfluct

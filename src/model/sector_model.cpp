@@ -1,5 +1,7 @@
 #include "qfluct/model/sector_model.hpp"
 
+#include <stdexcept>
+
 namespace qfluct {
 
 RVec decay_diagonal(const SectorModel& model, int s, Window w) {
@@ -25,6 +27,14 @@ void SectorModel::fill_kraus_weight(int c, int b, int s, Window w, RVec& weight)
   }
   weight = kraus(c, b, s, w, branch_window(c, b, s, w)).column_norms_squared();
 }
+
+double SectorModel::drive(int, double) const { throw std::logic_error("SectorModel::drive: no drive terms"); }
+
+void SectorModel::fill_drive(int, int, Window, Window, Operator&) const {
+  throw std::logic_error("SectorModel::fill_drive: no drive terms");
+}
+
+void SectorModel::extra_values(double, double*) const {}
 
 Operator SectorModel::hamiltonian(int s, Window in, Window out) const {
   Operator H;

@@ -8,7 +8,8 @@ namespace qfluct {
 
 BandedLindbladian::BandedLindbladian(std::vector<Index> dims, std::vector<Index> offsets,
                                      const std::vector<Operator>& H, const std::vector<RVec>& decay,
-                                     const std::vector<std::vector<Incoming>>& incoming)
+                                     const std::vector<std::vector<Incoming>>& incoming,
+                                     const std::vector<std::vector<Operator>>& drives)
     : dims_(std::move(dims)), offsets_(std::move(offsets)), terms_(dims_.size()), decay_(decay) {
   // Keep our own copies of every operator so that the band pointers stay valid.
   const int S = int(dims_.size());
@@ -31,8 +32,8 @@ BandedLindbladian::BandedLindbladian(std::vector<Index> dims, std::vector<Index>
         z.segment(b.out_row, n) += -I * b.factor * h.coeff_vector(b).cast<cplx>();
         continue;
       }
-      terms.push_back({t, -I * b.factor, b.out_row, b.in_row, n, h.coeff(b), 0, 0, D, nullptr});
-      terms.push_back({t, I * std::conj(b.factor), 0, 0, D, nullptr, b.out_row, b.in_row, n, h.coeff(b)});
+      terms.push_back({t, -I * b.factor, -1, b.out_row, b.in_row, n, h.coeff(b), 0, 0, D, nullptr});
+      terms.push_back({t, I * std::conj(b.factor), -1, 0, 0, D, nullptr, b.out_row, b.in_row, n, h.coeff(b)});
     }
     diagonal_.push_back(std::move(z));
     // rate K rho_s K^+: every pair of bands of K
@@ -41,8 +42,17 @@ BandedLindbladian::BandedLindbladian(std::vector<Index> dims, std::vector<Index>
       if (K.is_sparse()) throw std::logic_error("BandedLindbladian needs banded operators");
       for (const auto& p : K.bands())
         for (const auto& q : K.bands())
-          terms.push_back({in.source, in.rate * p.factor * std::conj(q.factor), p.out_row, p.in_row, p.size,
+          terms.push_back({in.source, in.rate * p.factor * std::conj(q.factor), -1, p.out_row, p.in_row, p.size,
                            K.coeff(p), q.out_row, q.in_row, q.size, K.coeff(q)});
+    }
+    // -i f_i(t) [H_i, rho]: diagonal bands included, since their factor varies in time.
+    for (int i = 0; i < int(drives.size()); ++i) {
+      const Operator& hd = operators_.emplace_back(drives[i].at(t));
+      if (hd.is_sparse()) throw std::logic_error("BandedLindbladian needs banded operators");
+      for (const auto& b : hd.bands()) {
+        terms.push_back({t, -I * b.factor, i, b.out_row, b.in_row, b.size, hd.coeff(b), 0, 0, D, nullptr});
+        terms.push_back({t, I * std::conj(b.factor), i, 0, 0, D, nullptr, b.out_row, b.in_row, b.size, hd.coeff(b)});
+      }
     }
   }
 }
@@ -50,7 +60,7 @@ BandedLindbladian::BandedLindbladian(std::vector<Index> dims, std::vector<Index>
 // The hot kernel of the block master equation: compiled twice, and the AVX2/FMA clone is
 // (x86-64-v3: AVX2 + FMA) is picked at load time on machines that have it.
 __attribute__((target_clones("arch=x86-64-v3", "default")))
-void BandedLindbladian::apply_block(const cplx* y, cplx* dy, int t) const {
+void BandedLindbladian::apply_block(const cplx* y, cplx* dy, int t, const double* drive_values) const {
   const Index D = dims_[t];
   cplx* out = dy + offsets_[t];
   const cplx* rho = y + offsets_[t];
@@ -62,7 +72,8 @@ void BandedLindbladian::apply_block(const cplx* y, cplx* dy, int t) const {
     for (const Term& term : terms_[t]) {
       if (col < term.o2 || col >= term.o2 + term.n2) continue;
       const Index l = col - term.o2;
-      const cplx f = term.c2 ? term.factor * term.c2[l] : term.factor;
+      const cplx base = term.drive >= 0 ? term.factor * drive_values[term.drive] : term.factor;
+      const cplx f = term.c2 ? base * term.c2[l] : base;
       const double fr = f.real(), fi = f.imag();
       const Index Ds = dims_[term.source];
       const double* s = reinterpret_cast<const double*>(y + offsets_[term.source] + (term.i2 + l) * Ds + term.i1);
@@ -104,6 +115,7 @@ Eigen::SparseMatrix<cplx> BandedLindbladian::assemble() const {
         if (v != cplx(0.0)) entries.emplace_back(off + col * D + row, off + col * D + row, v);
       }
     for (const Term& term : terms_[t]) {
+      if (term.drive >= 0) throw std::logic_error("BandedLindbladian::assemble: time-dependent model");
       const Index Ds = dims_[term.source], soff = offsets_[term.source];
       for (Index l = 0; l < term.n2; ++l) {
         const cplx f = term.c2 ? term.factor * term.c2[l] : term.factor;

@@ -121,7 +121,7 @@ TimeSeries run_ensemble(const SectorModel& model, const std::vector<double>& tim
   // (a rare early tau_+ jump leaves q large); standard errors there are unreliable.
   nlohmann::json heavy = nlohmann::json::array();
   if (observables.fluctuations()) {
-    const Index q4 = 6;
+    const Index q4 = ObservableSet::raw_q4;
     RVec largest = RVec::Zero(R);
     for (long g = 0; g < groups_done; ++g) largest = largest.cwiseMax(groups[g].largest);
     const RVec means = total.means();

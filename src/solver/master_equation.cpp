@@ -29,6 +29,12 @@ BlockMasterEquation::BlockMasterEquation(const SectorModel& model)
     H_.push_back(model.hamiltonian(s, w, w));
     decay_.push_back(decay_diagonal(model, s, w));
   }
+  drives_.resize(model.drive_count());
+  for (int i = 0; i < model.drive_count(); ++i)
+    for (int s = 0; s < S; ++s) {
+      const Window w = model.full_window(s);
+      model.fill_drive(i, s, w, w, drives_[i].emplace_back());
+    }
   const auto& channels = model.channels();
   for (int s = 0; s < S; ++s)
     for (int c = 0; c < int(channels.size()); ++c)
@@ -43,7 +49,9 @@ BlockMasterEquation::BlockMasterEquation(const SectorModel& model)
     banded = banded && !H_[s].is_sparse();
     for (const auto& in : incoming_[s]) banded = banded && !in.K.is_sparse();
   }
-  if (banded) banded_ = std::make_unique<BandedLindbladian>(dim_, offset_, H_, decay_, incoming_);
+  for (const auto& d : drives_)
+    for (const auto& op : d) banded = banded && !op.is_sparse();
+  if (banded) banded_ = std::make_unique<BandedLindbladian>(dim_, offset_, H_, decay_, incoming_, drives_);
   order_.resize(S);
   std::iota(order_.begin(), order_.end(), 0);
   std::stable_sort(order_.begin(), order_.end(), [&](int a, int b) { return dim_[a] > dim_[b]; });
@@ -68,8 +76,10 @@ std::vector<Eigen::Map<const CMat>> BlockMasterEquation::blocks(const CVec& y) c
   return b;
 }
 
-void BlockMasterEquation::derivative(const CVec& y, CVec& dy) const {
+void BlockMasterEquation::derivative(const CVec& y, CVec& dy, double time) const {
   const int S = int(order_.size());
+  std::vector<double> f(drives_.size());
+  for (std::size_t i = 0; i < drives_.size(); ++i) f[i] = model_.drive(int(i), time);
 #pragma omp parallel if (size() > 40000)
   {
     CMat T;  // per-thread work space
@@ -77,7 +87,7 @@ void BlockMasterEquation::derivative(const CVec& y, CVec& dy) const {
     for (int i = 0; i < S; ++i) {
       const int t = order_[i];
       if (banded_) {
-        banded_->apply_block(y.data(), dy.data(), t);
+        banded_->apply_block(y.data(), dy.data(), t, f.data());
         continue;
       }
       const Index D = dim_[t];
@@ -89,6 +99,10 @@ void BlockMasterEquation::derivative(const CVec& y, CVec& dy) const {
       drho.noalias() = -0.5 * (decay_[t].asDiagonal() * rho + rho * decay_[t].asDiagonal());
       H_[t].apply(rho, drho, -I);
       H_[t].apply_adjoint_right(rho, drho, I);
+      for (std::size_t i = 0; i < drives_.size(); ++i) {
+        drives_[i][t].apply(rho, drho, -I * f[i]);
+        drives_[i][t].apply_adjoint_right(rho, drho, I * f[i]);
+      }
       for (const Incoming& in : incoming_[t]) {
         Eigen::Map<const CMat> source(y.data() + offset_[in.source], dim_[in.source], dim_[in.source]);
         T.setZero(D, dim_[in.source]);
@@ -111,7 +125,7 @@ TimeSeries BlockMasterEquation::solve(CVec& y, const std::vector<double>& times,
   out.columns = observables.column_names();
   out.times = times;
   out.values.resize(Index(times.size()), observables.column_count());
-  Dopri5 ode([this](double, const CVec& x, CVec& dx) { derivative(x, dx); }, size(), options.tol);
+  Dopri5 ode([this](double time, const CVec& x, CVec& dx) { derivative(x, dx, time); }, size(), options.tol);
   std::vector<double> raw(observables.raw_size()), col(observables.column_count());
   double t = times.empty() ? 0.0 : times.front();
   double max_trace_error = 0.0, max_top = 0.0;
@@ -122,7 +136,7 @@ TimeSeries BlockMasterEquation::solve(CVec& y, const std::vector<double>& times,
     for (const auto& block : b) trace += block.trace();
     max_trace_error = std::max(max_trace_error, std::abs(trace - 1.0));
     if (model_.ladder_truncated()) max_top = std::max(max_top, top_rung_population(model_, b));
-    observables.measure(b, raw.data());
+    observables.measure(b, times[i], raw.data());
     observables.derive(raw.data(), col.data());
     for (Index c = 0; c < observables.column_count(); ++c) out.values(Index(i), c) = col[c];
     if (options.progress) options.progress(double(i + 1) / double(times.size()));

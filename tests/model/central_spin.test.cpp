@@ -54,7 +54,7 @@ TEST_CASE("at t = 0 the fluctuation mode has its closed-form moments for every N
     const CVec y = me.pack(m.initial_density());
     const ObservableSet obs(m);
     std::vector<double> raw(obs.raw_size()), col(obs.column_count());
-    obs.measure(me.blocks(y), raw.data());
+    obs.measure(me.blocks(y), 0.0, raw.data());
     obs.derive(raw.data(), col.data());
     const double eps = p.eps();
     INFO("N = " << N);

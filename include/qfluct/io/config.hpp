@@ -2,8 +2,10 @@
 /// Run configuration: a TOML file plus --set KEY=VALUE overrides, checked against a schema
 /// (unknown keys, wrong types and bad values are InputErrors naming the key).
 ///
-///   [model]   kind ("central_spin" | "spin_boson"), N, coupling, g0, w, h, gamma_up, gamma_down,
-///             Gamma_up, Gamma_down, Gamma_phi; for spin_boson: fock_cutoff, fock_tol
+///   [model]   kind ("central_spin" | "spin_boson" | "mean_field"), N, coupling, g0, w, h, gamma_up,
+///             gamma_down, Gamma_up, Gamma_down, Gamma_phi; for spin_boson: fock_cutoff, fock_tol;
+///             for central_spin: couplings ([c_1, ..., c_N] or "uniform" | "gaussian" |
+///             "exponential"), couplings_seed (inhomogeneous couplings, full tensor-product space)
 ///   [initial] central ("up" | "down" | [x,y,z]), bath ("steady" | [x,y,z])
 ///   [solver]  method ("master" | "jump"), rtol, atol; for "jump": ntraj, seed, tol, window
 ///             ("adaptive" | "full"), window_tol, jump_tol
@@ -18,7 +20,7 @@
 
 namespace qfluct {
 
-enum class ModelKind { central_spin, spin_boson };
+enum class ModelKind { central_spin, spin_boson, mean_field };
 enum class SolverMethod { master, jump };
 
 struct SolverConfig {
@@ -44,6 +46,11 @@ struct RunConfig {
   long fock_cutoff = 0;      ///< spin_boson: highest Fock number kept; 0 = choose automatically
   double fock_tol = 1e-10;   ///< spin_boson: bound on the population of the top two Fock levels
   std::vector<std::string> notes;  ///< keys that were set but do not apply to this run
+  /// central_spin with inhomogeneous couplings c_k (empty: homogeneous, Dicke sectors). A named
+  /// distribution is drawn with couplings_seed and normalised to sum c_k^2 / N = 1.
+  std::vector<double> couplings;
+  std::string couplings_source;    ///< "array", "uniform", "gaussian", "exponential" (or empty)
+  std::uint64_t couplings_seed = 1;
   SolverConfig solver;
   OutputConfig output;
 
@@ -60,6 +67,10 @@ RunConfig parse_config(const toml::table& table);
 
 /// Reads CONFIG.toml, applies the overrides in order, and validates.
 RunConfig load_config(const std::string& path, const std::vector<std::string>& overrides);
+
+/// Couplings c_k drawn from a named distribution ("uniform" on [0, 1], "gaussian" N(0, 1),
+/// "exponential" Exp(1)) with its own random stream, normalised so that sum c_k^2 / N = 1.
+std::vector<double> random_couplings(const std::string& distribution, int N, std::uint64_t seed);
 
 std::string to_string(ModelKind k);
 std::string to_string(SolverMethod m);

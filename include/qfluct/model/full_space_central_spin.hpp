@@ -39,7 +39,7 @@ class FullSpaceCentralSpin final : public SectorModel {
   std::string kind() const override { return "central_spin_full"; }
 
   /// Largest N for which the dense initial density is built.
-  static constexpr int max_density_N = 12;
+  static constexpr int max_density_N = 10;
   /// Largest N this representation accepts at all.
   static constexpr int max_N = 20;
 

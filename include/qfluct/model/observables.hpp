@@ -8,7 +8,8 @@
 /// and the reported columns are functions of the (averaged) raw record:
 ///   tau_x, tau_y, tau_z, q, Q2, Q4, nongauss = Q4 - 3 Q2^2, n
 /// with Q = q - <q> centred on the ensemble mean (Q2, Q4 are central moments of the mixture).
-/// Models without a fluctuation mode report the three tau columns only.
+/// Models without a fluctuation mode report the three tau columns only; models with extra
+/// c-number columns (the mean-field m_x, m_y, m_z) append them to both.
 #include "qfluct/model/sector_model.hpp"
 
 #include <string>
@@ -20,21 +21,23 @@ class ObservableSet {
  public:
   explicit ObservableSet(const SectorModel& model);
 
-  Index raw_size() const { return fluctuations_ ? 8 : 3; }
-  Index column_count() const { return raw_size(); }
+  Index raw_size() const { return Index(raw_names_.size()); }
+  Index column_count() const { return Index(column_names_.size()); }
   const std::vector<std::string>& raw_names() const { return raw_names_; }
   const std::vector<std::string>& column_names() const { return column_names_; }
   bool fluctuations() const { return fluctuations_; }
-  /// Whether column c is a raw expectation value itself (tau_a, q, n), rather than a nonlinear
-  /// function of several (Q2, Q4, nongauss).
-  bool column_is_linear(Index c) const { return c < 4 || c == 7; }
+  /// Whether column c is a raw expectation value itself (tau_a, q, n, model extras), rather
+  /// than a nonlinear function of several (Q2, Q4, nongauss).
+  bool column_is_linear(Index c) const { return raw_of_column_[std::size_t(c)] >= 0; }
   /// For a linear column, its index in the raw record.
-  Index raw_index_of_column(Index c) const { return c; }
+  Index raw_index_of_column(Index c) const { return raw_of_column_[std::size_t(c)]; }
+  /// Index of <q^4> in the raw record (fluctuations only).
+  static constexpr Index raw_q4 = 6;
 
-  /// Raw record of a pure sector state (need not be normalised).
-  void measure(const SectorState& state, double* raw) const;
-  /// Raw record of a block-diagonal density operator; uses operators cached at construction.
-  void measure(const std::vector<Eigen::Map<const CMat>>& blocks, double* raw) const;
+  /// Raw record of a pure sector state at time t (need not be normalised).
+  void measure(const SectorState& state, double t, double* raw) const;
+  /// Raw record of a block-diagonal density operator at time t.
+  void measure(const std::vector<Eigen::Map<const CMat>>& blocks, double t, double* raw) const;
   /// Columns from a raw record (or from an average of raw records).
   void derive(const double* raw, double* columns) const;
 
@@ -42,7 +45,9 @@ class ObservableSet {
   const SectorModel& model_;
   bool fluctuations_;
   double scale_ = 1.0;
+  Index extras_ = 0;
   std::vector<std::string> raw_names_, column_names_;
+  std::vector<Index> raw_of_column_;  // -1 for nonlinear columns
   // Full-sector operators for densities, built lazily once per sector: tau_x, tau_y, tau_z, X, n.
   mutable std::vector<std::vector<Operator>> full_;
   const std::vector<Operator>& full_operators(int s) const;

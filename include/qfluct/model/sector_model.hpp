@@ -91,6 +91,19 @@ class SectorModel {
   /// above `window_tol` in population when windows are in use (`full` = whole sector).
   virtual SectorState sample_initial(Rng& rng, bool full, double window_tol) const = 0;
 
+  /// Time-dependent Hamiltonians H(t) = H + sum_i f_i(t) H_i: the number of drive terms, ...
+  virtual int drive_count() const { return 0; }
+  /// ... the real function f_i(t), ...
+  virtual double drive(int i, double t) const;
+  /// ... and H_i on sector s.
+  virtual void fill_drive(int i, int s, Window in, Window out, Operator& H) const;
+  bool time_dependent() const { return drive_count() > 0; }
+
+  /// Extra c-number columns a model reports beside its observables (the mean-field bath Bloch
+  /// vector m_x, m_y, m_z), as functions of time.
+  virtual std::vector<std::string> extra_columns() const { return {}; }
+  virtual void extra_values(double t, double* out) const;
+
   /// Whether the ladder is a truncation of an infinite one (a Fock cutoff): then the population
   /// reaching its top rungs is a truncation error that solvers report.
   virtual bool ladder_truncated() const { return false; }

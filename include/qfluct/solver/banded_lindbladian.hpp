@@ -27,20 +27,25 @@ class BandedLindbladian {
 
   /// dims/offsets: block dimensions and offsets in the packed state; H, decay: per sector;
   /// incoming[t]: the Kraus terms feeding block t. Every operator must be banded.
+  /// drives[i][s]: the drive Hamiltonian H_i on sector s (empty when the model has none); its
+  /// terms carry the factor f_i(t) supplied at application time.
   BandedLindbladian(std::vector<Index> dims, std::vector<Index> offsets, const std::vector<Operator>& H,
-                    const std::vector<RVec>& decay, const std::vector<std::vector<Incoming>>& incoming);
+                    const std::vector<RVec>& decay, const std::vector<std::vector<Incoming>>& incoming,
+                    const std::vector<std::vector<Operator>>& drives = {});
 
-  /// Writes d rho_t / dt into block t of dy (dy and y packed the same way).
-  void apply_block(const cplx* y, cplx* dy, int t) const;
+  /// Writes d rho_t / dt into block t of dy (dy and y packed the same way); drive_values[i] =
+  /// f_i(t) for time-dependent models.
+  void apply_block(const cplx* y, cplx* dy, int t, const double* drive_values = nullptr) const;
 
   /// The generator as a sparse matrix on the packed state (column-major blocks), for direct
-  /// solvers: entry (i, j) is d y_i / d y_j.
+  /// solvers: entry (i, j) is d y_i / d y_j. Time-independent models only.
   Eigen::SparseMatrix<cplx> assemble() const;
 
  private:
   struct Term {
     int source;
     cplx factor;
+    int drive;         // -1, or the drive whose f_i(t) multiplies the factor
     Index o1, i1, n1;
     const double* c1;  // nullptr: all ones
     Index o2, i2, n2;

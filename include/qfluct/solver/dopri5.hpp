@@ -30,6 +30,10 @@ class Dopri5 {
 
   /// Advances (t, y) to t_target (> t), with as many adaptive steps as needed.
   void advance(double& t, CVec& y, double t_target);
+  /// One trial step of size h from (t, y): writes the 5th-order y(t + h) into y_new and returns
+  /// the scaled error norm (accept when <= 1). For callers with their own step control (the
+  /// driven trajectories); does not touch the state advance() keeps.
+  double try_step(double t, const CVec& y, double h, CVec& y_new);
   const OdeStatistics& statistics() const { return stats_; }
 
  private:

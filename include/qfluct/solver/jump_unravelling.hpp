@@ -17,10 +17,14 @@
 /// bounded by the m-th Taylor term, so the truncation stays below window_tol. After jumps,
 /// rungs beyond a clear margin two wider than the last step required are trimmed (their population is reported). The largest
 /// edge-rung population after any step is reported too. full_sectors carries whole sectors.
+///
+/// Time-dependent models (H(t) = H + sum_i f_i(t) H_i) are advanced instead with adaptive
+/// Dormand-Prince steps on whole sectors, and the jump time is found by re-stepping.
 #include "qfluct/core/random.hpp"
 #include "qfluct/model/observables.hpp"
 #include "qfluct/model/sector_model.hpp"
 
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -31,6 +35,8 @@ struct JumpOptions {
   double window_tol = 1e-12;  ///< edge-rung population that triggers window growth
   double taylor_tol = 1e-14;  ///< relative size of the last Taylor term kept
   double jump_tol = 1e-12;    ///< |log ||psi||^2 - log r| at the located jump time
+  double driven_rtol = 1e-9;  ///< time-dependent models: Dormand-Prince tolerances
+  double driven_atol = 1e-11;
 };
 
 /// Counters of one or many trajectories (mergeable by adding; maxima by max).
@@ -84,6 +90,7 @@ class JumpUnravelling {
   /// phi(theta) into phi; returns d/dtheta log ||phi(theta)||^2.
   double evaluate_with_derivative(double theta, CVec& phi);
   void jump(Rng& rng, TrajectoryStatistics& stats);
+  void run_driven(Rng& rng, TrajectoryStatistics& stats, double log_r, const std::function<void(std::size_t)>& measure);
 
   const SectorModel& model_;
   ObservableSet observables_;
@@ -102,6 +109,7 @@ class JumpUnravelling {
   RVec population_, weight_;
   std::vector<double> channel_p_, branch_p_;
   Operator kraus_;
+  std::unique_ptr<class Dopri5> ode_;  // driven models only
   Index last_margin_ = 2;  // margin the last step required
 };
 

@@ -33,8 +33,8 @@ class BlockMasterEquation {
   Index size() const { return offset_.back(); }
   CVec pack(const BlockDensity& rho) const;
   std::vector<Eigen::Map<const CMat>> blocks(const CVec& y) const;
-  /// dy = L(y): the Lindblad generator on the packed blocks.
-  void derivative(const CVec& y, CVec& dy) const;
+  /// dy = L(t) y: the Lindblad generator on the packed blocks (t matters for drives only).
+  void derivative(const CVec& y, CVec& dy, double t = 0.0) const;
 
   /// The generator as a sparse matrix (banded models only; for steady states).
   Eigen::SparseMatrix<cplx> assemble() const;
@@ -52,6 +52,7 @@ class BlockMasterEquation {
   const SectorModel& model_;
   std::vector<Index> dim_, offset_;
   std::vector<Operator> H_;
+  std::vector<std::vector<Operator>> drives_;  // [drive][sector]
   std::vector<RVec> decay_;
   std::vector<std::vector<Incoming>> incoming_;
   std::vector<int> order_;  // sectors, largest first (load balance)

@@ -1,0 +1,96 @@
+#include "qfluct/model/mean_field.hpp"
+
+#include "qfluct/core/error.hpp"
+#include "qfluct/model/central_spin.hpp"
+
+#include <unsupported/Eigen/MatrixFunctions>
+
+namespace qfluct {
+
+namespace {
+constexpr Index up = 0, down = 1;
+auto one = [](Index) { return 1.0; };
+
+/// The mean-field model has no fluctuation mode: q and eps are not needed.
+CentralSpinParameters without_fluctuations(CentralSpinParameters p) {
+  p.fluctuations = false;
+  return p;
+}
+}  // namespace
+
+BathBlochSolution::BathBlochSolution(const CentralSpinParameters& p) {
+  const double hx = p.h[0], hy = p.h[1], hz = p.h[2];
+  const double G1 = p.Gamma_plus(), G2 = 0.5 * p.Gamma_plus() + 2.0 * p.Gamma_phi;
+  generator_.setZero();
+  // 2 h x m
+  generator_.topLeftCorner<3, 3>() << 0, -2 * hz, 2 * hy, 2 * hz, 0, -2 * hx, -2 * hy, 2 * hx, 0;
+  generator_(0, 0) -= G2;
+  generator_(1, 1) -= G2;
+  generator_(2, 2) -= G1;
+  generator_(2, 3) = p.Gamma_up - p.Gamma_down;
+  const Vec3 m0 = p.bath.steady ? Vec3{0.0, 0.0, -p.eps()} : p.bath.r;
+  initial_ << m0[0], m0[1], m0[2], 1.0;
+}
+
+Eigen::Vector3d BathBlochSolution::operator()(double t) const {
+  const Eigen::Matrix4d propagator = (t * generator_).exp();
+  return (propagator * initial_).head<3>();
+}
+
+MeanFieldModel::MeanFieldModel(const CentralSpinParameters& p) : p_(without_fluctuations(p)), bath_(p_) {
+  p_.validate();
+  if (p_.gamma_down > 0) channels_.push_back({"tau_minus", p_.gamma_down, {0}, {0}}), lowering_.push_back(true);
+  if (p_.gamma_up > 0) channels_.push_back({"tau_plus", p_.gamma_up, {0}, {0}}), lowering_.push_back(false);
+}
+
+void MeanFieldModel::fill_hamiltonian(int, Window in, Window out, Operator& target) const {
+  LadderOperatorBuilder H(target, 2, in, out);
+  const auto& [wx, wy, wz] = p_.w;
+  H.add(up, up, 0, wz, one).add(down, down, 0, -wz, one);
+  H.add(up, down, 0, cplx(wx, -wy), one).add(down, up, 0, cplx(wx, wy), one);
+}
+
+double MeanFieldModel::drive(int i, double t) const { return bath_(t)(i); }
+
+void MeanFieldModel::fill_drive(int i, int, Window in, Window out, Operator& target) const {
+  // (g0/2) tau_x (i = 0, times m_x) or (g0/2) tau_y (i = 1, times m_y)
+  LadderOperatorBuilder H(target, 2, in, out);
+  const double half = 0.5 * p_.g0;
+  if (i == 0) H.add(up, down, 0, half, one).add(down, up, 0, half, one);
+  else H.add(up, down, 0, -I * half, one).add(down, up, 0, I * half, one);
+}
+
+void MeanFieldModel::extra_values(double t, double* out) const {
+  const Eigen::Vector3d m = bath_(t);
+  out[0] = m(0), out[1] = m(1), out[2] = m(2);
+}
+
+void MeanFieldModel::fill_kraus(int c, int, int, Window in, Window out, Operator& target) const {
+  LadderOperatorBuilder K(target, 2, in, out);
+  if (lowering_.at(c)) K.add(down, up, 0, 1.0, one);
+  else K.add(up, down, 0, 1.0, one);
+}
+
+void MeanFieldModel::fill_channel_weight(int c, int, Window w, RVec& d) const {
+  d.resize(2 * w.size);
+  d << (lowering_.at(c) ? 1.0 : 0.0), (lowering_.at(c) ? 0.0 : 1.0);
+}
+
+void MeanFieldModel::fill_observable(Observable o, int, Window in, Window out, Operator& target) const {
+  LadderOperatorBuilder O(target, 2, in, out);
+  switch (o) {
+    case Observable::tau_x: O.add(up, down, 0, 1.0, one).add(down, up, 0, 1.0, one); break;
+    case Observable::tau_y: O.add(up, down, 0, -I, one).add(down, up, 0, I, one); break;
+    case Observable::tau_z: O.add(up, up, 0, 1.0, one).add(down, down, 0, -1.0, one); break;
+    default: throw std::logic_error("the mean-field model has no fluctuation observables");
+  }
+}
+
+BlockDensity MeanFieldModel::initial_density() const { return BlockDensity{{CMat(spin_density(p_.central))}}; }
+
+SectorState MeanFieldModel::sample_initial(Rng& rng, bool, double) const {
+  const Eigen::Vector2cd c = sample_spin_state(p_.central, rng);
+  return SectorState{0, Window{0, 1}, CVec(c)};
+}
+
+}  // namespace qfluct
