@@ -300,11 +300,15 @@ void JumpUnravelling::jump(Rng& rng, TrajectoryStatistics& stats) {
   Index b = 0;
   while (b + 1 < ch.branches() && (u -= branch_p_[b]) >= 0.0) ++b;
   while (branch_p_[b] == 0.0 && b > 0) --b;  // rounding at the end of the list: last positive branch
-  const Window wt = model_.branch_window(int(c), int(b), s, state_.window);
+  // Full sectors stay full: the image of the window is not the whole target sector (j -> j+1
+  // adds two rungs at the top), and nothing would grow it back.
+  const int target = s + ch.sector_shift[b];
+  const Window wt = options_.full_sectors ? model_.full_window(target)
+                                          : model_.branch_window(int(c), int(b), s, state_.window);
   model_.fill_kraus(int(c), int(b), s, state_.window, wt, kraus_);
   scratch2_.setZero(model_.system_dim() * wt.size);
   kraus_.apply(phi, scratch2_);
-  state_.sector = s + ch.sector_shift[b];
+  state_.sector = target;
   state_.window = wt;
   state_.psi.swap(scratch2_);
   state_.psi.normalize();
