@@ -12,9 +12,7 @@ fig2_stationary.png: (d) stationary <Q^4> and 3<Q^2>^2 of the emergent model aga
 against w_x; shaded where the state is strongly non-Gaussian, |Q4 - 3 Q2^2| > 10% of 3 Q2^2.
 Rates in units of gamma (the paper's reference rate), times in units of 1/gamma.
 """
-import glob
 import os
-import re
 import sys
 
 import matplotlib
@@ -22,19 +20,11 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+from results_io import load, runs
 
 STRONG = 0.10  # relative deviation from the Gaussian value called "strongly non-Gaussian"
 
 
-def load(path):
-    return np.genfromtxt(path, delimiter=",", names=True)
-
-
-def sizes(directory, prefix):
-    found = {}
-    for f in glob.glob(os.path.join(directory, f"{prefix}_N*.csv")):
-        found[int(re.search(r"_N(\d+)\.csv$", f).group(1))] = load(f)
-    return dict(sorted(found.items()))
 
 
 def distance(data, ref, col):
@@ -47,7 +37,7 @@ def distance(data, ref, col):
 
 def dynamics(directory):
     ref = load(os.path.join(directory, "spin_boson.csv"))
-    master, jump = sizes(directory, "master"), sizes(directory, "jump")
+    master, jump = runs(directory, "master"), runs(directory, "jump")
     panels = [("tau_z", r"$\langle\tau_z\rangle$", "(a)"), ("q", r"$\langle q_N\rangle$", "(b)"),
               ("Q4", r"$\langle Q_N^4\rangle$", "(c)")]
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.6))

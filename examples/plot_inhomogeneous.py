@@ -8,9 +8,7 @@ O = tau_z, q, Q4: random couplings (full-space master equation: filled markers; 
 open markers with the standard error at the maximiser; their max over t sits near a noise floor
 of ~3 standard errors) next to homogeneous couplings (exact Dicke-sector master equation).
 """
-import glob
 import os
-import re
 import sys
 
 import matplotlib
@@ -18,17 +16,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+from results_io import load, runs
 
 
-def load(path):
-    return np.genfromtxt(path, delimiter=",", names=True)
-
-
-def runs(directory, prefix):
-    found = {}
-    for f in glob.glob(os.path.join(directory, f"{prefix}_N*.csv")):
-        found[int(re.search(r"_N(\d+)\.csv$", f).group(1))] = load(f)
-    return dict(sorted(found.items()))
 
 
 def main(directory):

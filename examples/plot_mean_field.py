@@ -12,9 +12,7 @@ master-equation points; (right) g = g0/sqrt(N) against the mean-field model (sta
 against the emergent spin-boson model (converges like 1/N).
 Rates in units of gamma; times in units of 1/gamma.
 """
-import glob
 import os
-import re
 import sys
 
 import matplotlib
@@ -22,17 +20,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+from results_io import load, runs
 
 
-def load(path):
-    return np.genfromtxt(path, delimiter=",", names=True)
-
-
-def runs(directory, prefix):
-    found = {}
-    for f in glob.glob(os.path.join(directory, f"{prefix}_N*.csv")):
-        found[int(re.search(r"_N(\d+)\.csv$", f).group(1))] = load(f)
-    return dict(sorted(found.items()))
 
 
 def distance(data, ref, col):

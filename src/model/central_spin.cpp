@@ -1,13 +1,14 @@
 #include "qfluct/model/central_spin.hpp"
 
+#include "qfluct/model/central_spin_terms.hpp"
+
 #include <cmath>
 
 namespace qfluct {
 
 namespace {
-constexpr Index up = 0, down = 1;
+using central::up, central::down;
 constexpr int deltas[3] = {+1, 0, -1};  // branch b changes j by deltas[b], i.e. s by -deltas[b]
-auto one = [](Index) { return 1.0; };
 }  // namespace
 
 Eigen::Matrix2cd spin_density(const Vec3& r) {
@@ -76,15 +77,12 @@ CentralSpinModel::CentralSpinModel(const CentralSpinParameters& p) : p_(p) {
 void CentralSpinModel::fill_hamiltonian(int s, Window in, Window out, Operator& target) const {
   const double j = dicke::spin(p_.N, s);
   const double g = p_.g();
-  const auto& [wx, wy, wz] = p_.w;
   const auto& [hx, hy, hz] = p_.h;
   auto jm = [j](Index k) { return dicke::j_minus(j, k); };
   auto jp = [j](Index k) { return dicke::j_plus(j, k); };
   auto jz = [j](Index k) { return double(k) - j; };
   LadderOperatorBuilder H(target, 2, in, out);
-  // H_tau = w.tau
-  H.add(up, up, 0, wz, one).add(down, down, 0, -wz, one);
-  H.add(up, down, 0, cplx(wx, -wy), one).add(down, up, 0, cplx(wx, wy), one);
+  central::add_hamiltonian(H, p_.w);
   // g (tau_+ J_- + tau_- J_+)
   H.add(up, down, -1, g, jm).add(down, up, +1, g, jp);
   // 2 h.J = 2 h_z J_z + (h_x - i h_y) J_+ + (h_x + i h_y) J_-
@@ -100,8 +98,8 @@ void CentralSpinModel::fill_kraus(int c, int b, int s, Window in, Window out, Op
     K.add_all_levels(dicke::kraus_ladder_shift(type, delta), 1.0, [&](Index k) { return branch.element(k); });
   };
   switch (kinds_.at(c)) {
-    case Kind::tau_minus: K.add(down, up, 0, 1.0, one); break;
-    case Kind::tau_plus: K.add(up, down, 0, 1.0, one); break;
+    case Kind::tau_minus: central::add_jump(K, true); break;
+    case Kind::tau_plus: central::add_jump(K, false); break;
     case Kind::bath_minus: local(dicke::LocalJump::sigma_minus); break;
     case Kind::bath_plus: local(dicke::LocalJump::sigma_plus); break;
     case Kind::bath_z: local(dicke::LocalJump::sigma_z); break;
@@ -117,8 +115,8 @@ void CentralSpinModel::fill_channel_weight(int c, int s, Window w, RVec& d) cons
     d.tail(W) = d.head(W);
   };
   switch (kinds_.at(c)) {
-    case Kind::tau_minus: d.head(W).setOnes(), d.tail(W).setZero(); break;  // tau_+ tau_- = |up><up|
-    case Kind::tau_plus: d.head(W).setZero(), d.tail(W).setOnes(); break;
+    case Kind::tau_minus: central::fill_jump_weight(true, W, d); break;
+    case Kind::tau_plus: central::fill_jump_weight(false, W, d); break;
     case Kind::bath_minus: bath(dicke::LocalJump::sigma_minus); break;
     case Kind::bath_plus: bath(dicke::LocalJump::sigma_plus); break;
     case Kind::bath_z: bath(dicke::LocalJump::sigma_z); break;
@@ -135,8 +133,8 @@ void CentralSpinModel::fill_kraus_weight(int c, int b, int s, Window w, RVec& d)
     d.tail(W) = d.head(W);
   };
   switch (kinds_.at(c)) {
-    case Kind::tau_minus: d.head(W).setOnes(), d.tail(W).setZero(); break;
-    case Kind::tau_plus: d.head(W).setZero(), d.tail(W).setOnes(); break;
+    case Kind::tau_minus: central::fill_jump_weight(true, W, d); break;
+    case Kind::tau_plus: central::fill_jump_weight(false, W, d); break;
     case Kind::bath_minus: local(dicke::LocalJump::sigma_minus); break;
     case Kind::bath_plus: local(dicke::LocalJump::sigma_plus); break;
     case Kind::bath_z: local(dicke::LocalJump::sigma_z); break;
@@ -147,9 +145,9 @@ void CentralSpinModel::fill_observable(Observable o, int s, Window in, Window ou
   const double j = dicke::spin(p_.N, s);
   LadderOperatorBuilder O(target, 2, in, out);
   switch (o) {
-    case Observable::tau_x: O.add(up, down, 0, 1.0, one).add(down, up, 0, 1.0, one); break;
-    case Observable::tau_y: O.add(up, down, 0, -I, one).add(down, up, 0, I, one); break;
-    case Observable::tau_z: O.add(up, up, 0, 1.0, one).add(down, down, 0, -1.0, one); break;
+    case Observable::tau_x:
+    case Observable::tau_y:
+    case Observable::tau_z: central::add_pauli(O, o); break;
     case Observable::quadrature:
       O.add_all_levels(+1, 1.0, [j](Index k) { return dicke::j_plus(j, k); });
       O.add_all_levels(-1, 1.0, [j](Index k) { return dicke::j_minus(j, k); });

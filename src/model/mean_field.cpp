@@ -2,13 +2,14 @@
 
 #include "qfluct/core/error.hpp"
 #include "qfluct/model/central_spin.hpp"
+#include "qfluct/model/central_spin_terms.hpp"
 
 #include <unsupported/Eigen/MatrixFunctions>
 
 namespace qfluct {
 
 namespace {
-constexpr Index up = 0, down = 1;
+using central::up, central::down;
 auto one = [](Index) { return 1.0; };
 
 /// The mean-field model has no fluctuation mode: q and eps are not needed.
@@ -45,9 +46,7 @@ MeanFieldModel::MeanFieldModel(const CentralSpinParameters& p) : p_(without_fluc
 
 void MeanFieldModel::fill_hamiltonian(int, Window in, Window out, Operator& target) const {
   LadderOperatorBuilder H(target, 2, in, out);
-  const auto& [wx, wy, wz] = p_.w;
-  H.add(up, up, 0, wz, one).add(down, down, 0, -wz, one);
-  H.add(up, down, 0, cplx(wx, -wy), one).add(down, up, 0, cplx(wx, wy), one);
+  central::add_hamiltonian(H, p_.w);
 }
 
 double MeanFieldModel::drive(int i, double t) const { return bath_(t)(i); }
@@ -67,23 +66,18 @@ void MeanFieldModel::extra_values(double t, double* out) const {
 
 void MeanFieldModel::fill_kraus(int c, int, int, Window in, Window out, Operator& target) const {
   LadderOperatorBuilder K(target, 2, in, out);
-  if (lowering_.at(c)) K.add(down, up, 0, 1.0, one);
-  else K.add(up, down, 0, 1.0, one);
+  central::add_jump(K, lowering_.at(c));
 }
 
 void MeanFieldModel::fill_channel_weight(int c, int, Window w, RVec& d) const {
-  d.resize(2 * w.size);
-  d << (lowering_.at(c) ? 1.0 : 0.0), (lowering_.at(c) ? 0.0 : 1.0);
+  central::fill_jump_weight(lowering_.at(c), w.size, d);
 }
 
 void MeanFieldModel::fill_observable(Observable o, int, Window in, Window out, Operator& target) const {
+  if (o != Observable::tau_x && o != Observable::tau_y && o != Observable::tau_z)
+    throw std::logic_error("the mean-field model has no fluctuation observables");
   LadderOperatorBuilder O(target, 2, in, out);
-  switch (o) {
-    case Observable::tau_x: O.add(up, down, 0, 1.0, one).add(down, up, 0, 1.0, one); break;
-    case Observable::tau_y: O.add(up, down, 0, -I, one).add(down, up, 0, I, one); break;
-    case Observable::tau_z: O.add(up, up, 0, 1.0, one).add(down, down, 0, -1.0, one); break;
-    default: throw std::logic_error("the mean-field model has no fluctuation observables");
-  }
+  central::add_pauli(O, o);
 }
 
 BlockDensity MeanFieldModel::initial_density() const { return BlockDensity{{CMat(spin_density(p_.central))}}; }

@@ -2,6 +2,7 @@
 
 #include "qfluct/core/error.hpp"
 #include "qfluct/model/central_spin.hpp"
+#include "qfluct/model/central_spin_terms.hpp"
 
 #include <boost/random/uniform_01.hpp>
 #include <cmath>
@@ -10,8 +11,7 @@
 namespace qfluct {
 
 namespace {
-constexpr Index up = 0, down = 1;
-auto one = [](Index) { return 1.0; };
+using central::up, central::down;
 }  // namespace
 
 SpinBosonRates SpinBosonRates::from(const CentralSpinParameters& p) {
@@ -51,9 +51,7 @@ SpinBosonModel::SpinBosonModel(const CentralSpinParameters& p, Index cutoff) : p
 
 void SpinBosonModel::fill_hamiltonian(int, Window in, Window out, Operator& target) const {
   LadderOperatorBuilder H(target, 2, in, out);
-  const auto& [wx, wy, wz] = p_.w;
-  H.add(up, up, 0, wz, one).add(down, down, 0, -wz, one);
-  H.add(up, down, 0, cplx(wx, -wy), one).add(down, up, 0, cplx(wx, wy), one);
+  central::add_hamiltonian(H, p_.w);
   // G (tau_+ a + tau_- a^+): a|n> = sqrt(n)|n-1>; a^+ truncated at the cutoff
   H.add(up, down, -1, r_.G, [](Index n) { return std::sqrt(double(n)); });
   H.add(down, up, +1, r_.G, [](Index n) { return std::sqrt(double(n) + 1.0); });
@@ -63,8 +61,8 @@ void SpinBosonModel::fill_hamiltonian(int, Window in, Window out, Operator& targ
 void SpinBosonModel::fill_kraus(int c, int, int, Window in, Window out, Operator& target) const {
   LadderOperatorBuilder K(target, 2, in, out);
   switch (kinds_.at(c)) {
-    case Kind::tau_minus: K.add(down, up, 0, 1.0, one); break;
-    case Kind::tau_plus: K.add(up, down, 0, 1.0, one); break;
+    case Kind::tau_minus: central::add_jump(K, true); break;
+    case Kind::tau_plus: central::add_jump(K, false); break;
     case Kind::loss: K.add_all_levels(-1, 1.0, [](Index n) { return std::sqrt(double(n)); }); break;
     case Kind::gain: K.add_all_levels(+1, 1.0, [](Index n) { return std::sqrt(double(n) + 1.0); }); break;
   }
@@ -74,8 +72,8 @@ void SpinBosonModel::fill_channel_weight(int c, int, Window w, RVec& d) const {
   const Index W = w.size;
   d.resize(2 * W);
   switch (kinds_.at(c)) {
-    case Kind::tau_minus: d.head(W).setOnes(), d.tail(W).setZero(); break;
-    case Kind::tau_plus: d.head(W).setZero(), d.tail(W).setOnes(); break;
+    case Kind::tau_minus: central::fill_jump_weight(true, W, d); break;
+    case Kind::tau_plus: central::fill_jump_weight(false, W, d); break;
     case Kind::loss:  // a^+ a = n
       for (Index i = 0; i < W; ++i) d(i) = double(w.begin + i);
       d.tail(W) = d.head(W);
@@ -90,9 +88,9 @@ void SpinBosonModel::fill_channel_weight(int c, int, Window w, RVec& d) const {
 void SpinBosonModel::fill_observable(Observable o, int, Window in, Window out, Operator& target) const {
   LadderOperatorBuilder O(target, 2, in, out);
   switch (o) {
-    case Observable::tau_x: O.add(up, down, 0, 1.0, one).add(down, up, 0, 1.0, one); break;
-    case Observable::tau_y: O.add(up, down, 0, -I, one).add(down, up, 0, I, one); break;
-    case Observable::tau_z: O.add(up, up, 0, 1.0, one).add(down, down, 0, -1.0, one); break;
+    case Observable::tau_x:
+    case Observable::tau_y:
+    case Observable::tau_z: central::add_pauli(O, o); break;
     case Observable::quadrature:  // X = a + a^+
       O.add_all_levels(-1, 1.0, [](Index n) { return std::sqrt(double(n)); });
       O.add_all_levels(+1, 1.0, [](Index n) { return std::sqrt(double(n) + 1.0); });

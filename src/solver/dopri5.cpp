@@ -56,7 +56,6 @@ void Dopri5::advance(double& t, CVec& y, double t_target) {
     t_k1_ = t;
   }
   if (h_ <= 0) h_ = initial_step(t, y);
-  const Index n = y.size();
   while (t < t_target) {
     if (stats_.steps + stats_.rejected >= max_steps_)
       throw NumericalError(fmt::format("Dopri5: more than {} steps before t = {} (stiff or tolerances too tight)",
@@ -67,27 +66,7 @@ void Dopri5::advance(double& t, CVec& y, double t_target) {
       h = t_target - t;
       last = true;
     }
-    ytmp_ = y + h * a21 * k1_;
-    f_(t + c2 * h, ytmp_, k2_);
-    ytmp_ = y + h * (a31 * k1_ + a32 * k2_);
-    f_(t + c3 * h, ytmp_, k3_);
-    ytmp_ = y + h * (a41 * k1_ + a42 * k2_ + a43 * k3_);
-    f_(t + c4 * h, ytmp_, k4_);
-    ytmp_ = y + h * (a51 * k1_ + a52 * k2_ + a53 * k3_ + a54 * k4_);
-    f_(t + c5 * h, ytmp_, k5_);
-    ytmp_ = y + h * (a61 * k1_ + a62 * k2_ + a63 * k3_ + a64 * k4_ + a65 * k5_);
-    f_(t + h, ytmp_, k6_);
-    ytmp_ = y + h * (b1 * k1_ + b3 * k3_ + b4 * k4_ + b5 * k5_ + b6 * k6_);
-    f_(t + h, ytmp_, k7_);
-    stats_.evaluations += 6;
-    // Error estimate, computed element by element to avoid another full-size temporary.
-    double err2 = 0.0;
-    for (Index i = 0; i < n; ++i) {
-      const cplx e = h * (e1 * k1_(i) + e3 * k3_(i) + e4 * k4_(i) + e5 * k5_(i) + e6 * k6_(i) + e7 * k7_(i));
-      const double sc = tol_.atol + tol_.rtol * std::sqrt(std::max(std::norm(y(i)), std::norm(ytmp_(i))));
-      err2 += std::norm(e) / (sc * sc);
-    }
-    const double err = std::sqrt(err2 / double(std::max<Index>(1, n)));
+    const double err = step_from_k1(t, y, h, ytmp_);
     if (!std::isfinite(err)) throw NumericalError("Dopri5: non-finite state (the model produced NaN or overflow)");
     const double factor = std::clamp(0.9 * std::pow(std::max(err, 1e-10), -0.2), 0.2, 5.0);
     if (err <= 1.0) {
@@ -105,24 +84,23 @@ void Dopri5::advance(double& t, CVec& y, double t_target) {
   }
 }
 
-double Dopri5::try_step(double t, const CVec& y, double h, CVec& y_new) {
-  const Index n = y.size();
-  for (CVec* k : {&k1_, &k2_, &k3_, &k4_, &k5_, &k6_, &k7_, &ytmp_}) k->resize(n);
-  have_k1_ = false;  // the buffers are reused: advance() must re-evaluate its first stage
-  f_(t, y, k1_);
-  ytmp_ = y + h * a21 * k1_;
-  f_(t + c2 * h, ytmp_, k2_);
-  ytmp_ = y + h * (a31 * k1_ + a32 * k2_);
-  f_(t + c3 * h, ytmp_, k3_);
-  ytmp_ = y + h * (a41 * k1_ + a42 * k2_ + a43 * k3_);
-  f_(t + c4 * h, ytmp_, k4_);
-  ytmp_ = y + h * (a51 * k1_ + a52 * k2_ + a53 * k3_ + a54 * k4_);
-  f_(t + c5 * h, ytmp_, k5_);
-  ytmp_ = y + h * (a61 * k1_ + a62 * k2_ + a63 * k3_ + a64 * k4_ + a65 * k5_);
-  f_(t + h, ytmp_, k6_);
+double Dopri5::step_from_k1(double t, const CVec& y, double h, CVec& y_new) {
+  CVec& stage = y_new;  // the stages are assembled in y_new, which ends as the 5th-order solution
+  stage = y + h * a21 * k1_;
+  f_(t + c2 * h, stage, k2_);
+  stage = y + h * (a31 * k1_ + a32 * k2_);
+  f_(t + c3 * h, stage, k3_);
+  stage = y + h * (a41 * k1_ + a42 * k2_ + a43 * k3_);
+  f_(t + c4 * h, stage, k4_);
+  stage = y + h * (a51 * k1_ + a52 * k2_ + a53 * k3_ + a54 * k4_);
+  f_(t + c5 * h, stage, k5_);
+  stage = y + h * (a61 * k1_ + a62 * k2_ + a63 * k3_ + a64 * k4_ + a65 * k5_);
+  f_(t + h, stage, k6_);
   y_new = y + h * (b1 * k1_ + b3 * k3_ + b4 * k4_ + b5 * k5_ + b6 * k6_);
   f_(t + h, y_new, k7_);
-  stats_.evaluations += 7;
+  stats_.evaluations += 6;
+  // Error estimate, element by element to avoid another full-size temporary.
+  const Index n = y.size();
   double err2 = 0.0;
   for (Index i = 0; i < n; ++i) {
     const cplx e = h * (e1 * k1_(i) + e3 * k3_(i) + e4 * k4_(i) + e5 * k5_(i) + e6 * k6_(i) + e7 * k7_(i));
@@ -130,6 +108,15 @@ double Dopri5::try_step(double t, const CVec& y, double h, CVec& y_new) {
     err2 += std::norm(e) / (sc * sc);
   }
   return std::sqrt(err2 / double(std::max<Index>(1, n)));
+}
+
+double Dopri5::try_step(double t, const CVec& y, double h, CVec& y_new) {
+  const Index n = y.size();
+  for (CVec* k : {&k1_, &k2_, &k3_, &k4_, &k5_, &k6_, &k7_, &ytmp_}) k->resize(n);
+  have_k1_ = false;  // the buffers are reused: advance() must re-evaluate its first stage
+  f_(t, y, k1_);
+  ++stats_.evaluations;
+  return step_from_k1(t, y, h, y_new);
 }
 
 }  // namespace qfluct

@@ -38,6 +38,9 @@ class Dopri5 {
 
  private:
   double initial_step(double t, const CVec& y);
+  /// Stages 2..7 from k1 = f(t, y): the 5th-order solution into y_new (which must not alias y),
+  /// k7 = f(t + h, y_new), and the returned scaled error norm.
+  double step_from_k1(double t, const CVec& y, double h, CVec& y_new);
   Rhs f_;
   OdeTolerances tol_;
   long max_steps_;
