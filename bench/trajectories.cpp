@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <fmt/format.h>
 #include <fstream>
 #include <omp.h>
@@ -64,7 +65,13 @@ int main(int argc, char** argv) {
     const std::string a = argv[i];
     if (a == "--quick") quick = true;
     else if (a == "--csv" && i + 1 < argc) csv_path = argv[++i];
+    else {
+      fmt::print(stderr, "usage: bench_trajectories [--quick] [--csv FILE]   (default FILE: {})\n", csv_path);
+      return a == "--help" || a == "-h" ? 0 : 2;
+    }
   }
+  // Line-buffered, so that a long run piped into a file shows its tables as they are measured.
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
   std::ofstream csv(csv_path);
   csv << "section,N,threads,trajectories,seconds,value,unit\n";
   const auto times = time_grid(4.0, 0.05);
