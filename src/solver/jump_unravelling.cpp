@@ -371,7 +371,11 @@ void JumpUnravelling::run(Rng& rng, double* record, TrajectoryStatistics& stats)
     stats.taylor_terms += n_terms_;
     evaluate(1.0, scratch_);
     const double f1 = f0 - g.c * h_used + std::log(scratch_.squaredNorm());
-    if (f1 > 0.0) {  // no jump in this step
+    // No jump in this step. The threshold is jump_tol, not 0: a step cut at h = f0 / c ends on
+    // the jump up to rounding, and a rounding-positive f1 would otherwise start a Zeno loop of
+    // steps of length f1 / c that never reach it (uniform decay makes this the rule, not the
+    // exception).
+    if (f1 > options_.jump_tol) {
       const double n2 = scratch_.squaredNorm();
       state_.psi = scratch_ / std::sqrt(n2);
       log_scale_ += std::log(n2) - g.c * h_used;
@@ -385,9 +389,10 @@ void JumpUnravelling::run(Rng& rng, double* record, TrajectoryStatistics& stats)
       }
       continue;
     }
-    // The jump lies in this step: solve f(theta) = f0 - c h theta + log ||phi(theta)||^2 = 0.
-    double lo = 0.0, hi = 1.0, theta = f0 / (f0 - f1);
-    for (int it = 0; it < 100; ++it) {
+    // The jump lies in this step: solve f(theta) = f0 - c h theta + log ||phi(theta)||^2 = 0
+    // (at its end already when |f1| <= jump_tol).
+    double lo = 0.0, hi = 1.0, theta = f1 >= -options_.jump_tol ? 1.0 : f0 / (f0 - f1);
+    for (int it = 0; it < 100 && theta < 1.0; ++it) {
       ++stats.root_iterations;
       const double dlog = evaluate_with_derivative(theta, scratch_);
       const double f = f0 - g.c * h_used * theta + std::log(scratch_.squaredNorm());
@@ -432,7 +437,7 @@ void JumpUnravelling::run_driven(Rng& rng, TrajectoryStatistics& stats, double l
     }
     h = hh * std::min(5.0, 0.9 * std::pow(std::max(err, 1e-10), -0.2));
     const double f1 = f0 - g.c * hh + std::log(scratch_.squaredNorm());
-    if (f1 > 0.0) {
+    if (f1 > options_.jump_tol) {  // no jump; jump_tol, not 0, as in run()
       const double n2 = scratch_.squaredNorm();
       state_.psi = scratch_ / std::sqrt(n2);
       log_scale_ += std::log(n2) - g.c * hh;
@@ -447,7 +452,8 @@ void JumpUnravelling::run_driven(Rng& rng, TrajectoryStatistics& stats, double l
     // Root of f(theta) = f0 - c h theta + log ||phi(t + theta h)||^2 in (0, 1].
     double lo = 0.0, hi = 1.0, flo = f0, fhi = f1, theta = 1.0;
     int side = 0;
-    for (int it = 0; it < 100; ++it) {
+    if (f1 >= -options_.jump_tol) scratch2_ = scratch_;  // the jump is at the step's end
+    for (int it = 0; it < 100 && f1 < -options_.jump_tol; ++it) {
       ++stats.root_iterations;
       theta = (lo * fhi - hi * flo) / (fhi - flo);
       if (!(theta > lo && theta < hi)) theta = 0.5 * (lo + hi);

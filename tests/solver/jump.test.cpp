@@ -1,6 +1,7 @@
 // Quantum-jump trajectories against the exact block master equation (z-scores), the
 // 1/sqrt(ntraj) law of their errors, and reproducibility for any thread count.
 #include "qfluct/model/central_spin.hpp"
+#include "qfluct/simulate.hpp"
 #include "qfluct/solver/ensemble.hpp"
 #include "qfluct/solver/master_equation.hpp"
 
@@ -167,4 +168,35 @@ TEST_CASE("adaptive windows and full sectors give the same trajectories (same se
   const TimeSeries full = run_ensemble(model, times, o);
   CHECK((windowed.values - full.values).cwiseAbs().maxCoeff() < 1e-9);
   CHECK(windowed.info["jumps_per_trajectory"] == full.info["jumps_per_trajectory"]);
+}
+
+TEST_CASE("uniform decay: jump counts are Poisson with mean c T", "[jump]") {
+  // With gamma_up = gamma_down = gamma and Gamma_up = Gamma_down = Gamma, sum_c rate_c K_c^+K_c
+  // = gamma + N Gamma is a multiple of the identity, so ||psi||^2 decays like exp(-c t) whatever
+  // H does and the jump count in [0, T] is Poisson(c T) exactly. Steps cut at h = f0 / c then end
+  // on the jump up to rounding; regression: a rounding-positive remainder once started an endless
+  // loop of ever shorter steps. Both the time-independent and the driven (mean-field) paths.
+  // Total count over ntraj trajectories: Poisson(ntraj c T); |z| < 4 (false alarm 6e-5 each).
+  RunConfig c;
+  c.model.N = 6;
+  c.model.gamma_up = c.model.gamma_down = 0.5;
+  c.model.Gamma_up = c.model.Gamma_down = 1.0;
+  c.model.h = {0.3, 0.0, 0.2};
+  c.output.t_end = 4.0;
+  c.output.dt = 0.5;
+  c.solver.method = SolverMethod::jump;
+  c.solver.ntraj = 1000;
+  c.model.fluctuations = false;  // eps = 0 here: q is undefined
+  c.model.bath.steady = false;
+  c.model.bath.r = {0.0, 0.6, 0.0};
+  for (const ModelKind kind : {ModelKind::central_spin, ModelKind::mean_field}) {
+    c.kind = kind;
+    const double rate = kind == ModelKind::central_spin ? 0.5 + c.model.N * 1.0 : 0.5;
+    const double expected = double(c.solver.ntraj) * rate * c.output.t_end;
+    const TimeSeries traj = simulate(c);
+    const double total = traj.info["jumps_per_trajectory"].get<double>() * double(c.solver.ntraj);
+    INFO((kind == ModelKind::central_spin ? "central_spin" : "mean_field") << ": " << total << " jumps, expected "
+                                                                            << expected);
+    CHECK(std::abs(total - expected) < 4.0 * std::sqrt(expected));
+  }
 }
