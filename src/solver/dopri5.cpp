@@ -21,6 +21,10 @@ constexpr double b1 = 35.0 / 384, b3 = 500.0 / 1113, b4 = 125.0 / 192, b5 = -218
 // e = b(5th order) - b(4th order)
 constexpr double e1 = 71.0 / 57600, e3 = -71.0 / 16695, e4 = 71.0 / 1920, e5 = -17253.0 / 339200,
                  e6 = 22.0 / 525, e7 = -1.0 / 40;
+// Dense output of order 4 (Hairer's dopri5.f, contd5; Shampine 1986).
+constexpr double d1 = -12715105075.0 / 11282082432, d3 = 87487479700.0 / 32700410799,
+                 d4 = -10690763975.0 / 1880347072, d5 = 701980252875.0 / 199316789632,
+                 d6 = -1453857185.0 / 822651844, d7 = 69997945.0 / 29380423;
 }  // namespace
 
 Dopri5::Dopri5(Rhs f, Index n, OdeTolerances tol, long max_steps)
@@ -47,8 +51,8 @@ double Dopri5::initial_step(double t, const CVec& y) {
   return std::min(100 * h0, h1);
 }
 
-void Dopri5::advance(double& t, CVec& y, double t_target) {
-  if (!(t_target > t)) return;
+void Dopri5::prepare(double t, const CVec& y) {
+  for (CVec* k : {&k1_, &k2_, &k3_, &k4_, &k5_, &k6_, &k7_, &ytmp_}) k->resize(y.size());
   if (!have_k1_ || t_k1_ != t) {
     f_(t, y, k1_);
     ++stats_.evaluations;
@@ -56,6 +60,64 @@ void Dopri5::advance(double& t, CVec& y, double t_target) {
     t_k1_ = t;
   }
   if (h_ <= 0) h_ = initial_step(t, y);
+}
+
+void Dopri5::dense_output(const CVec& y0, const CVec& y1, double h, double theta, CVec& out) const {
+  // y(t + theta h) = y0 + theta (dy + (1 - theta) (b + theta (c + (1 - theta) d))) with
+  // dy = y1 - y0, b = h k1 - dy, c = dy - h k7 - b, d = h sum_i d_i k_i; element by element.
+  const Index n = y0.size();
+  out.resize(n);
+  const double s = 1.0 - theta;
+  for (Index i = 0; i < n; ++i) {
+    const cplx dy = y1(i) - y0(i), b = h * k1_(i) - dy, c = dy - h * k7_(i) - b;
+    const cplx d = h * (d1 * k1_(i) + d3 * k3_(i) + d4 * k4_(i) + d5 * k5_(i) + d6 * k6_(i) + d7 * k7_(i));
+    out(i) = y0(i) + theta * (dy + s * (b + theta * (c + s * d)));
+  }
+}
+
+void Dopri5::integrate(double t, CVec& y, const std::vector<double>& times, const Output& output) {
+  std::size_t next = 0;
+  while (next < times.size() && times[next] <= t) output(next++, y);
+  if (next == times.size()) return;
+  prepare(t, y);
+  const double t_end = times.back();
+  while (next < times.size()) {
+    if (stats_.steps + stats_.rejected >= max_steps_)
+      throw NumericalError(fmt::format("Dopri5: more than {} steps before t = {} (stiff or tolerances too tight)",
+                                       max_steps_, t_end));
+    bool last = false;
+    double h = h_;
+    if (t + 1.01 * h >= t_end) {
+      h = t_end - t;
+      last = true;
+    }
+    const double err = step_from_k1(t, y, h, ytmp_);
+    if (!std::isfinite(err)) throw NumericalError("Dopri5: non-finite state (the model produced NaN or overflow)");
+    const double factor = std::clamp(0.9 * std::pow(std::max(err, 1e-10), -0.2), 0.2, 5.0);
+    if (!(err <= 1.0)) {
+      h_ = h * std::min(1.0, factor);
+      ++stats_.rejected;
+      continue;
+    }
+    const double t_new = last ? t_end : t + h;
+    // Grid times inside the step, from its dense output while the stages are still here.
+    for (; next < times.size() && times[next] < t_new; ++next) {
+      dense_output(y, ytmp_, h, (times[next] - t) / h, yout_);
+      output(next, yout_);
+    }
+    t = t_new;
+    y.swap(ytmp_);
+    k1_.swap(k7_);
+    t_k1_ = t;
+    ++stats_.steps;
+    for (; next < times.size() && times[next] <= t; ++next) output(next, y);
+    if (!last || h >= h_) h_ = h * factor;
+  }
+}
+
+void Dopri5::advance(double& t, CVec& y, double t_target) {
+  if (!(t_target > t)) return;
+  prepare(t, y);
   while (t < t_target) {
     if (stats_.steps + stats_.rejected >= max_steps_)
       throw NumericalError(fmt::format("Dopri5: more than {} steps before t = {} (stiff or tolerances too tight)",

@@ -127,11 +127,10 @@ TimeSeries BlockMasterEquation::solve(CVec& y, const std::vector<double>& times,
   out.values.resize(Index(times.size()), observables.column_count());
   Dopri5 ode([this](double time, const CVec& x, CVec& dx) { derivative(x, dx, time); }, size(), options.tol);
   std::vector<double> raw(observables.raw_size()), col(observables.column_count());
-  double t = times.empty() ? 0.0 : times.front();
+  const double t = times.empty() ? 0.0 : times.front();
   double max_trace_error = 0.0, max_top = 0.0;
-  for (std::size_t i = 0; i < times.size(); ++i) {
-    ode.advance(t, y, times[i]);
-    const auto b = blocks(y);
+  ode.integrate(t, y, times, [&](std::size_t i, const CVec& yi) {
+    const auto b = blocks(yi);
     cplx trace = 0.0;
     for (const auto& block : b) trace += block.trace();
     max_trace_error = std::max(max_trace_error, std::abs(trace - 1.0));
@@ -140,10 +139,10 @@ TimeSeries BlockMasterEquation::solve(CVec& y, const std::vector<double>& times,
     observables.derive(raw.data(), col.data());
     for (Index c = 0; c < observables.column_count(); ++c) out.values(Index(i), c) = col[c];
     if (options.progress) options.progress(double(i + 1) / double(times.size()));
-  }
+  });
   const auto& st = ode.statistics();
   out.info = {{"method", "master"},
-              {"integrator", "dopri5"},
+              {"integrator", "dopri5, dense output"},
               {"rtol", options.tol.rtol},
               {"atol", options.tol.atol},
               {"steps", st.steps},
