@@ -159,6 +159,8 @@ TimeSeries run_ensemble(const SectorModel& model, const std::vector<double>& tim
       {"jumps_per_trajectory", double(stats.jumps) / n},
       {"jumps_per_channel_per_trajectory", per_channel},
       {"taylor_steps_per_trajectory", double(stats.taylor_steps) / n},
+      {"taylor_terms_per_step", stats.taylor_steps > 0 ? double(stats.taylor_terms) / double(stats.taylor_steps) : 0.0},
+      {"root_iterations_per_jump", stats.jumps > 0 ? double(stats.root_iterations) / double(stats.jumps) : 0.0},
       {"window_growths_per_trajectory", double(stats.window_growths) / n},
       {"largest_branch_weight_mismatch", stats.max_branch_mismatch},
       {"heavy_tail_times", heavy},
