@@ -6,7 +6,7 @@
 # is lost, so the model runs in the full 2^(N+1) space: exact master equation for N <= 8,
 # quantum-jump trajectories (sparse single-spin jumps) for N = 10 ... 16.
 #   examples/inhomogeneous_study.sh [--reduced] [OUTDIR]   (default OUTDIR: results/inhomogeneous)
-# The full study takes about 20 minutes on 2 cores (N = 16 alone is 2^17 amplitudes per
+# The full study takes about 25 minutes on 2 cores (N = 16 alone is 2^17 amplitudes per
 # trajectory); --reduced stops at N = 10 with 1000 trajectories.
 set -euo pipefail
 cd "$(dirname "$0")/.."
