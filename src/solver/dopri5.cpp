@@ -75,75 +75,62 @@ void Dopri5::dense_output(const CVec& y0, const CVec& y1, double h, double theta
   }
 }
 
+bool Dopri5::controlled_step(double t, const CVec& y, double t_end, double& h, double& t_new) {
+  if (stats_.steps + stats_.rejected >= max_steps_)
+    throw NumericalError(fmt::format("Dopri5: more than {} steps before t = {} (stiff or tolerances too tight)",
+                                     max_steps_, t_end));
+  bool last = false;
+  h = h_;
+  if (t + 1.01 * h >= t_end) {
+    h = t_end - t;
+    last = true;
+  }
+  const double err = step_from_k1(t, y, h, ytmp_);
+  if (!std::isfinite(err)) throw NumericalError("Dopri5: non-finite state (the model produced NaN or overflow)");
+  const double factor = std::clamp(0.9 * std::pow(std::max(err, 1e-10), -0.2), 0.2, 5.0);
+  if (!(err <= 1.0)) {
+    h_ = h * std::min(1.0, factor);
+    ++stats_.rejected;
+    return false;
+  }
+  // Keep the controller's step, not the clipped one, for the next interval.
+  if (!last || h >= h_) h_ = h * factor;
+  t_new = last ? t_end : t + h;
+  return true;
+}
+
+void Dopri5::accept(double& t, CVec& y, double t_new) {
+  t = t_new;
+  y.swap(ytmp_);
+  k1_.swap(k7_);  // first same as last
+  t_k1_ = t;
+  ++stats_.steps;
+}
+
 void Dopri5::integrate(double t, CVec& y, const std::vector<double>& times, const Output& output) {
   std::size_t next = 0;
   while (next < times.size() && times[next] <= t) output(next++, y);
   if (next == times.size()) return;
   prepare(t, y);
-  const double t_end = times.back();
+  double h = 0.0, t_new = 0.0;
   while (next < times.size()) {
-    if (stats_.steps + stats_.rejected >= max_steps_)
-      throw NumericalError(fmt::format("Dopri5: more than {} steps before t = {} (stiff or tolerances too tight)",
-                                       max_steps_, t_end));
-    bool last = false;
-    double h = h_;
-    if (t + 1.01 * h >= t_end) {
-      h = t_end - t;
-      last = true;
-    }
-    const double err = step_from_k1(t, y, h, ytmp_);
-    if (!std::isfinite(err)) throw NumericalError("Dopri5: non-finite state (the model produced NaN or overflow)");
-    const double factor = std::clamp(0.9 * std::pow(std::max(err, 1e-10), -0.2), 0.2, 5.0);
-    if (!(err <= 1.0)) {
-      h_ = h * std::min(1.0, factor);
-      ++stats_.rejected;
-      continue;
-    }
-    const double t_new = last ? t_end : t + h;
+    if (!controlled_step(t, y, times.back(), h, t_new)) continue;
     // Grid times inside the step, from its dense output while the stages are still here.
     for (; next < times.size() && times[next] < t_new; ++next) {
       dense_output(y, ytmp_, h, (times[next] - t) / h, yout_);
       output(next, yout_);
     }
-    t = t_new;
-    y.swap(ytmp_);
-    k1_.swap(k7_);
-    t_k1_ = t;
-    ++stats_.steps;
+    accept(t, y, t_new);
     for (; next < times.size() && times[next] <= t; ++next) output(next, y);
-    if (!last || h >= h_) h_ = h * factor;
   }
 }
 
 void Dopri5::advance(double& t, CVec& y, double t_target) {
   if (!(t_target > t)) return;
   prepare(t, y);
-  while (t < t_target) {
-    if (stats_.steps + stats_.rejected >= max_steps_)
-      throw NumericalError(fmt::format("Dopri5: more than {} steps before t = {} (stiff or tolerances too tight)",
-                                       max_steps_, t_target));
-    bool last = false;
-    double h = h_;
-    if (t + 1.01 * h >= t_target) {
-      h = t_target - t;
-      last = true;
-    }
-    const double err = step_from_k1(t, y, h, ytmp_);
-    if (!std::isfinite(err)) throw NumericalError("Dopri5: non-finite state (the model produced NaN or overflow)");
-    const double factor = std::clamp(0.9 * std::pow(std::max(err, 1e-10), -0.2), 0.2, 5.0);
-    if (err <= 1.0) {
-      t = last ? t_target : t + h;
-      y.swap(ytmp_);
-      k1_.swap(k7_);
-      t_k1_ = t;
-      ++stats_.steps;
-      // Keep the controller's step, not the clipped one, for the next interval.
-      if (!last || h >= h_) h_ = h * factor;
-    } else {
-      h_ = h * std::min(1.0, factor);
-      ++stats_.rejected;
-    }
-  }
+  double h = 0.0, t_new = 0.0;
+  while (t < t_target)
+    if (controlled_step(t, y, t_target, h, t_new)) accept(t, y, t_new);
 }
 
 double Dopri5::step_from_k1(double t, const CVec& y, double h, CVec& y_new) {

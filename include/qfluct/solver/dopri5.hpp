@@ -50,6 +50,12 @@ class Dopri5 {
   /// Stages 2..7 from k1 = f(t, y): the 5th-order solution into y_new (which must not alias y),
   /// k7 = f(t + h, y_new), and the returned scaled error norm.
   double step_from_k1(double t, const CVec& y, double h, CVec& y_new);
+  /// One step from (t, y) toward t_end under step-size control. Rejected: false, with a smaller
+  /// next step. Accepted: true, the step h taken, its end t_new (t_end exactly on the last step),
+  /// the 5th-order solution in ytmp_ and the stages valid for dense_output until accept().
+  bool controlled_step(double t, const CVec& y, double t_end, double& h, double& t_new);
+  /// Moves (t, y) to the accepted step's end; its k7 becomes the next k1.
+  void accept(double& t, CVec& y, double t_new);
   /// The stage vectors and k1 = f(t, y) ready for a step from (t, y).
   void prepare(double t, const CVec& y);
   /// After step_from_k1(t, y0, h, y1), before the stages change: y(t + theta h) into out.
