@@ -272,12 +272,12 @@ def _sparse_diag(diag):
     return sp.diags(diag, format="csr")
 
 
-def worker_full(p, atol, rtol):
-    """Independent reference: the full 2^(N+1)-dimensional model with local jumps on every spin."""
-    qutip = _import_qutip()
-    t0 = time.perf_counter()
+def full_space_model(qutip, p):
+    """The full 2^(N+1)-dimensional model with local jumps on every spin: H, c_ops (ordered tau_-,
+    tau_+, sigma_-^1..N, sigma_+^1..N), the site embedding on(k, op) (site 0 = central spin) and J_-.
+    Also used by bench/trajectories_vs_mcsolve.py."""
     N = p["N"]
-    up, tau_m, tau_p, paulis = _central_ops(qutip)
+    _, tau_m, tau_p, paulis = _central_ops(qutip)
     I2 = qutip.qeye(2)
 
     def on(k, op):  # op on site k of N+1 (site 0 = central spin)
@@ -289,6 +289,17 @@ def worker_full(p, atol, rtol):
     H = sum(wa * on(0, s) for wa, s in zip(p["w"], paulis)) + p["g"] * (on(0, tau_p) * Jm + on(0, tau_m) * Jp)
     c_ops = [math.sqrt(p["gamma_down"]) * on(0, tau_m), math.sqrt(p["gamma_up"]) * on(0, tau_p)]
     c_ops += [math.sqrt(p["Gamma_down"]) * s for s in sm] + [math.sqrt(p["Gamma_up"]) * s.dag() for s in sm]
+    return H, c_ops, on, Jm
+
+
+def worker_full(p, atol, rtol):
+    """Independent reference: the full 2^(N+1)-dimensional model with local jumps on every spin."""
+    qutip = _import_qutip()
+    t0 = time.perf_counter()
+    N = p["N"]
+    up, _, _, paulis = _central_ops(qutip)
+    H, c_ops, on, Jm = full_space_model(qutip, p)
+    Jp = Jm.dag()
     bath1 = qutip.Qobj(np.diag([p["p_up"], 1 - p["p_up"]]))
     rho0 = qutip.tensor([up * up.dag()] + [bath1] * N)
     L = qutip.liouvillian(H, c_ops)

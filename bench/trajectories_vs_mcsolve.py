@@ -72,7 +72,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import tomllib
 
 import numpy as np
 
@@ -80,83 +79,28 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SE_TARGET = 1e-3
 CHANNELS = ["tau_minus", "tau_plus", "sigma_minus", "sigma_plus"]  # names of qfluct's sidecar
 
-# Single-threaded numerics in every child (OpenMP in QuTiP's spmv, BLAS, Eigen).
-SINGLE_THREAD_ENV = {k: "1" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                                      "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")}
-
-
-# ----------------------------------------------------------------------------------------------
-# Model parameters (read from the qfluct config, so both solvers see the same model)
-# ----------------------------------------------------------------------------------------------
-
-def load_params(config_path, N):
-    """The same reader and checks as bench/master_vs_piqs.py."""
-    with open(config_path, "rb") as f:
-        cfg = tomllib.load(f)
-    m, ini, out = cfg["model"], cfg.get("initial", {}), cfg.get("output", {})
-    if m.get("kind", "central_spin") != "central_spin":
-        sys.exit(f"{config_path}: only model.kind = central_spin is supported")
-    if m.get("coupling", "sqrt") != "sqrt":
-        sys.exit(f"{config_path}: only model.coupling = sqrt (g = g0/sqrt(N)) is supported")
-    if any(abs(x) > 0 for x in m.get("h", [0, 0, 0])) or m.get("Gamma_phi", 0.0) != 0.0:
-        sys.exit(f"{config_path}: bath field h and dephasing Gamma_phi must be zero here")
-    if ini.get("central", "up") != "up" or ini.get("bath", "steady") != "steady":
-        sys.exit(f"{config_path}: needs initial.central = \"up\" and initial.bath = \"steady\"")
-    p = dict(N=int(N), g0=float(m["g0"]), w=[float(x) for x in m["w"]],
-             gamma_up=float(m["gamma_up"]), gamma_down=float(m["gamma_down"]),
-             Gamma_up=float(m["Gamma_up"]), Gamma_down=float(m["Gamma_down"]),
-             t_end=float(out.get("t_end", 4.0)), dt=float(out.get("dt", 0.05)))
-    p["g"] = p["g0"] / math.sqrt(N)
-    p["Gamma_plus"] = p["Gamma_up"] + p["Gamma_down"]
-    p["p_up"] = p["Gamma_up"] / p["Gamma_plus"]
-    return p
-
-
-def time_grid(p):
-    n = int(round(p["t_end"] / p["dt"]))
-    return np.arange(n + 1) * p["dt"]
+# The model reader, time grid and full-space construction are master_vs_piqs.py's, validated there
+# against the full-space mesolve and qfluct's master equation.
+from master_vs_piqs import SINGLE_THREAD_ENV, _import_qutip, full_space_model, load_params, time_grid  # noqa: E402
 
 
 # ----------------------------------------------------------------------------------------------
 # mcsolve worker (runs in a subprocess: `trajectories_vs_mcsolve.py --worker ...`)
 # ----------------------------------------------------------------------------------------------
 
-def _import_qutip():
-    import qutip
-    qutip.settings.num_cpus = 1  # QuTiP 4.7 would otherwise use OpenMP spmv above openmp_thresh
-    return qutip
-
-
-def _central_ops(qutip):
-    up, dn = qutip.basis(2, 0), qutip.basis(2, 1)  # |up> = (1, 0)
-    tau_m = dn * up.dag()                           # tau_- = |down><up|
-    return up, dn, tau_m, tau_m.dag(), [qutip.sigmax(), qutip.sigmay(), qutip.sigmaz()]
-
-
-def full_space_model(qutip, p):
-    """H, c_ops (ordered tau_-, tau_+, sigma_-^1..N, sigma_+^1..N) and tau_z, as master_vs_piqs.worker_full."""
+def full_space_jump_model(qutip, p):
+    """H, c_ops, tau_z, the channel (index into CHANNELS) of each c_op, and |up>, |down>."""
+    H, c_ops, on, _ = full_space_model(qutip, p)
     N = p["N"]
-    up, dn, tau_m, tau_p, paulis = _central_ops(qutip)
-    I2 = qutip.qeye(2)
-
-    def on(k, op):  # op on site k of N+1 (site 0 = central spin)
-        return qutip.tensor([op if i == k else I2 for i in range(N + 1)])
-
-    sm = [on(k, tau_m) for k in range(1, N + 1)]  # sigma_-^(k) has the same matrix as tau_-
-    Jm = sum(sm)
-    Jp = Jm.dag()
-    H = sum(wa * on(0, s) for wa, s in zip(p["w"], paulis)) + p["g"] * (on(0, tau_p) * Jm + on(0, tau_m) * Jp)
-    c_ops = [math.sqrt(p["gamma_down"]) * on(0, tau_m), math.sqrt(p["gamma_up"]) * on(0, tau_p)]
-    c_ops += [math.sqrt(p["Gamma_down"]) * s for s in sm] + [math.sqrt(p["Gamma_up"]) * s.dag() for s in sm]
-    channel_of_cop = np.array([0, 1] + [2] * N + [3] * N)  # index into CHANNELS
-    return H, c_ops, on(0, paulis[2]), channel_of_cop, up, dn
+    channel_of_cop = np.array([0, 1] + [2] * N + [3] * N)
+    return H, c_ops, on(0, qutip.sigmaz()), channel_of_cop, qutip.basis(2, 0), qutip.basis(2, 1)
 
 
 def worker_mcsolve(p, ntraj, seed):
     qutip = _import_qutip()
     t0 = time.perf_counter()
     N = p["N"]
-    H, c_ops, tau_z, channel_of_cop, up, dn = full_space_model(qutip, p)
+    H, c_ops, tau_z, channel_of_cop, up, dn = full_space_jump_model(qutip, p)
     tlist = time_grid(p)
     rng = np.random.default_rng([seed, N])
     ks = rng.binomial(N, p["p_up"], size=ntraj)  # up bath spins of each trajectory's initial state
