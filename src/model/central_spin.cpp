@@ -84,9 +84,9 @@ void CentralSpinModel::fill_hamiltonian(int s, Window in, Window out, Operator& 
   LadderOperatorBuilder H(target, 2, in, out);
   central::add_hamiltonian(H, p_.w);
   // g (tau_+ J_- + tau_- J_+)
-  H.add(up, down, -1, g, jm).add(down, up, +1, g, jp);
+  H.add_with_adjoint(up, down, -1, g, jm);
   // 2 h.J = 2 h_z J_z + (h_x - i h_y) J_+ + (h_x + i h_y) J_-
-  H.add_all_levels(0, 2.0 * hz, jz).add_all_levels(+1, cplx(hx, -hy), jp).add_all_levels(-1, cplx(hx, hy), jm);
+  H.add_all_levels(0, 2.0 * hz, jz).add_all_levels_with_adjoint(+1, cplx(hx, -hy), jp);
 }
 
 void CentralSpinModel::fill_kraus(int c, int b, int s, Window in, Window out, Operator& target) const {
@@ -149,8 +149,7 @@ void CentralSpinModel::fill_observable(Observable o, int s, Window in, Window ou
     case Observable::tau_y:
     case Observable::tau_z: central::add_pauli(O, o); break;
     case Observable::quadrature:
-      O.add_all_levels(+1, 1.0, [j](Index k) { return dicke::j_plus(j, k); });
-      O.add_all_levels(-1, 1.0, [j](Index k) { return dicke::j_minus(j, k); });
+      O.add_all_levels_with_adjoint(+1, 1.0, [j](Index k) { return dicke::j_plus(j, k); });  // J_+ + J_-
       break;
     case Observable::number:
       O.add_all_levels(0, 1.0 / (p_.eps() * p_.N), [j](Index k) { return double(k) * (2.0 * j + 1.0 - double(k)); });

@@ -53,8 +53,7 @@ void SpinBosonModel::fill_hamiltonian(int, Window in, Window out, Operator& targ
   LadderOperatorBuilder H(target, 2, in, out);
   central::add_hamiltonian(H, p_.w);
   // G (tau_+ a + tau_- a^+): a|n> = sqrt(n)|n-1>; a^+ truncated at the cutoff
-  H.add(up, down, -1, r_.G, [](Index n) { return std::sqrt(double(n)); });
-  H.add(down, up, +1, r_.G, [](Index n) { return std::sqrt(double(n) + 1.0); });
+  H.add_with_adjoint(up, down, -1, r_.G, [](Index n) { return std::sqrt(double(n)); });
   H.add_all_levels(0, r_.omega, [](Index n) { return double(n); });
 }
 
@@ -92,8 +91,7 @@ void SpinBosonModel::fill_observable(Observable o, int, Window in, Window out, O
     case Observable::tau_y:
     case Observable::tau_z: central::add_pauli(O, o); break;
     case Observable::quadrature:  // X = a + a^+
-      O.add_all_levels(-1, 1.0, [](Index n) { return std::sqrt(double(n)); });
-      O.add_all_levels(+1, 1.0, [](Index n) { return std::sqrt(double(n) + 1.0); });
+      O.add_all_levels_with_adjoint(-1, 1.0, [](Index n) { return std::sqrt(double(n)); });  // a + a^+
       break;
     case Observable::number: O.add_all_levels(0, 1.0, [](Index n) { return double(n); }); break;
   }

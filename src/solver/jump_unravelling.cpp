@@ -102,25 +102,34 @@ void JumpUnravelling::build_generator() {
   g.diag = (-0.5 * (g.decay.array() - g.c)).cast<cplx>();
   model_.fill_hamiltonian(s, w, w, g.H);
   g.bands.clear();
-  g.coeffs.clear();
+  Index pool = 0;
+  for (const auto& b : g.H.bands()) pool += b.out_row == b.in_row ? 0 : b.size;
+  g.coeffs.resize(std::size_t(pool));
+  pool = 0;
   g.row_sum = 0.5 * (g.decay.array() - g.c);
   for (const auto& b : g.H.bands()) {
     const double* coeff = g.H.coeff(b);
     const cplx f = -I * b.factor;
-    const double af = std::abs(b.factor);
-    for (Index i = 0; i < b.size; ++i) g.row_sum[b.out_row + i] += af * std::abs(coeff[i]);
+    const double af = std::abs(b.factor.imag()) == 0.0 ? std::abs(b.factor.real()) : std::abs(b.factor);
+    double* row_sum = g.row_sum.data() + b.out_row;
+    for (Index i = 0; i < b.size; ++i) row_sum[i] += af * std::abs(coeff[i]);
     if (b.out_row == b.in_row) {
-      for (Index i = 0; i < b.size; ++i) g.diag[b.out_row + i] += f * coeff[i];
+      cplx* diag = g.diag.data() + b.out_row;
+      for (Index i = 0; i < b.size; ++i) diag[i] += f * coeff[i];
     } else {
-      g.bands.push_back({b.out_row, b.in_row, b.size, Index(g.coeffs.size())});
-      for (Index i = 0; i < b.size; ++i) g.coeffs.push_back(f * coeff[i]);
+      g.bands.push_back({b.out_row, b.in_row, b.size, pool});
+      cplx* out = g.coeffs.data() + pool;
+      for (Index i = 0; i < b.size; ++i) out[i] = f * coeff[i];
+      pool += b.size;
     }
   }
   // ||A||_inf <= max_i (sum_j |H_ij| + (Gamma_i - c)/2)
   g.norm = g.H.is_sparse() ? g.H.infinity_norm() + g.row_sum.maxCoeff() : (D > 0 ? g.row_sum.maxCoeff() : 0.0);
   g.model = &model_;
-  g.drives.resize(model_.drive_count());
-  for (int i = 0; i < model_.drive_count(); ++i) model_.fill_drive(i, s, w, w, g.drives[i]);
+  if (model_.time_dependent()) {
+    g.drives.resize(model_.drive_count());
+    for (int i = 0; i < model_.drive_count(); ++i) model_.fill_drive(i, s, w, w, g.drives[i]);
+  }
 }
 
 namespace {
@@ -228,15 +237,17 @@ double JumpUnravelling::taylor_step(double h) {
   const Index D = state_.psi.size();
   const double tol2 = options_.taylor_tol * options_.taylor_tol;
   constexpr Index max_terms = 40;
-  if (Index(terms_.size()) < max_terms) terms_.resize(max_terms);
+  if (Index(terms_.size()) < max_terms) terms_.resize(max_terms), term_norm2_.resize(max_terms);
+  // w_0 = phi takes phi's storage: every caller rewrites state_.psi from the step's result.
+  terms_[0].swap(state_.psi);
+  term_norm2_[0] = terms_[0].squaredNorm();
   for (;;) {
-    terms_[0] = state_.psi;
-    const double norm0 = terms_[0].squaredNorm();
     Index n = 1;
     for (; n < max_terms; ++n) {
       terms_[n].resize(D);
       gen_->apply(terms_[n - 1], terms_[n], h / double(n));
-      if (terms_[n].squaredNorm() <= tol2 * norm0) break;
+      term_norm2_[n] = terms_[n].squaredNorm();
+      if (term_norm2_[n] <= tol2 * term_norm2_[0]) break;
     }
     if (n < max_terms) {
       n_terms_ = n + 1;
@@ -263,6 +274,52 @@ double JumpUnravelling::evaluate_with_derivative(double theta, CVec& phi) {
   }
   phi = theta * phi + terms_[0];
   return 2.0 * phi.dot(dphi).real() / phi.squaredNorm();  // d/dtheta log ||phi||^2
+}
+
+void JumpUnravelling::norm_polynomial() {
+  // a_k = sum_{n+m=k} Re <w_n|w_m>; Re <x|y> is the real dot product of the interleaved
+  // (re, im) arrays.
+  const Index T = n_terms_, D2 = 2 * terms_[0].size();
+  poly_.assign(std::size_t(2 * T - 1), 0.0);
+  auto real_view = [D2](const CVec& v) { return Eigen::Map<const RVec>(reinterpret_cast<const double*>(v.data()), D2); };
+  for (Index n = 0; n < T; ++n) {
+    poly_[std::size_t(2 * n)] += term_norm2_[n];
+    for (Index m = n + 1; m < T; ++m) poly_[std::size_t(n + m)] += 2.0 * real_view(terms_[n]).dot(real_view(terms_[m]));
+  }
+}
+
+std::pair<double, double> JumpUnravelling::norm_squared(double theta) const {
+  double p = 0.0, dp = 0.0;
+  for (std::size_t k = poly_.size(); k-- > 0;) {
+    dp = dp * theta + p;
+    p = p * theta + poly_[k];
+  }
+  return {p, dp};
+}
+
+double JumpUnravelling::locate_jump(double f0, double f1, double ch, bool polynomial, TrajectoryStatistics& stats) {
+  // Newton with bisection fallback on f(theta) = f0 - c h theta + log ||phi(theta)||^2.
+  double lo = 0.0, hi = 1.0, theta = f0 / (f0 - f1);
+  for (int it = 0; it < 100; ++it) {
+    ++stats.root_iterations;
+    double f = 0.0, dlog = 0.0;
+    if (polynomial) {
+      const auto [p, dp] = norm_squared(theta);
+      f = f0 - ch * theta + std::log(p);
+      dlog = dp / p;
+    } else {
+      dlog = evaluate_with_derivative(theta, scratch_);
+      f = f0 - ch * theta + std::log(scratch_.squaredNorm());
+    }
+    if (std::abs(f) <= options_.jump_tol) break;
+    (f > 0 ? lo : hi) = theta;  // f == 0 has returned above: it never moves the bracket
+    const double df = -ch + dlog;
+    double next_theta = df < 0 ? theta - f / df : 0.5 * (lo + hi);
+    if (!(next_theta > lo && next_theta < hi)) next_theta = 0.5 * (lo + hi);
+    if (hi - lo <= 4 * std::numeric_limits<double>::epsilon()) break;
+    theta = next_theta;
+  }
+  return theta;
 }
 
 void JumpUnravelling::jump(Rng& rng, TrajectoryStatistics& stats) {
@@ -369,16 +426,29 @@ void JumpUnravelling::run(Rng& rng, double* record, TrajectoryStatistics& stats)
     const double h_used = taylor_step(h);
     ++stats.taylor_steps;
     stats.taylor_terms += n_terms_;
-    evaluate(1.0, scratch_);
-    const double f1 = f0 - g.c * h_used + std::log(scratch_.squaredNorm());
+    const double ch = g.c * h_used;
+    // A step of h = f0 / c (the latest possible jump time) holds the jump: ||phi|| cannot grow.
+    // Then f1 comes from the norm polynomial, and phi(1) is never formed.
+    const bool polynomial = n_terms_ <= options_.polynomial_root_terms;
+    const bool holds_jump = polynomial && g.c > 0 && h_used == f0 / g.c;
+    double f1 = 0.0;
+    if (holds_jump) {
+      norm_polynomial();
+      f1 = f0 - ch + std::log(norm_squared(1.0).first);
+    }
+    if (!holds_jump || f1 > options_.jump_tol) {
+      evaluate(1.0, scratch_);
+      f1 = f0 - ch + std::log(scratch_.squaredNorm());
+    }
     // No jump in this step. The threshold is jump_tol, not 0: a step cut at h = f0 / c ends on
     // the jump up to rounding, and a rounding-positive f1 would otherwise start a Zeno loop of
     // steps of length f1 / c that never reach it (uniform decay makes this the rule, not the
     // exception).
     if (f1 > options_.jump_tol) {
       const double n2 = scratch_.squaredNorm();
-      state_.psi = scratch_ / std::sqrt(n2);
-      log_scale_ += std::log(n2) - g.c * h_used;
+      state_.psi.swap(scratch_);
+      state_.psi /= std::sqrt(n2);
+      log_scale_ += std::log(n2) - ch;
       if (!options_.full_sectors) stats.max_edge_population = std::max(stats.max_edge_population, edge_population());
       if (to_output && h_used == h) {
         t = t_out;
@@ -389,22 +459,16 @@ void JumpUnravelling::run(Rng& rng, double* record, TrajectoryStatistics& stats)
       }
       continue;
     }
-    // The jump lies in this step: solve f(theta) = f0 - c h theta + log ||phi(theta)||^2 = 0
-    // (at its end already when |f1| <= jump_tol).
-    double lo = 0.0, hi = 1.0, theta = f1 >= -options_.jump_tol ? 1.0 : f0 / (f0 - f1);
-    for (int it = 0; it < 100 && theta < 1.0; ++it) {
-      ++stats.root_iterations;
-      const double dlog = evaluate_with_derivative(theta, scratch_);
-      const double f = f0 - g.c * h_used * theta + std::log(scratch_.squaredNorm());
-      if (std::abs(f) <= options_.jump_tol) break;
-      (f > 0 ? lo : hi) = theta;  // f == 0 has returned above: it never moves the bracket
-      const double df = -g.c * h_used + dlog;
-      double next_theta = df < 0 ? theta - f / df : 0.5 * (lo + hi);
-      if (!(next_theta > lo && next_theta < hi)) next_theta = 0.5 * (lo + hi);
-      if (hi - lo <= 4 * std::numeric_limits<double>::epsilon()) break;
-      theta = next_theta;
+    // The jump lies in this step, at its end already when |f1| <= jump_tol.
+    double theta = 1.0;
+    if (f1 < -options_.jump_tol) {
+      if (polynomial && !holds_jump) norm_polynomial();
+      theta = locate_jump(f0, f1, ch, polynomial, stats);
+      evaluate(theta, scratch_);
+    } else if (holds_jump) {
+      evaluate(1.0, scratch_);
     }
-    state_.psi = scratch_;
+    state_.psi.swap(scratch_);
     t += theta * h_used;
     jump(rng, stats);
     log_scale_ = 0.0;

@@ -45,23 +45,25 @@ double kraus_element_squared(LocalJump type, int N, double j, int delta, Index k
 KrausBranch::KrausBranch(LocalJump type, int N, double j, int delta) {
   const double n2 = 0.5 * N;
   if (j + delta < 0.0 || j + delta > n2) return;
-  // The forms below are the table of kraus_element_squared with the k-independent factors
-  // pulled out; a_ and b_ place the polynomial's roots.
+  // The table of kraus_element_squared with the k-independent factors pulled out and each
+  // polynomial written as (k + u)(k + v): (2j + 1 - k)(2j + 2 - k) = (k - 2j - 1)(k - 2j - 2),
+  // and (k + b)(a - k) = -(k + b)(k - a) with the sign moved into the prefactor.
+  auto set = [this](double prefactor, double u, double v) { prefactor_ = prefactor, u_ = u, v_ = v; };
   switch (type) {
     case LocalJump::sigma_minus:
-      if (delta == +1) form_ = Form::high_high, a_ = 2 * j + 1, prefactor_ = (n2 - j) / ((2 * j + 1) * (2 * j + 2));
-      else if (delta == 0 && j > 0) form_ = Form::k_high, b_ = 0, a_ = 2 * j + 1, prefactor_ = (n2 + 1) / (2 * j * (j + 1));
-      else if (delta == -1) form_ = Form::low_low, b_ = -1, prefactor_ = (n2 + j + 1) / (2 * j * (2 * j + 1));
+      if (delta == +1) set((n2 - j) / ((2 * j + 1) * (2 * j + 2)), -(2 * j + 1), -(2 * j + 2));
+      else if (delta == 0 && j > 0) set(-(n2 + 1) / (2 * j * (j + 1)), 0.0, -(2 * j + 1));
+      else if (delta == -1) set((n2 + j + 1) / (2 * j * (2 * j + 1)), -1.0, 0.0);
       break;
     case LocalJump::sigma_plus:
-      if (delta == +1) form_ = Form::low_low, b_ = 1, prefactor_ = (n2 - j) / ((2 * j + 1) * (2 * j + 2));
-      else if (delta == 0 && j > 0) form_ = Form::k_high, b_ = 1, a_ = 2 * j, prefactor_ = (n2 + 1) / (2 * j * (j + 1));
-      else if (delta == -1) form_ = Form::high_high, a_ = 2 * j - 1, prefactor_ = (n2 + j + 1) / (2 * j * (2 * j + 1));
+      if (delta == +1) set((n2 - j) / ((2 * j + 1) * (2 * j + 2)), 1.0, 2.0);
+      else if (delta == 0 && j > 0) set(-(n2 + 1) / (2 * j * (j + 1)), 1.0, -2 * j);
+      else if (delta == -1) set((n2 + j + 1) / (2 * j * (2 * j + 1)), -(2 * j - 1), -2 * j);
       break;
     case LocalJump::sigma_z:
-      if (delta == +1) form_ = Form::k_high, b_ = 1, a_ = 2 * j + 1, prefactor_ = (N - 2 * j) / ((2 * j + 1) * (j + 1));
-      else if (delta == 0 && j > 0) form_ = Form::centred, a_ = j, prefactor_ = (N + 2.0) / (j * (j + 1)), signed_ = true;
-      else if (delta == -1) form_ = Form::k_high, b_ = 0, a_ = 2 * j, prefactor_ = (N + 2 * j + 2) / (j * (2 * j + 1));
+      if (delta == +1) set(-(N - 2 * j) / ((2 * j + 1) * (j + 1)), 1.0, -(2 * j + 1));
+      else if (delta == 0 && j > 0) set((N + 2.0) / (j * (j + 1)), -j, -j), signed_ = true;
+      else if (delta == -1) set(-(N + 2 * j + 2) / (j * (2 * j + 1)), 0.0, -2 * j);
       break;
   }
 }

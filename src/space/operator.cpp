@@ -34,6 +34,16 @@ void Operator::apply(const CMatCRef& X, CMatRef Y, cplx alpha) const {
     Y.noalias() += alpha * (*sparse_ * X);
     return;
   }
+  if (X.cols() == 1) {  // one state (a trajectory's jump): plain loops over short bands
+    const cplx* x = X.data();
+    cplx* y = Y.data();
+    for (const Band& b : bands_) {
+      const cplx f = alpha * b.factor;
+      const double* c = coeff(b);
+      for (Index i = 0; i < b.size; ++i) y[b.out_row + i] += f * (c[i] * x[b.in_row + i]);
+    }
+    return;
+  }
   for (const Band& b : bands_) {
     const cplx f = alpha * b.factor;
     const auto c = coeff_vector(b);

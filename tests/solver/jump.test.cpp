@@ -170,6 +170,30 @@ TEST_CASE("adaptive windows and full sectors give the same trajectories (same se
   CHECK(windowed.info["jumps_per_trajectory"] == full.info["jumps_per_trajectory"]);
 }
 
+TEST_CASE("jump times located on the norm polynomial and on the state agree (same seeds)", "[jump]") {
+  // Two root finders for f(theta) = f0 - c h theta + log ||phi(theta)||^2, both to |f| <= jump_tol
+  // = 1e-12: Newton on the state (Horner passes) and on the polynomial sum_k a_k theta^k built from
+  // the Taylor terms' Gram matrix. With the same random numbers both take the same jumps, at times
+  // equal to ~1e-12 / c, so the ensembles agree to far better than 1e-9. N = 2000 on windows
+  // (short series, most steps cut at the latest jump time f0 / c) and N = 30 on full sectors
+  // (series of up to ~20 terms, where the polynomial's cancellation is largest).
+  for (const auto& [N, full] : {std::pair{2000, false}, std::pair{30, true}}) {
+    const CentralSpinModel model(fig2(N));
+    const auto times = time_grid(2.0, 0.1);
+    EnsembleOptions o;
+    o.ntraj = 20;
+    o.seed = 5;
+    o.jump.full_sectors = full;
+    o.jump.polynomial_root_terms = 0;  // always on the state
+    const TimeSeries state = run_ensemble(model, times, o);
+    o.jump.polynomial_root_terms = 40;  // always on the polynomial
+    const TimeSeries polynomial = run_ensemble(model, times, o);
+    INFO("N = " << N);
+    CHECK((state.values - polynomial.values).cwiseAbs().maxCoeff() < 1e-9);
+    CHECK(state.info["jumps_per_trajectory"] == polynomial.info["jumps_per_trajectory"]);
+  }
+}
+
 TEST_CASE("uniform decay: jump counts are Poisson with mean c T", "[jump]") {
   // With gamma_up = gamma_down = gamma and Gamma_up = Gamma_down = Gamma, sum_c rate_c K_c^+K_c
   // = gamma + N Gamma is a multiple of the identity, so ||psi||^2 decays like exp(-c t) whatever

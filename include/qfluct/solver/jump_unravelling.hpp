@@ -35,6 +35,11 @@ struct JumpOptions {
   double window_tol = 1e-12;  ///< edge-rung population that triggers window growth
   double taylor_tol = 1e-14;  ///< relative size of the last Taylor term kept
   double jump_tol = 1e-12;    ///< |log ||psi||^2 - log r| at the located jump time
+  /// Steps with at most this many Taylor terms locate the jump on the norm polynomial
+  /// ||phi(theta)||^2 = sum_k a_k theta^k, whose coefficients come from one pass over the terms'
+  /// Gram matrix; longer series (whose Gram matrix costs more than a few Horner passes) use
+  /// Newton on the state itself. Both find the same root; this is a cost switch.
+  Index polynomial_root_terms = 8;
   double driven_rtol = 1e-9;  ///< time-dependent models: Dormand-Prince tolerances
   double driven_atol = 1e-11;
 };
@@ -89,6 +94,13 @@ class JumpUnravelling {
   void evaluate(double theta, CVec& phi) const;
   /// phi(theta) into phi; returns d/dtheta log ||phi(theta)||^2.
   double evaluate_with_derivative(double theta, CVec& phi);
+  /// The coefficients a_k of ||phi(theta)||^2 = sum_k a_k theta^k from the Taylor terms.
+  void norm_polynomial();
+  /// ||phi(theta)||^2 and its theta-derivative from those coefficients.
+  std::pair<double, double> norm_squared(double theta) const;
+  /// The jump's theta in (0, 1): the root of f0 - c h theta + log ||phi(theta)||^2, bracketed
+  /// by f(0) = f0 > 0 and f(1) = f1 < 0; on the state (vector) or its norm polynomial.
+  double locate_jump(double f0, double f1, double ch, bool polynomial, TrajectoryStatistics& stats);
   void jump(Rng& rng, TrajectoryStatistics& stats);
   void run_driven(Rng& rng, TrajectoryStatistics& stats, double log_r, const std::function<void(std::size_t)>& measure);
 
@@ -104,6 +116,8 @@ class JumpUnravelling {
   std::unique_ptr<Generator> gen_;
   std::vector<CVec> terms_;  // Taylor terms w_n = (h A)^n phi / n!
   Index n_terms_ = 0;
+  std::vector<double> term_norm2_;  // ||w_n||^2
+  std::vector<double> poly_;        // a_k of the norm polynomial
   double step_h_ = 0.0;
   CVec scratch_, scratch2_, scratch3_, scratch4_;
   RVec population_, weight_;

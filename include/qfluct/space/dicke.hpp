@@ -49,33 +49,26 @@ double kraus_element(LocalJump type, int N, double j, int delta, Index k);
 /// Its square, without square roots: the branch weight of a jump from populations.
 double kraus_element_squared(LocalJump type, int N, double j, int delta, Index k);
 
-/// The squared Kraus elements of one branch as prefactor * polynomial(k): the division is done
-/// once per (j, delta), not per rung (the trajectory loop evaluates these at every jump).
+/// The squared Kraus elements of one branch as prefactor * (k + u) (k + v): every entry of the
+/// table is a product of two linear factors in k. The division is done once per (j, delta),
+/// not per rung, and the per-rung formula has no branch, so ladder loops vectorise (the
+/// trajectory loop evaluates these at every jump). u and v are exact half-integers, so the
+/// factors are exact and the product is as accurate as the table's own.
 class KrausBranch {
  public:
   KrausBranch(LocalJump type, int N, double j, int delta);
   double squared(Index k_index) const {
     const double k = double(k_index);
-    double v = 0.0;
-    switch (form_) {
-      case Form::zero: return 0.0;
-      case Form::high_high: v = (a_ - k) * (a_ - k + 1); break;
-      case Form::k_high: v = (k + b_) * (a_ - k); break;
-      case Form::low_low: v = (k + b_) * (k + b_ + 1); break;
-      case Form::centred: v = (k - a_) * (k - a_); break;
-    }
-    return std::max(0.0, prefactor_ * v);
+    return std::max(0.0, prefactor_ * ((k + u_) * (k + v_)));
   }
   /// The signed element (only sigma_z, delta = 0 has a sign: that of m = k - j).
   double element(Index k) const {
     const double a = std::sqrt(squared(k));
-    return (signed_ && double(k) < a_) ? -a : a;
+    return (signed_ && double(k) + u_ < 0.0) ? -a : a;
   }
 
  private:
-  enum class Form { zero, high_high, k_high, low_low, centred };
-  Form form_ = Form::zero;
-  double prefactor_ = 0.0, a_ = 0.0, b_ = 0.0;
+  double prefactor_ = 0.0, u_ = 0.0, v_ = 0.0;
   bool signed_ = false;
 };
 

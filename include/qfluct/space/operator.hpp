@@ -120,7 +120,36 @@ class LadderOperatorBuilder {
     return *this;
   }
 
+  /// A term and its Hermitian conjugate, T + T^+ with T = add(c_out, c_in, shift, factor, coef).
+  /// On a square window pair (in == out) the conjugate reuses T's coefficients, so coef (a square
+  /// root, typically) is evaluated once per rung.
+  template <class Coef>
+  LadderOperatorBuilder& add_with_adjoint(Index c_out, Index c_in, Index shift, cplx factor, Coef&& coef) {
+    const std::size_t first = op_.bands().size();
+    add(c_out, c_in, shift, factor, coef);
+    if (!(in_ == out_)) return add(c_in, c_out, -shift, std::conj(factor), [&](Index k) { return coef(k - shift); });
+    return add_adjoint_copies(first, std::conj(factor));
+  }
+  /// The same on every system level: factor 1_d (x) T + conj(factor) 1_d (x) T^+.
+  template <class Coef>
+  LadderOperatorBuilder& add_all_levels_with_adjoint(Index shift, cplx factor, Coef&& coef) {
+    const std::size_t first = op_.bands().size();
+    add_all_levels(shift, factor, coef);
+    if (!(in_ == out_)) return add_all_levels(-shift, std::conj(factor), [&](Index k) { return coef(k - shift); });
+    return add_adjoint_copies(first, std::conj(factor));
+  }
+
  private:
+  /// For every band added since `first`: its transpose with the given factor (in == out only).
+  LadderOperatorBuilder& add_adjoint_copies(std::size_t first, cplx factor) {
+    for (std::size_t i = first, last = op_.bands().size(); i < last; ++i) {
+      const Operator::Band b = op_.bands()[i];
+      double* copy = op_.add_band(b.in_row, b.out_row, factor, b.size);
+      std::copy_n(op_.coeff(op_.bands()[i]), b.size, copy);
+    }
+    return *this;
+  }
+
   Index d_;
   Window in_, out_;
   Operator& op_;
