@@ -84,10 +84,12 @@ class JumpUnravelling {
   struct Margins {
     Index lo, hi;  // rungs at each end of the window holding <= window_tol each (huge at a ladder end)
   };
-  Margins clear_margins() const;
+  /// Clear margins of the current state, whose squared norm is norm2.
+  Margins clear_margins(double norm2) const;
   void resize_window(Index add_lo, Index add_hi);
   bool ensure_margin(Index required, TrajectoryStatistics& stats);
-  double trim_to_margin(Index keep);
+  /// Drops rungs beyond a clear margin of `keep`; returns the population dropped.
+  double trim_to_margin(Index keep, double norm2);
   double edge_population() const;
   double top_rung_population() const;
   double taylor_step(double h);  // fills terms_; returns the h actually used
