@@ -53,8 +53,10 @@ struct JumpUnravelling::Generator {
     for (std::size_t i = 0; i < drives.size(); ++i) drives[i].apply(x, y, -I * model->drive(int(i), t));
   }
 
-  /// y = scale * A x (plain loops: the vectors are short and this is the innermost kernel).
-  __attribute__((target_clones("arch=x86-64-v3", "default"))) void apply(const CVec& x, CVec& y, double scale) const {
+  /// y = scale * A x (plain loops: the vectors are short and this is the innermost kernel; the
+  /// AVX2/FMA clone is picked at load time where the machine has it).
+  __attribute__((target_clones("arch=x86-64-v3", "default")))
+  void apply(const CVec& x, CVec& y, double scale) const {
     const Index D = x.size();
     const cplx* xp = x.data();
     cplx* yp = y.data();
@@ -110,7 +112,7 @@ void JumpUnravelling::build_generator() {
   for (const auto& b : g.H.bands()) {
     const double* coeff = g.H.coeff(b);
     const cplx f = -I * b.factor;
-    const double af = std::abs(b.factor.imag()) == 0.0 ? std::abs(b.factor.real()) : std::abs(b.factor);
+    const double af = std::abs(b.factor);
     double* row_sum = g.row_sum.data() + b.out_row;
     for (Index i = 0; i < b.size; ++i) row_sum[i] += af * std::abs(coeff[i]);
     if (b.out_row == b.in_row) {

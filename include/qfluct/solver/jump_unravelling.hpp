@@ -121,7 +121,7 @@ class JumpUnravelling {
   std::vector<double> term_norm2_;  // ||w_n||^2
   std::vector<double> poly_;        // a_k of the norm polynomial
   double step_h_ = 0.0;
-  CVec scratch_, scratch2_, scratch3_, scratch4_;
+  CVec scratch_, scratch2_, scratch4_;
   RVec population_, weight_;
   std::vector<double> channel_p_, branch_p_;
   Operator kraus_;
