@@ -69,12 +69,12 @@ import tomllib
 
 import numpy as np
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-OBSERVABLES = ["tau_x", "tau_y", "tau_z", "q", "Q2", "Q4", "n"]
 COMPARED = ["tau_z", "q", "Q2", "Q4"]  # the brief's four; n is reported too
 EARLY_T = 0.2  # below this the trajectory errors of the quadratures are unreliable (heavy tails)
-SINGLE_THREAD_ENV = {k: "1" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                                      "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")}
+
+# Paths, column names, the single-thread environment and the output time grid are shared with
+# the PIQS benchmark.
+from master_vs_piqs import OBSERVABLES, REPO, SINGLE_THREAD_ENV, time_grid  # noqa: E402
 
 
 # ----------------------------------------------------------------------------------------------
@@ -113,11 +113,6 @@ def fock_weights(p):
     r = p["nbar"] / (1.0 + p["nbar"])
     w = r ** np.arange(p["fock_cutoff"] + 1, dtype=float)
     return w / w.sum()
-
-
-def tlist(p):
-    nt = int(round(p["t_end"] / p["dt"]))
-    return p["dt"] * np.arange(nt + 1)
 
 
 def check_derived(p, sidecar):
@@ -183,7 +178,7 @@ def worker_mesolve(p, args):
     rho0 = qt.tensor(up * up.dag(), qt.Qobj(np.diag(fock_weights(p))))
     opts = qt.Options(atol=p["atol"], rtol=p["rtol"], nsteps=1_000_000, use_openmp=False)
     t0 = time.perf_counter()
-    res = qt.mesolve(H, rho0, tlist(p), c_ops, e_ops, options=opts, progress_bar=None)
+    res = qt.mesolve(H, rho0, time_grid(p), c_ops, e_ops, options=opts, progress_bar=None)
     solver_s = time.perf_counter() - t0
     raw = np.array([np.real(e) for e in res.expect])
     return dict(solver_s=solver_s, raw=raw)
@@ -219,7 +214,7 @@ def worker_mcsolve(p, args):
             continue
         opts.seeds = int(rng.integers(2 ** 31))
         psi0 = qt.tensor(up, qt.basis(nf, n))
-        res = qt.mcsolve(H, psi0, tlist(p), c_ops, e_ops, ntraj=int(cnt), options=opts,
+        res = qt.mcsolve(H, psi0, time_grid(p), c_ops, e_ops, ntraj=int(cnt), options=opts,
                          progress_bar=False)
         calls += 1
         for which in res.col_which:
@@ -414,7 +409,7 @@ def main():
         sys.exit(f"no qfluct binary at {args.qfluct} (build it, or pass --qfluct PATH)")
     p = load_params(args.config, args.fock_cutoff)
     p.update(atol=args.atol, rtol=args.rtol, norm_tol=args.norm_tol, seed=args.seed)
-    t = tlist(p)
+    t = time_grid(p)
     tol_set = [f"solver.rtol={args.rtol!r}", f"solver.atol={args.atol!r}"]
 
     timing = []     # dict(task, workers, qfluct_wall, qutip_wall, qfluct_solver, qutip_solver, load, note)
