@@ -256,7 +256,6 @@ double JumpUnravelling::taylor_step(double h) {
     }
     if (n < max_terms) {
       n_terms_ = n + 1;
-      step_h_ = h;
       return h;
     }
     h *= 0.5;  // the series converges too slowly: halve the step
@@ -270,7 +269,7 @@ void JumpUnravelling::evaluate(double theta, CVec& phi) const {
 
 double JumpUnravelling::evaluate_with_derivative(double theta, CVec& phi) {
   // phi(theta) = sum theta^n w_n and d phi/d theta = sum n theta^(n-1) w_n, by Horner.
-  CVec& dphi = scratch4_;
+  CVec& dphi = dphi_;
   phi = terms_[n_terms_ - 1];
   dphi = double(n_terms_ - 1) * terms_[n_terms_ - 1];
   for (Index n = n_terms_ - 2; n >= 1; --n) {

@@ -120,8 +120,7 @@ class JumpUnravelling {
   Index n_terms_ = 0;
   std::vector<double> term_norm2_;  // ||w_n||^2
   std::vector<double> poly_;        // a_k of the norm polynomial
-  double step_h_ = 0.0;
-  CVec scratch_, scratch2_, scratch4_;
+  CVec scratch_, scratch2_, dphi_;  // dphi_: d phi / d theta in the vector Newton
   RVec population_, weight_;
   std::vector<double> channel_p_, branch_p_;
   Operator kraus_;
