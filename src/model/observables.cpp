@@ -99,4 +99,8 @@ void ObservableSet::derive(const double* raw, double* col) const {
   if (fluctuations_) central_moments(raw + 3, col + 3);
 }
 
+void ObservableSet::bound(const double* raw, double* col) const {
+  if (fluctuations_) bound_central_moments(raw[4], col + 3);
+}
+
 }  // namespace qfluct

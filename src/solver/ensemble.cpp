@@ -3,6 +3,7 @@
 #include "qfluct/core/error.hpp"
 #include "qfluct/stats/accumulator.hpp"
 #include "qfluct/stats/jackknife.hpp"
+#include "qfluct/stats/second_order.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -61,15 +62,29 @@ TimeSeries run_ensemble(const SectorModel& model, const std::vector<double>& tim
           for (Index t = 0; t < T; ++t) observables.derive(m + t * raw, cols + t * ncol);
         },
         T * ncol);
+    const auto derive = [&](const double* m, double* cols) { observables.derive(m, cols); };
+    bool nonlinear = false;
+    for (Index c = 0; c < ncol; ++c) nonlinear = nonlinear || !observables.column_is_linear(c);
     worst_error = 0.0;
-    for (Index t = 0; t < T; ++t)
+    RVec values(ncol);
+    for (Index t = 0; t < T; ++t) {
+      // The jackknife's first-order error misses the spread of f(means) where f's gradient
+      // vanishes (Q2 = <q^2> - <q>^2 at <q> ~ 0): add its second-order part (stats/second_order).
+      const RVec curvature =
+          nonlinear ? curvature_variance(derive, ncol, means.segment(t * raw, raw), grouped.covariance_of_means(t * raw, raw))
+                    : RVec::Zero(ncol);
       for (Index c = 0; c < ncol; ++c) {
         const Index k = t * ncol + c;
         const bool linear = observables.column_is_linear(c);
-        out.values(t, c) = linear ? means(t * raw + observables.raw_index_of_column(c)) : jk.estimate(k);
-        out.errors(t, c) = linear ? se(t * raw + observables.raw_index_of_column(c)) : jk.error(k);
+        values(c) = linear ? means(t * raw + observables.raw_index_of_column(c)) : jk.estimate(k);
+        out.errors(t, c) = linear ? se(t * raw + observables.raw_index_of_column(c))
+                                  : nonlinear_standard_error(jk.error(k), curvature(c));
         if (std::isfinite(out.errors(t, c))) worst_error = std::max(worst_error, out.errors(t, c));
       }
+      // The bias correction can push a central moment past its bound; report the bound there.
+      observables.bound(means.data() + t * raw, values.data());
+      out.values.row(t) = values.transpose();
+    }
   };
 
   while (groups_done < groups_total) {
@@ -149,7 +164,8 @@ TimeSeries run_ensemble(const SectorModel& model, const std::vector<double>& tim
       {"group_size", group_size},
       {"estimators",
        "tau_x, tau_y, tau_z, q, n: ensemble means with standard errors; Q2, Q4, nongauss: central moments of the "
-       "ensemble state, delete-one-group jackknife bias correction and standard errors"},
+       "ensemble state, delete-one-group jackknife bias correction, standard errors from the jackknife plus the "
+       "second-order (curvature) term, estimates kept within the central moments' bounds"},
       {"window", o.jump.full_sectors ? "full" : "adaptive"},
       {"window_tol", o.jump.window_tol},
       {"largest_window", stats.max_window},

@@ -13,4 +13,13 @@ void central_moments(const double* raw4, double* out) {
   out[3] = q4 - 3.0 * q2 * q2;
 }
 
+void bound_central_moments(double m2, double* out) {
+  // Comparisons written so that NaN fails them and is kept.
+  if (out[1] < 0.0) out[1] = 0.0;
+  if (out[1] > m2 && m2 >= 0.0) out[1] = m2;
+  const double q2 = out[1];
+  if (out[2] < q2 * q2) out[2] = q2 * q2;
+  if (out[3] < -2.0 * q2 * q2) out[3] = -2.0 * q2 * q2;
+}
+
 }  // namespace qfluct

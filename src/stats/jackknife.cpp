@@ -47,6 +47,22 @@ void GroupedSamples::leave_one_out_means(Index g, double* out) const {
   for (Index i = 0; i < dim_; ++i) out[i] = (total_[i] - s[i]) / rest;
 }
 
+Eigen::MatrixXd GroupedSamples::covariance_of_means(Index first, Index count) const {
+  if (first < 0 || count < 0 || first + count > dim_)
+    throw InputError("count", "components " + std::to_string(first) + " .. " + std::to_string(first + count - 1) +
+                                  " outside 0 .. " + std::to_string(dim_ - 1));
+  const Index G = groups();
+  if (G < 2) return Eigen::MatrixXd::Constant(count, count, nan);
+  Eigen::MatrixXd loo(count, G);
+  for (Index g = 0; g < G; ++g) {
+    const double rest = double(n_ - counts_[std::size_t(g)]);
+    const double* s = sums_.data() + g * dim_ + first;
+    for (Index i = 0; i < count; ++i) loo(i, g) = (total_[first + i] - s[i]) / rest;
+  }
+  const Eigen::MatrixXd centred = loo.colwise() - loo.rowwise().mean();
+  return (double(G) - 1.0) / double(G) * (centred * centred.transpose());
+}
+
 RVec GroupedSamples::leave_one_out_means(Index g) const {
   RVec out(dim_);
   leave_one_out_means(g, out.data());

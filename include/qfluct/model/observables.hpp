@@ -40,6 +40,10 @@ class ObservableSet {
   void measure(const std::vector<Eigen::Map<const CMat>>& blocks, double t, double* raw) const;
   /// Columns from a raw record (or from an average of raw records).
   void derive(const double* raw, double* columns) const;
+  /// Moves estimates of the nonlinear columns onto the bounds every state obeys (0 <= Q2 <=
+  /// <q^2>, Q4 >= Q2^2, nongauss >= -2 Q2^2; see bound_central_moments), given the averaged raw
+  /// record. derive() of an average obeys them already; bias-corrected estimates need not.
+  void bound(const double* raw, double* columns) const;
 
  private:
   const SectorModel& model_;

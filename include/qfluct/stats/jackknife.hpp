@@ -50,6 +50,12 @@ class GroupedSamples {
   RVec leave_one_out_means(Index g) const;
   /// The same, written to out[0 .. dim-1] without allocating.
   void leave_one_out_means(Index g, double* out) const;
+  /// Jackknife covariance of the means of components first .. first + count - 1:
+  ///   (G - 1) / G  sum_g (L_g - L_bar)(L_g - L_bar)^T,  L_g = leave-one-out means of group g,
+  /// the same spread the jackknife error of a linear function measures (for equal groups it is
+  /// the usual covariance of the group means divided by G). A count x count matrix; NaN for
+  /// fewer than two groups.
+  Eigen::MatrixXd covariance_of_means(Index first, Index count) const;
 
  private:
   Index dim_;
