@@ -1,6 +1,6 @@
 #pragma once
 /// Central moments of a distribution from its raw moments: the nonlinear estimators qfluct
-/// reports for the quadrature q of the mixture over trajectories (DESIGN.md section 4).
+/// reports for the quadrature q of the mixture over trajectories (docs/statistics.md section 4).
 #include "qfluct/core/types.hpp"
 
 namespace qfluct {
