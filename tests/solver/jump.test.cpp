@@ -57,12 +57,12 @@ ZStats compare(const TimeSeries& traj, const TimeSeries& exact) {
 }  // namespace
 
 TEST_CASE("jump trajectories agree with the block ME within statistical errors", "[jump]") {
-  // Grid t = 0.25 .. 2 (the DESIGN warns that q has heavy tails at t < 0.2 with few
-  // trajectories), 8 columns: 4 cases x 9 times x 8 columns = 288 z-scores. A Bonferroni bound
-  // with |z| < 5 gives a family-wise false-alarm probability below 288 * 5.7e-7 = 2e-4, while a
-  // wrong sign, factor or rotation produces |z| of tens at these trajectory counts (THEORY.md
-  // reports z up to 17 for C instead of 2C dephasing with 5000 trajectories). The rms z must be
-  // near 1: too small means inflated errors, too large a systematic bias.
+  // Grid t = 0.25 .. 2 (q has heavy tails at t < 0.2 with few trajectories, see
+  // docs/statistics.md section 8), 8 columns: 4 cases x 9 times x 8 columns = 288 z-scores. A
+  // Bonferroni bound with |z| < 5 gives a family-wise false-alarm probability below
+  // 288 * 5.7e-7 = 2e-4, while a wrong sign, factor or rotation in the sector algebra
+  // (docs/theory.md sections 3.3 and 5) produces |z| of tens at these trajectory counts. The rms z
+  // must be near 1: too small means inflated errors, too large a systematic bias.
   const auto times = time_grid(2.0, 0.25);
   ZStats all;
   for (int N : {4, 10})

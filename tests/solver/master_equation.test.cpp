@@ -1,5 +1,5 @@
 // The sector reduction is exact: the block master equation reproduces the full 2^(N+1)
-// tensor-product master equation for every observable (THEORY.md section 3).
+// tensor-product master equation for every observable (docs/theory.md section 4).
 #include "qfluct/model/central_spin.hpp"
 #include "qfluct/model/full_space_central_spin.hpp"
 #include "qfluct/solver/master_equation.hpp"

@@ -1,4 +1,4 @@
-// Tests of the Dicke-sector algebra against closed forms (THEORY.md section 2).
+// Tests of the Dicke-sector algebra against closed forms (docs/theory.md section 3).
 #include "qfluct/space/dicke.hpp"
 
 #include <catch2/catch.hpp>

@@ -1,4 +1,4 @@
-// Exact sampling of the initial bath state (THEORY.md section 5): the empirical distribution of
+// Exact sampling of the initial bath state (docs/theory.md section 5): the empirical distribution of
 // (j, m) must be P(j, m) = d_j p^(N/2+m) (1-p)^(N/2-m).
 #include "qfluct/space/dicke.hpp"
 

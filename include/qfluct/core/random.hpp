@@ -1,6 +1,7 @@
 #pragma once
 /// Random streams: one engine per trajectory, seeded from (seed, trajectory index) through a
 /// SplitMix64 mixing step, so every trajectory draws the same numbers whatever thread runs it.
+/// Why this gives bit-identical ensembles for any thread count: docs/statistics.md section 1.
 #include <boost/random/mersenne_twister.hpp>
 #include <boost/random/uniform_01.hpp>
 #include <cstdint>

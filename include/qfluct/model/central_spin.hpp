@@ -1,6 +1,6 @@
 #pragma once
 /// The finite-N central spin model (Carollo 2023, Eqs. (1)-(2) with H_bath) in the
-/// permutation-symmetric Dicke sectors (DESIGN.md section 2): sector s holds total bath spin
+/// permutation-symmetric Dicke sectors (docs/theory.md sections 3-5): sector s holds total bath spin
 /// j = N/2 - s; system index c = 0 (central up), 1 (central down); ladder index k = j + m.
 /// Fluctuation mode a_N = J_- / sqrt(eps N), q = (a_N + a_N^+)/sqrt(2) = X / sqrt(2 eps N) with
 /// X = J_+ + J_-, n = J_+ J_- / (eps N).

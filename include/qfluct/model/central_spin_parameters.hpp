@@ -3,7 +3,7 @@
 ///   H = w.tau + g (tau_+ J_- + tau_- J_+) + 2 h.J,
 ///   jumps sqrt(gamma_down) tau_-, sqrt(gamma_up) tau_+, and on every bath spin
 ///   sqrt(Gamma_down) sigma_-, sqrt(Gamma_up) sigma_+, sqrt(Gamma_phi) sigma_z.
-/// Defaults are the paper's Fig. 2 point (gamma = 1, DESIGN.md section 1).
+/// Defaults are the paper's Fig. 2 point (gamma = 1). Conventions: docs/theory.md sections 1-2.
 #include <array>
 #include <string>
 

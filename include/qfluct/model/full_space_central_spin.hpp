@@ -8,6 +8,7 @@
 /// every local jump is its own branch (N branches per bath channel).
 /// Basis: site 0 is the central spin, sites 1..N the bath; site i is bit N - i of the index,
 /// bit value 0 = up.
+/// Background: docs/theory.md section 6.3.
 #include "qfluct/model/central_spin_parameters.hpp"
 #include "qfluct/model/sector_model.hpp"
 

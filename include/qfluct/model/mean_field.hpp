@@ -8,6 +8,7 @@
 ///   G2 = Gamma_+/2 + 2 Gamma_phi,
 /// solved in closed form (matrix exponential). initial.bath gives m(0) ("steady": Omega_SS).
 /// N and the coupling scaling do not enter. Columns: tau_x, tau_y, tau_z, m_x, m_y, m_z.
+/// Background: docs/theory.md section 6.2.
 #include "qfluct/model/central_spin_parameters.hpp"
 #include "qfluct/model/sector_model.hpp"
 

@@ -4,7 +4,7 @@
 ///
 /// A state is first reduced to a raw record of expectation values that are linear in the
 /// state, and so can be averaged over trajectories:
-///   tau_x, tau_y, tau_z, <q>, <q^2>, <q^3>, <q^4>, n      (q = scale X, DESIGN.md section 1)
+///   tau_x, tau_y, tau_z, <q>, <q^2>, <q^3>, <q^4>, n      (q = scale X, docs/theory.md section 2)
 /// and the reported columns are functions of the (averaged) raw record:
 ///   tau_x, tau_y, tau_z, q, Q2, Q4, nongauss = Q4 - 3 Q2^2, n
 /// with Q = q - <q> centred on the ensemble mean (Q2, Q4 are central moments of the mixture).

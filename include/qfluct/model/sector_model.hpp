@@ -1,10 +1,10 @@
 #pragma once
-/// The model description every solver consumes (DESIGN.md section 3): per sector, the
+/// The model description every solver consumes (docs/theory.md section 4): per sector, the
 /// Hamiltonian, the jump channels (target sector, Kraus operator, rate), the observables and
 /// the initial state. The block master equation, the quantum-jump unravelling and the
 /// steady-state solver all read this interface and nothing else.
 ///
-/// Conventions (DESIGN.md section 1): hbar = 1, Schrodinger-picture Lindblad equation
+/// Conventions (docs/theory.md section 1): hbar = 1, Schrodinger-picture Lindblad equation
 ///   d rho/dt = -i[H, rho] + sum_c rate_c sum_b ( K_cb rho K_cb^+ - {K_cb^+ K_cb, rho}/2 ),
 /// where rho = (+)_s rho_s is block diagonal over sectors s and branch b of channel c maps
 /// sector s to sector s + sector_shift(b).

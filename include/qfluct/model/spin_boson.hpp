@@ -13,6 +13,7 @@
 /// Transverse fields h_x, h_y rotate the bath away from Omega_SS and have no such limit: they are
 /// rejected. The coupling scaling must be "sqrt" (the fluctuation regime).
 /// Layout: one sector, system index c = 0 (up), 1 (down), ladder = Fock number.
+/// Derivation, rates and the automatic cutoff: docs/theory.md section 6.1.
 #include "qfluct/model/central_spin_parameters.hpp"
 #include "qfluct/model/sector_model.hpp"
 

@@ -1,5 +1,6 @@
 #pragma once
-/// Ensembles of quantum-jump trajectories, OpenMP-parallel and reproducible.
+/// Ensembles of quantum-jump trajectories, OpenMP-parallel and reproducible (estimators and
+/// their errors: docs/statistics.md).
 ///
 /// Trajectory i draws from its own engine, seeded from (seed, i) (core/random.hpp). The
 /// trajectories are cut into fixed groups of consecutive indices; a group is run by one thread

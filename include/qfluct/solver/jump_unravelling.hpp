@@ -1,6 +1,6 @@
 #pragma once
 /// The quantum-jump (MCWF) unravelling of a sector model, one trajectory at a time
-/// (THEORY.md section 4, waiting-time method).
+/// (waiting-time method; docs/trajectories.md describes the algorithm and its tolerances).
 ///
 /// Between jumps the unnormalised state obeys d psi/dt = -i H_eff psi, with
 /// H_eff = H - (i/2) Gamma and Gamma = sum_c rate_c sum_b K^+K diagonal. Writing

@@ -1,5 +1,5 @@
 #pragma once
-/// The exact reference: the block master equation (THEORY.md section 3). rho = (+)_s rho_s with
+/// The exact reference: the block master equation (docs/theory.md section 4). rho = (+)_s rho_s with
 /// dense blocks, each evolving as
 ///   d rho_s/dt = -i (H_eff rho_s - rho_s H_eff^+) + sum_{c,b} rate_c K_cb rho_{s'} K_cb^+,
 ///   H_eff = H - (i/2) sum_c rate_c sum_b K_cb^+ K_cb,

@@ -1,5 +1,5 @@
 #pragma once
-/// Dicke-sector algebra for a bath of N spins-1/2 (../shared/THEORY.md sections 1, 2 and 5).
+/// Dicke-sector algebra for a bath of N spins-1/2 (docs/theory.md sections 1, 3 and 5).
 ///
 /// Sectors are labelled by s = N/2 - j = 0, 1, ..., floor(N/2). Inside sector j the ladder index
 /// is k = j + m = 0 .. 2j (so k counts excitations above the lowest Dicke state), in the
@@ -42,8 +42,8 @@ inline Index kraus_ladder_shift(LocalJump type, int delta) {
   return 0;
 }
 
-/// Matrix element <j + delta, k + shift| K |j, k> of the Kraus operator of `type` (THEORY.md
-/// section 2, explicit table, with m = k - j). Zero where the target does not exist.
+/// Matrix element <j + delta, k + shift| K |j, k> of the Kraus operator of `type` (docs/theory.md
+/// section 3.3, with m = k - j). Zero where the target does not exist.
 /// The sigma_z element for delta = 0 carries the sign of m.
 double kraus_element(LocalJump type, int N, double j, int delta, Index k);
 /// Its square, without square roots: the branch weight of a jump from populations.
@@ -91,7 +91,7 @@ struct DickeLabel {
 
 /// Samples (j, m) of rho_1^(x)N for a product of identical spins with probability p of being
 /// "up" along the quantisation axis: n_up ~ Binomial(N, p), m = n_up - N/2, then
-/// j >= |m| with probability d_j / C(N, n_up) (THEORY.md section 5).
+/// j >= |m| with probability d_j / C(N, n_up) (docs/theory.md section 5).
 DickeLabel sample_label(int N, double p, Rng& rng);
 
 /// Weight p^(N/2 + m) (1 - p)^(N/2 - m) d_j of |j, m> in the block reduction of the diagonal

@@ -4,6 +4,7 @@
 /// A sector state lives in C^d (x) C^L: d system levels (2 for the central spin) times a ladder
 /// of L rungs (Dicke k = j + m, or Fock n). A window keeps rungs [begin, begin + size) for every
 /// system level, stored as  index = c * size + (k - begin).
+/// How trajectories grow and trim windows, and what that discards: docs/trajectories.md section 6.
 #include "qfluct/core/types.hpp"
 
 #include <algorithm>

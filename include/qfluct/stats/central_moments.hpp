@@ -1,6 +1,6 @@
 #pragma once
 /// Central moments of a distribution from its raw moments: the nonlinear estimators qfluct
-/// reports for the quadrature q of the mixture over trajectories (docs/theory.md, statistics).
+/// reports for the quadrature q of the mixture over trajectories (docs/statistics.md sections 4-5).
 #include "qfluct/core/types.hpp"
 
 namespace qfluct {
