@@ -103,12 +103,16 @@ void print_notes(const qfluct::RunConfig& config, const CommonOptions& o) {
   for (const auto& text : config.notes) note(o, text);
 }
 
-/// Checks -o before any work (an InputError naming the path), then tidies what dead runs left there.
-std::optional<qfluct::OutputPaths> prepare_output(const CommonOptions& o, qfluct::InterruptGuard& guard) {
+/// Checks -o before any work (an InputError naming the path).
+std::optional<qfluct::OutputPaths> check_output(const CommonOptions& o, qfluct::InterruptGuard& guard) {
   if (!o.has_output()) return std::nullopt;
-  qfluct::OutputPaths paths = qfluct::check_output_location(o.output, o.config, &guard);
-  for (const auto& text : qfluct::recover_output_location(paths)) note(o, text);
-  return paths;
+  return qfluct::check_output_location(o.output, o.config, &guard);
+}
+
+/// Once the input is known to be good (bad input changes nothing): tidies what dead runs left at -o.
+void recover_output(const CommonOptions& o, const std::optional<qfluct::OutputPaths>& paths) {
+  if (paths)
+    for (const auto& text : qfluct::recover_output_location(*paths)) note(o, text);
 }
 
 void write_outputs(const CommonOptions& o, const std::optional<qfluct::OutputPaths>& paths,
@@ -195,13 +199,14 @@ Scan recorded_scan(const nlohmann::json& scan, const std::string& path) {
 int run_command(const CommonOptions& o, const std::vector<std::string>& argv, qfluct::InterruptGuard& guard) {
   using namespace qfluct;
   const auto start = std::chrono::steady_clock::now();
-  const auto paths = prepare_output(o, guard);
+  const auto paths = check_output(o, guard);
   const ConfigFile file = read_config_file(o.config);
   if (file.sidecar.contains("scan"))
     note(o, fmt::format("{} records a scan; `run` uses its parameters only (the scan's first point)", o.config));
   const RunConfig config = load_config(file.table, o.overrides);
   print_notes(config, o);
   set_threads(o);
+  recover_output(o, paths);
   TimeSeries series = simulate(config, {.progress = !o.quiet && stderr_is_terminal()});
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   nlohmann::json sidecar = sidecar_header(o, argv, config.to_json());
@@ -223,7 +228,7 @@ int steady_command(const CommonOptions& o, const std::string& scan_spec, const s
                    qfluct::InterruptGuard& guard) {
   using namespace qfluct;
   const auto start = std::chrono::steady_clock::now();
-  const auto paths = prepare_output(o, guard);
+  const auto paths = check_output(o, guard);
   const ConfigFile file = read_config_file(o.config);
   std::optional<Scan> scan;
   if (!scan_spec.empty()) scan = parse_scan(scan_spec);
@@ -245,6 +250,7 @@ int steady_command(const CommonOptions& o, const std::string& scan_spec, const s
   }
   print_notes(configs.front(), o);
   set_threads(o);
+  recover_output(o, paths);
   std::vector<Stationary> rows;
   nlohmann::json points = nlohmann::json::array();
   ProgressBar bar("steady states", double(values.size()), "points", !o.quiet && stderr_is_terminal());

@@ -1,9 +1,7 @@
 #include "qfluct/io/interrupt.hpp"
 
 #include <csignal>
-#include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <fmt/format.h>
 #include <pthread.h>
 #include <unistd.h>

@@ -229,6 +229,39 @@ TEST_CASE("outputs: the next run completes or removes what a killed run left", "
   }
 }
 
+TEST_CASE("outputs: the next qfluct run tidies what a killed run left; bad input leaves it as it is", "[outputs]") {
+  ScratchDir s;
+  std::string err;
+  const std::string fig2 = std::string(QFLUCT_SOURCE_DIR) + "/examples/fig2.toml";
+  const OutputPaths paths{s.path("out.csv"), s.path("out.json")};
+  auto run = [&](const std::string& set) {
+    return run_qfluct({"run", fig2, "--set", "model.N=2", "--set", "output.t_end=0.2", "--set", set, "-o", paths.csv}, err, s);
+  };
+  REQUIRE(run("model.g0=4").code == 0);
+  // A run killed between its renames: its sidecar in place, its CSV in the temporary.
+  const std::string old_csv = slurp(paths.csv);
+  REQUIRE(run("model.g0=3").code == 0);
+  const std::string new_csv = slurp(paths.csv), new_json = slurp(paths.sidecar);
+  const long dead = dead_pid();
+  spit(paths.csv, old_csv);
+  spit(fmt::format("{}.tmp.{}", paths.csv, dead), new_csv);
+  spit(fmt::format("{}.tmp.{}", paths.sidecar, dead), "{\"cut");
+  const auto before = listing(s.dir);
+  REQUIRE(before.size() == 6);  // out.csv, out.json, two temporaries, stdout.txt, stderr.txt
+  // Bad input: exit 2, nothing touched.
+  CHECK(run("model.N=0").code == 2);
+  CHECK(listing(s.dir) == before);
+  CHECK(slurp(paths.csv) == old_csv);
+  // A good run: the pair is completed, the leftovers go (with notes), then its own pair is written.
+  REQUIRE(run("model.g0=2").code == 0);
+  CHECK_THAT(err, Catch::Contains("qfluct: note: completed the output pair " + paths.csv));
+  CHECK_THAT(err, Catch::Contains("qfluct: note: removed 1 file(s) left in " + s.dir.string() + " by runs that died"));
+  CHECK(listing(s.dir) == std::set<std::string>{"out.csv", "out.json", "stdout.txt", "stderr.txt"});
+  CHECK(consistent(paths));
+  CHECK(slurp(paths.csv) != new_csv);
+  CHECK(slurp(paths.csv) != old_csv);
+}
+
 TEST_CASE("interruptions: deferred through a commit, temporaries removed, ignored once finished", "[outputs]") {
   ScratchDir s;
   const std::string err = s.path("err.txt");

@@ -9,7 +9,6 @@
 /// afterwards (OpenMP's workers included) inherits the block, and starts one watcher thread that
 /// takes them with sigwait(). The watcher acts in ordinary code under the object's mutex: no
 /// async-signal-safety limits, and no process-wide state besides the signal mask.
-#include <condition_variable>
 #include <mutex>
 #include <set>
 #include <string>
