@@ -224,14 +224,14 @@ int run_command(const CommonOptions& o, const std::vector<std::string>& argv, qf
   return 0;
 }
 
-int steady_command(const CommonOptions& o, const std::string& scan_spec, const std::vector<std::string>& argv,
-                   qfluct::InterruptGuard& guard) {
+int steady_command(const CommonOptions& o, const std::optional<std::string>& scan_spec,
+                   const std::vector<std::string>& argv, qfluct::InterruptGuard& guard) {
   using namespace qfluct;
   const auto start = std::chrono::steady_clock::now();
   const auto paths = check_output(o, guard);
   const ConfigFile file = read_config_file(o.config);
   std::optional<Scan> scan;
-  if (!scan_spec.empty()) scan = parse_scan(scan_spec);
+  if (scan_spec) scan = parse_scan(*scan_spec);
   else if (file.sidecar.contains("scan")) scan = recorded_scan(file.sidecar["scan"], o.config);  // repeat it
   const std::vector<double> values = scan ? scan->values : std::vector<double>{0.0};
   // Every point's configuration is checked before the first solve.
@@ -286,7 +286,7 @@ int steady_command(const CommonOptions& o, const std::string& scan_spec, const s
   return 0;
 }
 
-/// For an unknown option --NAME of `cmd`: what it probably meant, or empty.
+/// The message for an unknown option --NAME of `cmd`, with the option it probably meant.
 std::string unknown_option(const CLI::App& cmd, const std::string& name) {
   if (name == "--scan") return fmt::format("--scan: only `qfluct steady` scans; `{}` takes no --scan", cmd.get_name());
   std::string best;
@@ -331,7 +331,7 @@ int main(int argc, char** argv) {
   CLI::App* steady = app.add_subcommand("steady", "stationary state (L rho = 0), optionally across a parameter scan");
   add_common(*steady, steady_options);
   std::string scan_spec;
-  steady->add_option("--scan", scan_spec,
+  CLI::Option* scan_option = steady->add_option("--scan", scan_spec,
                      "KEY=START:STOP:COUNT: COUNT linearly spaced values, both ends included, at most 100000 (KEY "
                      "may be an array element, e.g. model.w[0]; its column is then named w_x)");
   try {
@@ -360,7 +360,8 @@ int main(int argc, char** argv) {
   const std::vector<std::string> args(argv, argv + argc);
   try {
     if (*run) return run_command(run_options, args, guard);
-    if (*steady) return steady_command(steady_options, scan_spec, args, guard);
+    if (*steady)
+      return steady_command(steady_options, scan_option->count() ? std::optional(scan_spec) : std::nullopt, args, guard);
   } catch (const qfluct::InputError& e) {
     fmt::print(stderr, "qfluct: error: {}\n", e.what());
     return 2;

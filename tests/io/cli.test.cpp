@@ -214,6 +214,7 @@ TEST_CASE("usage errors: one line, exit 2, whatever the parser finds", "[cli]") 
       {{"steady", fig2(), "--scan", "model.g0=a:1:3"}, "--scan: 'a:1:3' is not START:STOP:COUNT"},
       {{"steady", fig2(), "--scan", "model.g0=0:inf:3"}, "--scan: '0:inf:3' is not START:STOP:COUNT"},
       {{"steady", fig2(), "--scan", "model.g0"}, "--scan: expects KEY=START:STOP:COUNT"},
+      {{"steady", fig2(), "--scan", ""}, "--scan: expects KEY=START:STOP:COUNT"},
       {{"steady", fig2(), "--scan", "model.N=1:-3:3"}, "model.N: the bath needs 1 <= N <= 1e8 spins, got -1 (at scan point 2 of 3, model.N = -1)"},
       {{"steady", fig2(), "--scan"}, "--scan"},
       {{"steady", fig2(), "--scan", "model.g0=0:1:2", "--scan", "model.g0=0:1:2"}, "--scan"},
