@@ -1,41 +1,81 @@
 // qfluct: the command-line front end. See README.md for the contract.
 #include "qfluct/core/error.hpp"
 #include "qfluct/io/config.hpp"
+#include "qfluct/io/interrupt.hpp"
 #include "qfluct/io/output.hpp"
 #include "qfluct/io/progress.hpp"
+#include "qfluct/io/sha256.hpp"
 #include "qfluct/simulate.hpp"
 #include "qfluct/version.hpp"
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <charconv>
 #include <chrono>
+#include <cmath>
 #include <ctime>
 #include <fmt/format.h>
-#include <cmath>
-#include <cstdio>
 #include <functional>
 #include <iostream>
-#include <optional>
 #include <omp.h>
+#include <optional>
+#include <utility>
 
 namespace {
+
+using qfluct::InputError;
 
 struct CommonOptions {
   std::string config;
   std::vector<std::string> overrides;
   std::string output;
-  int threads = 0;
+  CLI::Option* output_option = nullptr;   ///< given at all? (-o '' is an error, not "standard output")
+  std::string threads;
+  CLI::Option* threads_option = nullptr;
   bool quiet = false;
+
+  bool has_output() const { return output_option->count() > 0; }
 };
 
 void add_common(CLI::App& cmd, CommonOptions& o) {
-  cmd.add_option("CONFIG", o.config, "TOML configuration file")->required()->check(CLI::ExistingFile);
+  // CONFIG is checked by read_config_file, so that a missing file is an InputError like any other.
+  cmd.add_option("CONFIG", o.config, "TOML configuration file, or the JSON sidecar of an earlier run")->required();
   cmd.add_option("--set", o.overrides, "override a key: KEY=VALUE, VALUE in TOML syntax (repeatable)")
       ->expected(1)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
-  cmd.add_option("-o,--output", o.output, "CSV output file (a JSON sidecar OUT.json is written beside it); "
-                                         "default: CSV on standard output, no sidecar");
-  cmd.add_option("--threads", o.threads, "OpenMP threads (default: all cores)")->check(CLI::PositiveNumber);
+  o.output_option = cmd.add_option("-o,--output", o.output,
+                                   "CSV output file (a JSON sidecar OUT.json is written beside it); "
+                                   "default: CSV on standard output, no sidecar");
+  o.threads_option = cmd.add_option("--threads", o.threads, "OpenMP threads (default: all cores; at most 4 per core)");
   cmd.add_flag("--quiet", o.quiet, "no progress bar or notes on stderr");
+}
+
+void note(const CommonOptions& o, const std::string& text) {
+  if (!o.quiet) fmt::print(stderr, "qfluct: note: {}\n", text);
+}
+
+/// Sets the OpenMP thread count: --threads K with K >= 1, else OMP_NUM_THREADS, else all
+/// processors. More than 4 threads per processor only slows the run and, by the thousand, makes
+/// thread creation fail; such counts are capped with a note (results do not depend on it).
+void set_threads(const CommonOptions& o) {
+  const int processors = omp_get_num_procs();
+  const long cap = 4L * processors;
+  long threads = omp_get_max_threads();
+  std::string asked = fmt::format("OMP_NUM_THREADS={}", threads);
+  if (o.threads_option->count() > 0) {
+    const std::string& t = o.threads;
+    const bool digits = !t.empty() && t.find_first_not_of("0123456789") == std::string::npos;
+    const std::size_t first = digits ? std::min(t.find_first_not_of('0'), t.size()) : 0;
+    if (!digits || first == t.size())
+      throw InputError("--threads", fmt::format("expects a whole number >= 1, got '{}'", t));
+    threads = t.size() - first > 9 ? cap + 1 : std::stol(t.substr(first));  // 10+ digits: far beyond any cap
+    asked = "--threads " + t;
+  }
+  if (threads > cap) {
+    note(o, fmt::format("{} is more than 4 threads per processor ({} here); using {}", asked, processors, cap));
+    threads = cap;
+  }
+  omp_set_num_threads(int(threads));
 }
 
 std::string now_iso8601() {
@@ -45,39 +85,131 @@ std::string now_iso8601() {
   return buf;
 }
 
-nlohmann::json sidecar_header(const CommonOptions& o, const std::vector<std::string>& argv) {
-  return {{"qfluct_version", qfluct::version}, {"command", argv},     {"created", now_iso8601()},
-          {"config_file", o.config},           {"overrides", o.overrides}, {"threads", omp_get_max_threads()}};
+/// The sidecar's record of the run; config_sha256 hashes the effective configuration: the
+/// compact JSON (sorted keys) of {"parameters": ...} plus, for a scan, "scan": {key, values}.
+nlohmann::json sidecar_header(const CommonOptions& o, const std::vector<std::string>& argv,
+                              const nlohmann::json& parameters, const nlohmann::json& scan = nullptr) {
+  nlohmann::json effective = {{"parameters", parameters}};
+  if (!scan.is_null()) effective["scan"] = scan;
+  nlohmann::json sidecar = {{"qfluct_version", qfluct::version}, {"command", argv},
+                            {"created", now_iso8601()},          {"config_file", o.config},
+                            {"overrides", o.overrides},          {"threads", omp_get_max_threads()},
+                            {"parameters", parameters},          {"config_sha256", qfluct::sha256_hex(effective.dump())}};
+  if (!scan.is_null()) sidecar["scan"] = scan;
+  return sidecar;
 }
 
 void print_notes(const qfluct::RunConfig& config, const CommonOptions& o) {
-  if (o.quiet) return;
-  for (const auto& note : config.notes) fmt::print(stderr, "qfluct: note: {}\n", note);
+  for (const auto& text : config.notes) note(o, text);
 }
 
-void write_outputs(const CommonOptions& o, const std::function<void(std::ostream&)>& csv, const nlohmann::json& sidecar,
-                   double wall) {
-  using namespace qfluct;
-  if (o.output.empty()) {
+/// Checks -o before any work (an InputError naming the path).
+std::optional<qfluct::OutputPaths> check_output(const CommonOptions& o, qfluct::InterruptGuard& guard) {
+  if (!o.has_output()) return std::nullopt;
+  return qfluct::check_output_location(o.output, o.config, &guard);
+}
+
+/// Once the input is known to be good (bad input changes nothing): tidies what dead runs left at -o.
+void recover_output(const CommonOptions& o, const std::optional<qfluct::OutputPaths>& paths) {
+  if (paths)
+    for (const auto& text : qfluct::recover_output_location(*paths)) note(o, text);
+}
+
+void write_outputs(const CommonOptions& o, const std::optional<qfluct::OutputPaths>& paths,
+                   const std::function<void(std::ostream&)>& csv, const nlohmann::json& sidecar, double wall,
+                   qfluct::InterruptGuard& guard) {
+  if (!paths) {
     csv(std::cout);
+    std::cout.flush();
+    const auto lock = guard.defer();
+    guard.finish();
     return;
   }
-  const std::string json_path = sidecar_path(o.output);
-  write_atomically(o.output, csv);
-  write_atomically(json_path, [&](std::ostream& out) { out << sidecar.dump(2) << '\n'; });
-  if (!o.quiet) fmt::print(stderr, "qfluct: wrote {} and {} ({:.2f} s)\n", o.output, json_path, wall);
+  qfluct::write_output_pair(*paths, csv, sidecar, &guard);
+  if (!o.quiet) fmt::print(stderr, "qfluct: wrote {} and {} ({:.2f} s)\n", paths->csv, paths->sidecar, wall);
 }
 
-int run_command(const CommonOptions& o, const std::vector<std::string>& argv) {
+/// --scan KEY=START:STOP:COUNT: COUNT values, both ends included.
+struct Scan {
+  std::string key, column;
+  std::vector<double> values;
+  nlohmann::json to_json() const { return {{"key", key}, {"values", values}}; }
+};
+
+/// At most this many scan points: each is a full stationary solve, and the CSV and sidecar grow
+/// with them; more than this is a typing error rather than a plan.
+constexpr long max_scan_points = 100'000;
+
+/// model.w[0] -> w_x: vector components are named by their axis.
+std::string scan_column(const std::string& key) {
+  std::string column = key.substr(key.rfind('.') + 1);
+  if (const auto bracket = column.find('['); bracket != std::string::npos) {
+    const std::string index = column.substr(bracket + 1, column.size() - bracket - 2);
+    column = column.substr(0, bracket) + "_" + (index == "0" ? "x" : index == "1" ? "y" : index == "2" ? "z" : index);
+  }
+  return column;
+}
+
+Scan parse_scan(const std::string& spec) {
+  const auto eq = spec.find('=');
+  if (eq == std::string::npos || eq == 0) throw InputError("--scan", "expects KEY=START:STOP:COUNT, e.g. model.g0=0.5:8:16");
+  Scan scan;
+  scan.key = spec.substr(0, eq);
+  scan.column = scan_column(scan.key);
+  const std::string range = spec.substr(eq + 1);
+  const auto bad = [&] { return InputError("--scan", fmt::format("'{}' is not START:STOP:COUNT with numbers", range)); };
+  const auto c1 = range.find(':'), c2 = c1 == std::string::npos ? c1 : range.find(':', c1 + 1);
+  if (c2 == std::string::npos) throw bad();
+  auto number = [&](std::size_t from, std::size_t to, auto& value) {
+    const char* first = range.data() + from;
+    const char* last = range.data() + to;
+    const auto [end, ec] = std::from_chars(first, last, value);
+    if (first == last || end != last) throw bad();
+    return ec;
+  };
+  double start = 0, stop = 0;
+  long long count = 0;
+  if (number(0, c1, start) != std::errc() || number(c1 + 1, c2, stop) != std::errc() || !std::isfinite(start) ||
+      !std::isfinite(stop))
+    throw bad();
+  const bool too_many = number(c2 + 1, range.size(), count) == std::errc::result_out_of_range;
+  if (too_many || count > max_scan_points)
+    throw InputError("--scan", fmt::format("COUNT must be at most {} points, got {}", max_scan_points,
+                                           range.substr(c2 + 1)));
+  if (count < 1 || (count == 1 && start != stop))
+    throw InputError("--scan", fmt::format("COUNT must be >= 2 (or 1 with START = STOP), got {}", count));
+  for (long long i = 0; i < count; ++i)
+    scan.values.push_back(count == 1 ? start : start + (stop - start) * double(i) / double(count - 1));
+  return scan;
+}
+
+/// The scan a steady-state sidecar records, to repeat it.
+Scan recorded_scan(const nlohmann::json& scan, const std::string& path) {
+  if (!scan.is_object() || !scan.contains("key") || !scan["key"].is_string() || !scan.contains("values") ||
+      !scan["values"].is_array() || scan["values"].empty() || scan["values"].size() > std::size_t(max_scan_points))
+    throw InputError(path, fmt::format("\"scan\" must hold a \"key\" and 1 to {} \"values\"", max_scan_points));
+  Scan s{scan["key"].get<std::string>(), scan_column(scan["key"].get<std::string>()), {}};
+  for (const auto& v : scan["values"]) {
+    if (!v.is_number()) throw InputError(path, "\"scan\" values must be numbers");
+    s.values.push_back(v.get<double>());
+  }
+  return s;
+}
+
+int run_command(const CommonOptions& o, const std::vector<std::string>& argv, qfluct::InterruptGuard& guard) {
   using namespace qfluct;
   const auto start = std::chrono::steady_clock::now();
-  const RunConfig config = load_config(o.config, o.overrides);
+  const auto paths = check_output(o, guard);
+  const ConfigFile file = read_config_file(o.config);
+  if (file.sidecar.contains("scan"))
+    note(o, fmt::format("{} records a scan; `run` uses its parameters only (the scan's first point)", o.config));
+  const RunConfig config = load_config(file.table, o.overrides);
   print_notes(config, o);
-  if (o.threads > 0) omp_set_num_threads(o.threads);
+  set_threads(o);
+  recover_output(o, paths);
   TimeSeries series = simulate(config, {.progress = !o.quiet && stderr_is_terminal()});
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  nlohmann::json sidecar = sidecar_header(o, argv);
-  sidecar["parameters"] = config.to_json();
+  nlohmann::json sidecar = sidecar_header(o, argv, config.to_json());
   sidecar["derived"] = series.info["derived"];
   series.info.erase("derived");
   sidecar["columns"] = series.columns;
@@ -88,60 +220,42 @@ int run_command(const CommonOptions& o, const std::vector<std::string>& argv) {
     fmt::print(stderr, "qfluct: note: at {} output time(s) one trajectory carries over 5% of <q^4> (heavy tails, "
                        "typically early times): standard errors of q, Q2, Q4 there are unreliable; see "
                        "solver.heavy_tail_times in the sidecar\n", series.info["heavy_tail_times"].size());
-  write_outputs(o, [&](std::ostream& out) { write_csv(out, series); }, sidecar, wall);
+  write_outputs(o, paths, [&](std::ostream& out) { write_csv(out, series); }, sidecar, wall, guard);
   return 0;
 }
 
-/// --scan KEY=START:STOP:COUNT: COUNT values, both ends included.
-struct Scan {
-  std::string key, column;
-  std::vector<double> values;
-};
-
-Scan parse_scan(const std::string& spec) {
-  using qfluct::InputError;
-  const auto eq = spec.find('=');
-  if (eq == std::string::npos || eq == 0) throw InputError("--scan", "expects KEY=START:STOP:COUNT, e.g. model.g0=0.5:8:16");
-  Scan scan;
-  scan.key = spec.substr(0, eq);
-  scan.column = scan.key.substr(scan.key.rfind('.') + 1);
-  // model.w[0] -> w_x: vector components are named by their axis.
-  if (const auto bracket = scan.column.find('['); bracket != std::string::npos) {
-    const std::string index = scan.column.substr(bracket + 1, scan.column.size() - bracket - 2);
-    scan.column = scan.column.substr(0, bracket) + "_" + (index == "0" ? "x" : index == "1" ? "y" : index == "2" ? "z" : index);
-  }
-  double start = 0, stop = 0;
-  long count = 0;
-  char extra = 0;
-  if (std::sscanf(spec.c_str() + eq + 1, "%lf:%lf:%ld%c", &start, &stop, &count, &extra) != 3 || !std::isfinite(start) ||
-      !std::isfinite(stop))
-    throw InputError("--scan", fmt::format("'{}' is not START:STOP:COUNT with numbers", spec.substr(eq + 1)));
-  if (count < 1 || (count == 1 && start != stop))
-    throw InputError("--scan", fmt::format("COUNT must be >= 2 (or 1 with START = STOP), got {}", count));
-  for (long i = 0; i < count; ++i) scan.values.push_back(count == 1 ? start : start + (stop - start) * double(i) / double(count - 1));
-  return scan;
-}
-
-int steady_command(const CommonOptions& o, const std::string& scan_spec, const std::vector<std::string>& argv) {
+int steady_command(const CommonOptions& o, const std::optional<std::string>& scan_spec,
+                   const std::vector<std::string>& argv, qfluct::InterruptGuard& guard) {
   using namespace qfluct;
   const auto start = std::chrono::steady_clock::now();
-  if (o.threads > 0) omp_set_num_threads(o.threads);
+  const auto paths = check_output(o, guard);
+  const ConfigFile file = read_config_file(o.config);
   std::optional<Scan> scan;
-  if (!scan_spec.empty()) scan = parse_scan(scan_spec);
+  if (scan_spec) scan = parse_scan(*scan_spec);
+  else if (file.sidecar.contains("scan")) scan = recorded_scan(file.sidecar["scan"], o.config);  // repeat it
   const std::vector<double> values = scan ? scan->values : std::vector<double>{0.0};
-  std::vector<Stationary> rows;
-  nlohmann::json points = nlohmann::json::array();
-  RunConfig first;
-  ProgressBar bar("steady states", double(values.size()), "points", !o.quiet && stderr_is_terminal());
+  // Every point's configuration is checked before the first solve.
+  std::vector<RunConfig> configs;
   for (std::size_t i = 0; i < values.size(); ++i) {
     std::vector<std::string> overrides = o.overrides;
     if (scan) overrides.push_back(fmt::format("{}={:.17g}", scan->key, values[i]));
-    const RunConfig config = load_config(o.config, overrides);
-    if (i == 0) {
-      first = config;
-      print_notes(config, o);
+    try {
+      configs.push_back(load_config(file.table, overrides));
+    } catch (const InputError& e) {
+      if (!scan) throw;
+      const std::string reason = std::string(e.what()).substr(e.key().size() + 2);
+      throw InputError(e.key(), fmt::format("{} (at scan point {} of {}, {} = {:.17g})", reason, i + 1, values.size(),
+                                            scan->key, values[i]));
     }
-    rows.push_back(stationary(config));
+  }
+  print_notes(configs.front(), o);
+  set_threads(o);
+  recover_output(o, paths);
+  std::vector<Stationary> rows;
+  nlohmann::json points = nlohmann::json::array();
+  ProgressBar bar("steady states", double(values.size()), "points", !o.quiet && stderr_is_terminal());
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    rows.push_back(stationary(configs[i]));
     nlohmann::json point = rows.back().info;
     if (scan) point[scan->column] = values[i];
     points.push_back(point);
@@ -151,15 +265,13 @@ int steady_command(const CommonOptions& o, const std::string& scan_spec, const s
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::vector<std::string> columns = rows.front().columns;
   if (scan) columns.insert(columns.begin(), scan->column);
-  nlohmann::json sidecar = sidecar_header(o, argv);
-  sidecar["parameters"] = first.to_json();
-  if (scan) sidecar["scan"] = {{"key", scan->key}, {"values", scan->values}};
+  nlohmann::json sidecar = sidecar_header(o, argv, configs.front().to_json(), scan ? scan->to_json() : nlohmann::json());
   sidecar["columns"] = columns;
   sidecar["csv"] = o.output;
   sidecar["points"] = points;
   sidecar["wall_seconds"] = wall;
   write_outputs(
-      o,
+      o, paths,
       [&](std::ostream& out) {
         std::string line;
         for (const auto& c : columns) line += (line.empty() ? "" : ",") + c;
@@ -170,13 +282,46 @@ int steady_command(const CommonOptions& o, const std::string& scan_spec, const s
           out << line << '\n';
         }
       },
-      sidecar, wall);
+      sidecar, wall, guard);
   return 0;
+}
+
+/// The message for an unknown option --NAME of `cmd`, with the option it probably meant.
+std::string unknown_option(const CLI::App& cmd, const std::string& name) {
+  if (name == "--scan") return fmt::format("--scan: only `qfluct steady` scans; `{}` takes no --scan", cmd.get_name());
+  std::string best;
+  std::size_t best_score = 3;  // suggest only close names: a prefix, or at most 2 edits
+  for (const CLI::Option* option : cmd.get_options()) {
+    for (const auto& long_name : option->get_lnames()) {
+      const std::string candidate = "--" + long_name;
+      std::vector<std::size_t> row(candidate.size() + 1);
+      for (std::size_t j = 0; j < row.size(); ++j) row[j] = j;
+      for (std::size_t i = 1; i <= name.size(); ++i) {
+        std::size_t diagonal = row[0];
+        row[0] = i;
+        for (std::size_t j = 1; j <= candidate.size(); ++j)
+          diagonal = std::exchange(row[j], std::min({row[j] + 1, row[j - 1] + 1, diagonal + (name[i - 1] != candidate[j - 1])}));
+      }
+      const std::size_t score = candidate.rfind(name, 0) == 0 ? 1 : row.back();
+      if (score < best_score) best_score = score, best = candidate;
+    }
+  }
+  return fmt::format("unknown option {} for `{}`{}", name, cmd.get_name(),
+                     best.empty() ? "" : fmt::format(" (did you mean {}?)", best));
+}
+
+/// A usage error on one line: CLI11's message with line breaks folded.
+std::string one_line(std::string text) {
+  std::replace(text.begin(), text.end(), '\n', ' ');
+  while (!text.empty() && text.back() == ' ') text.pop_back();
+  return text;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  // First, before any thread exists: SIGINT/SIGTERM/SIGHUP remove the temporaries and exit 128 + signal.
+  qfluct::InterruptGuard guard;
   CLI::App app{"qfluct: quantum trajectories and exact master equations for open central-spin systems"};
   app.set_version_flag("--version", std::string(qfluct::version));
   app.require_subcommand(1);
@@ -186,14 +331,37 @@ int main(int argc, char** argv) {
   CLI::App* steady = app.add_subcommand("steady", "stationary state (L rho = 0), optionally across a parameter scan");
   add_common(*steady, steady_options);
   std::string scan_spec;
-  steady->add_option("--scan", scan_spec,
-                     "KEY=START:STOP:COUNT: COUNT linearly spaced values, both ends included (KEY may be an array "
-                     "element, e.g. model.w[0]; its column is then named w_x)");
-  CLI11_PARSE(app, argc, argv);
+  CLI::Option* scan_option = steady->add_option("--scan", scan_spec,
+                     "KEY=START:STOP:COUNT: COUNT linearly spaced values, both ends included, at most 100000 (KEY "
+                     "may be an array element, e.g. model.w[0]; its column is then named w_x)");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    // Usage errors share the contract of bad input: one line, exit 2.
+    std::string message = one_line(e.what());
+    if (argc > 1 && !*run && !*steady) {
+      const std::string first = argv[1], name = first.substr(0, first.find('='));
+      if (first[0] != '-') message = fmt::format("unknown command '{}'; the commands are run and steady", first);
+      else if (!app.get_option_no_throw(name)) message = fmt::format("unknown option {}; the commands are run and steady", name);
+    }
+    const CLI::App* cmd = *run ? run : *steady ? steady : nullptr;
+    if (cmd && dynamic_cast<const CLI::ExtrasError*>(&e))
+      for (int i = 2; i < argc; ++i) {
+        const std::string word = argv[i], name = word.substr(0, word.find('='));
+        if (name.size() > 2 && name.rfind("--", 0) == 0 && !cmd->get_option_no_throw(name)) {
+          message = unknown_option(*cmd, name);
+          break;
+        }
+      }
+    fmt::print(stderr, "qfluct: error: {} (see qfluct --help)\n", message);
+    return 2;
+  }
   const std::vector<std::string> args(argv, argv + argc);
   try {
-    if (*run) return run_command(run_options, args);
-    if (*steady) return steady_command(steady_options, scan_spec, args);
+    if (*run) return run_command(run_options, args, guard);
+    if (*steady)
+      return steady_command(steady_options, scan_option->count() ? std::optional(scan_spec) : std::nullopt, args, guard);
   } catch (const qfluct::InputError& e) {
     fmt::print(stderr, "qfluct: error: {}\n", e.what());
     return 2;

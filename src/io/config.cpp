@@ -9,6 +9,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <sstream>
 #include <fmt/format.h>
 #include <map>
 #include <regex>
@@ -356,17 +361,92 @@ RunConfig parse_config(const toml::table& t) {
   return c;
 }
 
-RunConfig load_config(const std::string& path, const std::vector<std::string>& overrides) {
+namespace {
+
+toml::table to_table(const nlohmann::json& j, const std::string& key);
+toml::array to_array(const nlohmann::json& j, const std::string& key);
+
+/// Hands `j` as the TOML value it stands for to `add` (which inserts or appends it).
+template <class Add>
+void add_json(const nlohmann::json& j, const std::string& key, Add&& add) {
+  switch (j.type()) {
+    case nlohmann::json::value_t::object: return add(to_table(j, key));
+    case nlohmann::json::value_t::array: return add(to_array(j, key));
+    case nlohmann::json::value_t::string: return add(j.get<std::string>());
+    case nlohmann::json::value_t::boolean: return add(j.get<bool>());
+    case nlohmann::json::value_t::number_integer: return add(j.get<int64_t>());
+    case nlohmann::json::value_t::number_unsigned:
+      if (j.get<std::uint64_t>() > std::uint64_t(std::numeric_limits<int64_t>::max()))
+        throw InputError(key, fmt::format("integer {} is beyond the 64-bit range", j.get<std::uint64_t>()));
+      return add(int64_t(j.get<std::uint64_t>()));
+    case nlohmann::json::value_t::number_float: return add(j.get<double>());
+    default: throw InputError(key, "null is not a value; give the key a value or leave it out");
+  }
+}
+
+toml::table to_table(const nlohmann::json& j, const std::string& key) {
   toml::table t;
+  for (const auto& [k, v] : j.items())
+    add_json(v, key.empty() ? k : key + "." + k, [&](auto&& x) { t.insert(k, std::move(x)); });
+  return t;
+}
+
+toml::array to_array(const nlohmann::json& j, const std::string& key) {
+  toml::array a;
+  for (std::size_t i = 0; i < j.size(); ++i)
+    add_json(j[i], fmt::format("{}[{}]", key, i), [&](auto&& x) { a.push_back(std::move(x)); });
+  return a;
+}
+
+}  // namespace
+
+toml::table parameters_table(const nlohmann::json& parameters) {
+  if (!parameters.is_object()) throw InputError("parameters", "must be an object of sections");
+  return to_table(parameters, "");
+}
+
+ConfigFile read_config_file(const std::string& path) {
+  std::error_code ec;
+  const auto status = std::filesystem::status(path, ec);
+  if (!std::filesystem::exists(status)) throw InputError(path, "no such config file");
+  if (std::filesystem::is_directory(status)) throw InputError(path, "is a directory, not a config file");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw InputError(path, fmt::format("cannot read the config file: {}", std::strerror(errno)));
+  std::stringstream content;
+  content << in.rdbuf();
+  const std::string text = content.str();
+  const auto first = text.find_first_not_of(" \t\r\n");
+  const bool json = (path.size() >= 5 && path.compare(path.size() - 5, 5, ".json") == 0) ||
+                    (first != std::string::npos && text[first] == '{');
+  ConfigFile file;
+  if (json) {
+    try {
+      file.sidecar = nlohmann::json::parse(text);
+    } catch (const nlohmann::json::parse_error& e) {
+      throw InputError(path, fmt::format("malformed JSON at byte {}", e.byte));
+    }
+    if (!file.sidecar.is_object() || !file.sidecar.contains("parameters") || !file.sidecar["parameters"].is_object())
+      throw InputError(path, "a JSON config must be a qfluct sidecar: an object with a \"parameters\" object");
+    file.table = parameters_table(file.sidecar["parameters"]);
+    return file;
+  }
   try {
-    t = toml::parse_file(path);
+    file.table = toml::parse(text, path);
   } catch (const toml::parse_error& e) {
     const auto& src = e.source();
     throw InputError(path, fmt::format("malformed TOML at line {}, column {}: {}", src.begin.line, src.begin.column,
                                        e.description()));
   }
-  for (const auto& o : overrides) apply_override(t, o);
-  return parse_config(t);
+  return file;
+}
+
+RunConfig load_config(toml::table table, const std::vector<std::string>& overrides) {
+  for (const auto& o : overrides) apply_override(table, o);
+  return parse_config(table);
+}
+
+RunConfig load_config(const std::string& path, const std::vector<std::string>& overrides) {
+  return load_config(read_config_file(path).table, overrides);
 }
 
 nlohmann::json RunConfig::to_json() const {
@@ -410,10 +490,10 @@ nlohmann::json RunConfig::to_json() const {
     if (fock_cutoff > 0) model_json["fock_cutoff"] = fock_cutoff;
     model_json["fock_tol"] = fock_tol;
   }
-  return {{"model", model_json},
-          {"initial", initial},
-          {"solver", solver_json},
-          {"output", {{"t_end", output.t_end}, {"dt", output.dt}, {"fluctuations", p.fluctuations}}}};
+  nlohmann::json output_json = {{"t_end", output.t_end}, {"dt", output.dt}, {"fluctuations", p.fluctuations}};
+  // mean_field has no fluctuation mode: the key would only earn a rerun from the sidecar a note.
+  if (kind == ModelKind::mean_field) output_json.erase("fluctuations");
+  return {{"model", model_json}, {"initial", initial}, {"solver", solver_json}, {"output", output_json}};
 }
 
 }  // namespace qfluct

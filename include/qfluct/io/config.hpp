@@ -65,7 +65,28 @@ void apply_override(toml::table& table, const std::string& assignment);
 /// Builds and validates a RunConfig from a TOML table.
 RunConfig parse_config(const toml::table& table);
 
-/// Reads CONFIG.toml, applies the overrides in order, and validates.
+/// A config file as a TOML table. A qfluct sidecar (JSON) is read through its "parameters"
+/// object, so that `qfluct run OUT.json` repeats the run that wrote it.
+struct ConfigFile {
+  toml::table table;
+  nlohmann::json sidecar;  ///< the whole sidecar when the file is one; null for TOML
+};
+
+/// Reads CONFIG: TOML, or a sidecar when the name ends in ".json" or the content starts with
+/// '{'. Errors (InputError naming the path): no such file, a directory, unreadable, malformed
+/// TOML or JSON, JSON that is not an object with a "parameters" object.
+ConfigFile read_config_file(const std::string& path);
+
+/// A sidecar's "parameters" object as the TOML table the equivalent TOML file gives: objects
+/// become tables, JSON integers TOML integers, other numbers floats (so an integer-valued float
+/// stays a float, as the sidecar writes it: 4.0). InputError naming the key for a null or an
+/// integer beyond the 64-bit range.
+toml::table parameters_table(const nlohmann::json& parameters);
+
+/// Applies the overrides in order to `table` and validates.
+RunConfig load_config(toml::table table, const std::vector<std::string>& overrides);
+
+/// Reads CONFIG (read_config_file), applies the overrides in order, and validates.
 RunConfig load_config(const std::string& path, const std::vector<std::string>& overrides);
 
 /// Couplings c_k drawn from a named distribution ("uniform" on [0, 1], "gaussian" N(0, 1),
