@@ -299,7 +299,7 @@ RunConfig parse_config(const toml::table& t) {
       else if (*s == "down") p.central = {0, 0, -1};
       else throw InputError("initial.central", fmt::format("unknown value \"{}\"; expected \"up\", \"down\" or [x, y, z]", *s));
     } else {
-      p.central = as_vec3(*n, "initial.central");
+      p.central = checked_bloch("initial.central", as_vec3(*n, "initial.central"));  // onto the sphere if a rounding out
     }
   }
   if (const toml::node* n = find(t, "initial", "bath")) {
@@ -308,7 +308,7 @@ RunConfig parse_config(const toml::table& t) {
       p.bath.steady = true;
     } else {
       p.bath.steady = false;
-      p.bath.r = as_vec3(*n, "initial.bath");
+      p.bath.r = checked_bloch("initial.bath", as_vec3(*n, "initial.bath"));
     }
   }
   p.fluctuations = get_bool(t, "output", "fluctuations", true);
