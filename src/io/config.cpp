@@ -16,6 +16,7 @@
 #include <sstream>
 #include <fmt/format.h>
 #include <map>
+#include <optional>
 #include <regex>
 #include <set>
 
@@ -171,6 +172,24 @@ Vec3 get_vec3(const toml::table& t, const std::string& section, const std::strin
   return n ? as_vec3(*n, section + "." + key) : fallback;
 }
 
+/// The default of an array-valued key, for an element override of a key not set (model.w[0]):
+/// taken from the member initialisers of CentralSpinParameters, the one source of the defaults.
+std::optional<toml::array> array_default(const std::string& key) {
+  const CentralSpinParameters defaults;
+  auto array = [](const Vec3& v) { return toml::array{v[0], v[1], v[2]}; };
+  if (key == "model.w") return array(defaults.w);
+  if (key == "model.h") return array(defaults.h);
+  return std::nullopt;
+}
+
+/// Keys whose default is not an array (for the message when an element of one is set).
+std::optional<std::string> scalar_default(const std::string& key) {
+  if (key == "initial.central") return "defaults to \"up\"";
+  if (key == "initial.bath") return "defaults to \"steady\"";
+  if (key == "model.couplings") return "is absent by default (homogeneous couplings)";
+  return std::nullopt;
+}
+
 void require_positive(const std::string& key, double x) {
   if (!std::isfinite(x) || !(x > 0)) throw InputError(key, fmt::format("must be a finite number > 0, got {}", x));
 }
@@ -224,12 +243,25 @@ void apply_override(toml::table& table, const std::string& assignment) {
   }
   std::string leaf = key.substr(start);
   if (leaf.empty()) throw InputError(key, "empty key in --set");
-  // An array element, KEY[i] (e.g. model.w[0] for w_x): the array must already be set.
+  // An array element, KEY[i] (e.g. model.w[0] for w_x): it starts from the array set in the
+  // file or by an earlier --set, else from the key's default.
   std::smatch m;
   if (std::regex_match(leaf, m, std::regex(R"(([A-Za-z_][A-Za-z0-9_]*)\[([0-9]+)\])"))) {
-    toml::array* a = t->get_as<toml::array>(m[1].str());
+    const std::string array_key = key.substr(0, start) + m[1].str();
     const std::size_t i = std::stoul(m[2].str());
-    if (!a) throw InputError(key, "the array " + m[1].str() + " must be set (in the file or by --set) before an element of it");
+    if (!t->get(m[1].str()))
+      if (auto d = array_default(array_key)) t->insert(m[1].str(), std::move(*d));
+    const toml::node* current = t->get(m[1].str());
+    toml::array* a = t->get_as<toml::array>(m[1].str());
+    if (!a) {
+      const auto s = scalar_default(array_key);
+      const auto text = current ? current->value_exact<std::string>() : std::nullopt;
+      std::string why = text      ? fmt::format("{} is \"{}\" here, not an array", array_key, *text)
+                        : current ? fmt::format("{} is {} here, not an array", array_key, type_name(*current))
+                        : s     ? fmt::format("{} {}, not an array", array_key, *s)
+                                : fmt::format("{} has no default", array_key);
+      throw InputError(key, why + fmt::format("; set the whole array first (in the file or by --set '{}=[...]')", array_key));
+    }
     if (i >= a->size()) throw InputError(key, fmt::format("index {} outside the array of {} entries", i, a->size()));
     a->replace(a->cbegin() + std::ptrdiff_t(i), *parsed.get("value"));
     return;
@@ -304,7 +336,7 @@ RunConfig parse_config(const toml::table& t) {
       else if (*s == "down") p.central = {0, 0, -1};
       else throw InputError("initial.central", fmt::format("unknown value \"{}\"; expected \"up\", \"down\" or [x, y, z]", *s));
     } else {
-      p.central = as_vec3(*n, "initial.central");
+      p.central = checked_bloch("initial.central", as_vec3(*n, "initial.central"));  // onto the sphere if a rounding out
     }
   }
   if (const toml::node* n = find(t, "initial", "bath")) {
@@ -313,7 +345,7 @@ RunConfig parse_config(const toml::table& t) {
       p.bath.steady = true;
     } else {
       p.bath.steady = false;
-      p.bath.r = as_vec3(*n, "initial.bath");
+      p.bath.r = checked_bloch("initial.bath", as_vec3(*n, "initial.bath"));
     }
   }
   p.fluctuations = get_bool(t, "output", "fluctuations", true);
@@ -321,6 +353,12 @@ RunConfig parse_config(const toml::table& t) {
     // No fluctuation mode: the bath enters through its Bloch vector only.
     note_unused("output", "fluctuations", "the mean_field model has no fluctuation mode");
     p.fluctuations = false;
+  }
+  if (c.kind == ModelKind::spin_boson && !p.fluctuations) {
+    // The boson is the fluctuation mode: its q, Q2, Q4, nongauss, n are what the model reports.
+    c.notes.push_back("output.fluctuations = false is ignored: the spin_boson model is the fluctuation mode itself "
+                      "and always reports q, Q2, Q4, nongauss, n");
+    p.fluctuations = true;
   }
 
   const std::string method = get_choice(t, "solver", "method", "master", {"master", "jump"});

@@ -11,7 +11,8 @@ using central::up, central::down;
 constexpr int deltas[3] = {+1, 0, -1};  // branch b changes j by deltas[b], i.e. s by -deltas[b]
 }  // namespace
 
-Eigen::Matrix2cd spin_density(const Vec3& r) {
+Eigen::Matrix2cd spin_density(const Vec3& r_in) {
+  const Vec3 r = onto_bloch_ball(r_in);  // a positive matrix even for |r| a rounding above 1
   Eigen::Matrix2cd rho;
   rho << 1.0 + r[2], cplx(r[0], -r[1]), cplx(r[0], r[1]), 1.0 - r[2];
   return 0.5 * rho;
@@ -28,7 +29,8 @@ Eigen::Vector2cd sample_spin_state(const Vec3& r, Rng& rng) {
   const auto [theta, phi] = bloch_angles(r);
   const Eigen::Vector2cd plus(std::cos(theta / 2), std::polar(std::sin(theta / 2), phi));
   const Eigen::Vector2cd minus(std::sin(theta / 2), -std::polar(std::cos(theta / 2), phi));
-  if (len >= 1.0) return plus;  // pure: no random number drawn
+  // Pure within bloch_tolerance: no random number drawn, so that r and r/|r| give one stream.
+  if (is_pure_bloch(r)) return plus;
   return boost::random::uniform_01<double>()(rng) < 0.5 * (1.0 + len) ? plus : minus;
 }
 

@@ -3,6 +3,7 @@
 #include "qfluct/core/error.hpp"
 
 #include <cmath>
+#include <limits>
 #include <fmt/format.h>
 
 namespace qfluct {
@@ -29,14 +30,30 @@ double CentralSpinParameters::eps() const {
   return Gamma_plus() > 0 ? (Gamma_down - Gamma_up) / Gamma_plus() : 0.0;
 }
 
+namespace {
+double norm(const Vec3& v) { return std::sqrt(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]); }
+}  // namespace
+
+Vec3 onto_bloch_ball(const Vec3& r) {
+  const double len = norm(r);
+  if (!(len > 1.0)) return r;
+  Vec3 u{r[0] / len, r[1] / len, r[2] / len};
+  // r / |r| can still come out an ulp long; shrink by ulps until the computed length is <= 1.
+  while (norm(u) > 1.0)
+    for (double& x : u) x *= 1.0 - std::numeric_limits<double>::epsilon();
+  return u;
+}
+
+bool is_pure_bloch(const Vec3& r) { return norm(r) >= 1.0 - bloch_tolerance; }
+
 double CentralSpinParameters::bath_p_up() const {
   if (bath.steady) return Gamma_up / Gamma_plus();
-  const double r = std::sqrt(bath.r[0] * bath.r[0] + bath.r[1] * bath.r[1] + bath.r[2] * bath.r[2]);
-  return 0.5 * (1.0 + r);
+  // Pure within the tolerance: exactly 1, so that the Dicke weights are those of |j = N/2, m = j>.
+  if (is_pure_bloch(bath.r)) return 1.0;
+  return 0.5 * (1.0 + norm(bath.r));
 }
 
 namespace {
-double norm(const Vec3& v) { return std::sqrt(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]); }
 
 void require_finite(const std::string& key, double x) {
   if (!std::isfinite(x)) throw InputError(key, fmt::format("must be a finite number, got {}", x));
@@ -48,12 +65,16 @@ void require_rate(const std::string& key, double x) {
 void require_vector(const std::string& key, const Vec3& v) {
   for (int a = 0; a < 3; ++a) require_finite(fmt::format("{}[{}]", key, a), v[a]);
 }
-void require_bloch(const std::string& key, const Vec3& v) {
-  require_vector(key, v);
-  if (norm(v) > 1.0 + 1e-12)
-    throw InputError(key, fmt::format("a Bloch vector needs |r| <= 1, got |r| = {:.6g}", norm(v)));
-}
 }  // namespace
+
+Vec3 checked_bloch(const std::string& key, const Vec3& r) {
+  require_vector(key, r);
+  // 15 digits: a refused |r| exceeds 1 by more than 1e-12, which then shows.
+  if (norm(r) > 1.0 + bloch_tolerance)
+    throw InputError(key, fmt::format("a Bloch vector needs |r| <= 1 (within {:g}), got |r| = {:.15g} > 1",
+                                      bloch_tolerance, norm(r)));
+  return onto_bloch_ball(r);
+}
 
 void CentralSpinParameters::validate() const {
   if (N < 1) throw InputError("model.N", fmt::format("the bath needs N >= 1 spins, got {}", N));
@@ -65,8 +86,8 @@ void CentralSpinParameters::validate() const {
   require_rate("model.Gamma_up", Gamma_up);
   require_rate("model.Gamma_down", Gamma_down);
   require_rate("model.Gamma_phi", Gamma_phi);
-  require_bloch("initial.central", central);
-  if (!bath.steady) require_bloch("initial.bath", bath.r);
+  checked_bloch("initial.central", central);
+  if (!bath.steady) checked_bloch("initial.bath", bath.r);
   if (bath.steady && Gamma_plus() <= 0)
     throw InputError("initial.bath",
                      "\"steady\" (Omega_SS) needs Gamma_up + Gamma_down > 0 (model.Gamma_up, model.Gamma_down)");

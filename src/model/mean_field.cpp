@@ -29,7 +29,7 @@ BathBlochSolution::BathBlochSolution(const CentralSpinParameters& p) {
   generator_(1, 1) -= G2;
   generator_(2, 2) -= G1;
   generator_(2, 3) = p.Gamma_up - p.Gamma_down;
-  const Vec3 m0 = p.bath.steady ? Vec3{0.0, 0.0, -p.eps()} : p.bath.r;
+  const Vec3 m0 = p.bath.steady ? Vec3{0.0, 0.0, -p.eps()} : onto_bloch_ball(p.bath.r);
   initial_ << m0[0], m0[1], m0[2], 1.0;
 }
 

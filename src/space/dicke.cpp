@@ -75,7 +75,7 @@ double kraus_element(LocalJump type, int N, double j, int delta, Index k) {
 }
 
 DickeLabel sample_label(int N, double p, Rng& rng) {
-  const int n_up = boost::random::binomial_distribution<int, double>(N, p)(rng);
+  const int n_up = boost::random::binomial_distribution<int, double>(N, std::clamp(p, 0.0, 1.0))(rng);
   // j >= |m| means s <= min(n_up, N - n_up); k = j + m = n_up - s.
   const int s_max = std::min(n_up, N - n_up);
   const double log_total = log_binomial(N, n_up);
@@ -89,7 +89,9 @@ DickeLabel sample_label(int N, double p, Rng& rng) {
   return {s, Index(n_up - s)};
 }
 
-double diagonal_weight(int N, int s, Index k, double p) {
+double diagonal_weight(int N, int s, Index k, double p_in) {
+  // p a rounding outside [0, 1] would make log1p(-p) or log(p) NaN (and the whole state with it).
+  const double p = std::clamp(p_in, 0.0, 1.0);
   const double n_up = double(s) + double(k);
   const double n_dn = double(N) - n_up;
   if ((p == 0.0 && n_up > 0) || (p == 1.0 && n_dn > 0)) return 0.0;

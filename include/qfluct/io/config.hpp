@@ -59,7 +59,10 @@ struct RunConfig {
 };
 
 /// Parses one --set argument "KEY=VALUE" (VALUE in TOML syntax; a bare word is taken as a string)
-/// into `table`, creating sub-tables as needed.
+/// into `table`, creating sub-tables as needed. "KEY[i]=VALUE" sets one element of the array in
+/// `table`, or of the key's default array (model.w, model.h: CentralSpinParameters' defaults)
+/// when the key is not set; InputError (naming KEY[i]) when the key holds no array and has no
+/// array default (initial.central = "up", initial.bath = "steady") or i is out of range.
 void apply_override(toml::table& table, const std::string& assignment);
 
 /// Builds and validates a RunConfig from a TOML table.

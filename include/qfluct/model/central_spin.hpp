@@ -41,9 +41,10 @@ class CentralSpinModel final : public SectorModel {
 };
 
 /// A single spin-1/2 state with Bloch vector r: returns a sampled pure state (eigenvector of
-/// the density matrix (1 + r.tau)/2 drawn with its eigenvalue) as amplitudes (up, down).
+/// the density matrix (1 + r.tau)/2 drawn with its eigenvalue) as amplitudes (up, down). A pure
+/// r (is_pure_bloch: |r| >= 1 - bloch_tolerance) gives the state along r and draws no number.
 Eigen::Vector2cd sample_spin_state(const Vec3& r, Rng& rng);
-/// The density matrix (1 + r.tau)/2.
+/// The density matrix (1 + r.tau)/2, with r taken onto the unit ball (onto_bloch_ball).
 Eigen::Matrix2cd spin_density(const Vec3& r);
 /// Polar and azimuthal angle of a Bloch vector (theta = 0 for the zero vector).
 std::pair<double, double> bloch_angles(const Vec3& r);

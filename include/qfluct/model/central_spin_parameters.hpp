@@ -16,6 +16,23 @@ enum class CouplingScaling { sqrt, linear, fixed };
 
 std::string to_string(CouplingScaling c);
 
+/// How far outside the unit sphere a Bloch vector may lie and still count as on it: 1e-12
+/// covers the rounding of a normalised vector and decimal input written with 12 or more digits
+/// ([0.6, 0, 0.80000000000001], [1, 0, 1e-6] with |r| = 1 + 5e-13). It is the one tolerance for
+/// every Bloch vector (initial.central, initial.bath) and every consumer: the input check refuses
+/// |r| > 1 + bloch_tolerance and scales 1 < |r| <= 1 + bloch_tolerance back onto the sphere, and a
+/// vector with |r| >= 1 - bloch_tolerance is treated as a pure state.
+inline constexpr double bloch_tolerance = 1e-12;
+
+/// r itself when its computed length is <= 1; otherwise r scaled onto the sphere, with a computed
+/// length <= 1 (so that 1 - |r|^2, 1 - p and the like are never negative). Idempotent.
+Vec3 onto_bloch_ball(const Vec3& r);
+/// Whether r is a pure state within bloch_tolerance: |r| >= 1 - bloch_tolerance.
+bool is_pure_bloch(const Vec3& r);
+/// The input check of a Bloch vector: finite entries and |r| <= 1 + bloch_tolerance (else an
+/// InputError naming `key` and printing |r| to 15 digits). Returns onto_bloch_ball(r).
+Vec3 checked_bloch(const std::string& key, const Vec3& r);
+
 /// Initial bath: Omega_SS (each spin diagonal with p_up = Gamma_up/Gamma_+) or the product of
 /// identical spins with Bloch vector r.
 struct BathInitial {

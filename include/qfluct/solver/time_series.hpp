@@ -16,7 +16,10 @@ struct TimeSeries {
   nlohmann::json info;     ///< diagnostics: steps, jumps, tolerances reached, ...
 };
 
-/// t_i = i dt for i = 0 .. floor(t_end / dt) (the end included when dt divides it).
+/// The output grid 0, dt, 2 dt, ..., t_end: t_i = i dt while below t_end, and the last point is
+/// t_end exactly. When t_end is a multiple of dt within rounding (relative 1e-12 of the count,
+/// plus 1e-9 of a step) the last whole step ends there (its value set to t_end), otherwise a
+/// final step shorter than dt is added; dt > t_end gives {0, t_end}. Needs t_end, dt > 0.
 std::vector<double> time_grid(double t_end, double dt);
 
 }  // namespace qfluct

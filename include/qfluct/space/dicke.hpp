@@ -91,11 +91,12 @@ struct DickeLabel {
 
 /// Samples (j, m) of rho_1^(x)N for a product of identical spins with probability p of being
 /// "up" along the quantisation axis: n_up ~ Binomial(N, p), m = n_up - N/2, then
-/// j >= |m| with probability d_j / C(N, n_up) (docs/theory.md section 5).
+/// j >= |m| with probability d_j / C(N, n_up) (docs/theory.md section 5). p is clamped to [0, 1].
 DickeLabel sample_label(int N, double p, Rng& rng);
 
 /// Weight p^(N/2 + m) (1 - p)^(N/2 - m) d_j of |j, m> in the block reduction of the diagonal
 /// product state (the diagonal of the reduced block rho_j). Underflows to 0 where negligible.
+/// p is clamped to [0, 1] (a rounding above 1 would otherwise give NaN).
 double diagonal_weight(int N, int s, Index k, double p);
 
 /// The rotated Dicke state R|j,m> with R = exp(-i phi J_z) exp(-i theta J_y), on the whole
