@@ -189,7 +189,6 @@ void require_positive(const std::string& key, double x) {
   if (!std::isfinite(x) || !(x > 0)) throw InputError(key, fmt::format("must be a finite number > 0, got {}", x));
 }
 
-
 /// Accuracy settings (issue 10, item 4). Each has a range outside which it cannot give a right
 /// answer (InputError naming the key and the range) and a looser-than threshold above which it is
 /// legal but can bias (a note). One yardstick for all, from measurements: refused where the error
@@ -240,6 +239,7 @@ constexpr Accuracy window_tol_polarised{"solver.window_tol", 0.0, 1e-6, 0.0,
                                         "with a Bloch-vector bath, edge rungs below window_tol are dropped, which "
                                         "biases Q2, Q4, nongauss by about 4.4 window_tol N^2.44 sqrt(ntraj) standard "
                                         "errors (fitted at N = 40, 200, 1000)"};
+/// That estimate, in standard errors, for this run's N and ntraj.
 double polarised_window_bias(const RunConfig& c, double window_tol) {
   return 4.4 * window_tol * std::pow(double(c.model.N), 2.44) * std::sqrt(double(c.solver.ntraj));
 }
