@@ -25,14 +25,15 @@ enum class SolverMethod { master, jump };
 
 struct SolverConfig {
   SolverMethod method = SolverMethod::master;
-  double rtol = 1e-9;    ///< master equation: relative tolerance
-  double atol = 1e-11;   ///< master equation: absolute tolerance
+  double rtol = 1e-9;    ///< master equation: relative tolerance, in [1e-15, 0.1)
+  double atol = 1e-11;   ///< master equation: absolute tolerance, in [1e-30, 1e-3) and 2 atol D < 3e-2
   long ntraj = 1000;     ///< jump: trajectories (the cap when tol is set)
   std::uint64_t seed = 1;
   double tol = 0.0;      ///< jump: stop once every standard error is below this (0 = off)
   bool full_sectors = false;   ///< jump: window = "full" instead of "adaptive"
-  double window_tol = 1e-12;   ///< jump: edge population that grows the window
-  double jump_tol = 1e-12;     ///< jump: accuracy of the located jump times (in log-norm)
+  double window_tol = 1e-12;   ///< jump: edge population that grows the window, in (0, 1e-2)
+                               ///< ((0, 1e-6) and a bias estimate for a Bloch-vector bath)
+  double jump_tol = 1e-12;     ///< jump: accuracy of the located jump times (in log-norm), in (0, 1e-2)
 };
 
 struct OutputConfig {
@@ -44,8 +45,10 @@ struct RunConfig {
   ModelKind kind = ModelKind::central_spin;
   CentralSpinParameters model;
   long fock_cutoff = 0;      ///< spin_boson: highest Fock number kept; 0 = choose automatically
-  double fock_tol = 1e-10;   ///< spin_boson: bound on the population of the top two Fock levels
-  std::vector<std::string> notes;  ///< keys that were set but do not apply to this run
+  double fock_tol = 1e-10;   ///< spin_boson: bound on the population of the top two Fock levels, in (0, 1e-5)
+  /// For stderr: keys that were set but do not apply to this run, and accuracy settings that are
+  /// legal but loose enough to bias the results (each names its key).
+  std::vector<std::string> notes;
   /// central_spin with inhomogeneous couplings c_k (empty: homogeneous, Dicke sectors). A named
   /// distribution is drawn with couplings_seed and normalised to sum c_k^2 / N = 1.
   std::vector<double> couplings;
@@ -65,7 +68,9 @@ struct RunConfig {
 /// array default (initial.central = "up", initial.bath = "steady") or i is out of range.
 void apply_override(toml::table& table, const std::string& assignment);
 
-/// Builds and validates a RunConfig from a TOML table.
+/// Builds and validates a RunConfig from a TOML table. The accuracy settings (solver.rtol, atol,
+/// jump_tol, window_tol, model.fock_tol) must lie in measured ranges (InputError naming the key
+/// and the range); legal but loose values get a note. Bloch vectors: see bloch_tolerance.
 RunConfig parse_config(const toml::table& table);
 
 /// A config file as a TOML table. A qfluct sidecar (JSON) is read through its "parameters"
