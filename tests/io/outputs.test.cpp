@@ -229,7 +229,7 @@ TEST_CASE("outputs: the next run completes or removes what a killed run left", "
   }
 }
 
-TEST_CASE("outputs: the next qfluct run tidies what a killed run left; bad input leaves it as it is", "[outputs]") {
+TEST_CASE("outputs: the next qfluct run tidies what a killed run left, and bad input leaves it as it is", "[outputs]") {
   ScratchDir s;
   std::string err;
   const std::string fig2 = std::string(QFLUCT_SOURCE_DIR) + "/examples/fig2.toml";

@@ -118,7 +118,7 @@ TEST_CASE("standard errors fall like 1/sqrt(ntraj)", "[jump]") {
   CHECK(std::abs(slope + 0.5) < 0.1);
 }
 
-TEST_CASE("results are bit-identical for 1 and 2 threads; seeds matter", "[jump]") {
+TEST_CASE("results are bit-identical for 1 and 2 threads, and seeds matter", "[jump]") {
   const CentralSpinModel model(field_and_bloch_bath(6));
   const auto times = time_grid(1.0, 0.25);
   EnsembleOptions o;

@@ -148,7 +148,7 @@ TEST_CASE("central moments are moved onto their bounds, and only there", "[stats
   CHECK(std::isnan(undefined[3]));
 }
 
-TEST_CASE("where the gradient vanishes, jackknife plus curvature errors cover; the jackknife alone does not",
+TEST_CASE("where the gradient vanishes, jackknife plus curvature errors cover (the jackknife alone does not)",
           "[stats]") {
   // A spin-1/2 quadrature: every sample has x^2 = 3/4 exactly, so (x, x^2, x^3, x^4) =
   // (x, 3/4, 3x/4, 9/16) and Q2 = 3/4 - m1^2 depends on m1 alone, with zero gradient at m1 = 0.
