@@ -141,7 +141,16 @@ int steady_command(const CommonOptions& o, const std::string& scan_spec, const s
       first = config;
       print_notes(config, o);
     }
-    rows.push_back(stationary(config));
+    try {
+      rows.push_back(stationary(config));
+    } catch (const InputError& e) {  // a scan fails as a whole, naming the point
+      if (!scan) throw;
+      const std::string reason = std::string(e.what()).substr(e.key().size() + 2);  // what() is "KEY: reason"
+      throw InputError(e.key(), fmt::format("at {} = {:.10g}: {}", scan->key, values[i], reason));
+    } catch (const NumericalError& e) {
+      if (!scan) throw;
+      throw NumericalError(fmt::format("at {} = {:.10g}: {}", scan->key, values[i], e.what()));
+    }
     nlohmann::json point = rows.back().info;
     if (scan) point[scan->column] = values[i];
     points.push_back(point);
@@ -197,6 +206,10 @@ int main(int argc, char** argv) {
   } catch (const qfluct::InputError& e) {
     fmt::print(stderr, "qfluct: error: {}\n", e.what());
     return 2;
+  } catch (const std::bad_alloc&) {
+    fmt::print(stderr, "qfluct: failed: out of memory (std::bad_alloc): the run needed more memory than the process may "
+                       "use; see the memory estimates in README.md\n");
+    return 3;
   } catch (const std::exception& e) {
     fmt::print(stderr, "qfluct: failed: {}\n", e.what());
     return 3;
