@@ -255,7 +255,16 @@ int steady_command(const CommonOptions& o, const std::optional<std::string>& sca
   nlohmann::json points = nlohmann::json::array();
   ProgressBar bar("steady states", double(values.size()), "points", !o.quiet && stderr_is_terminal());
   for (std::size_t i = 0; i < values.size(); ++i) {
-    rows.push_back(stationary(configs[i]));
+    try {
+      rows.push_back(stationary(configs[i]));
+    } catch (const InputError& e) {  // a scan fails as a whole, naming the point
+      if (!scan) throw;
+      const std::string reason = std::string(e.what()).substr(e.key().size() + 2);  // what() is "KEY: reason"
+      throw InputError(e.key(), fmt::format("at {} = {:.10g}: {}", scan->key, values[i], reason));
+    } catch (const NumericalError& e) {
+      if (!scan) throw;
+      throw NumericalError(fmt::format("at {} = {:.10g}: {}", scan->key, values[i], e.what()));
+    }
     nlohmann::json point = rows.back().info;
     if (scan) point[scan->column] = values[i];
     points.push_back(point);
@@ -365,6 +374,10 @@ int main(int argc, char** argv) {
   } catch (const qfluct::InputError& e) {
     fmt::print(stderr, "qfluct: error: {}\n", e.what());
     return 2;
+  } catch (const std::bad_alloc&) {
+    fmt::print(stderr, "qfluct: failed: out of memory (std::bad_alloc): the run needed more memory than the process may "
+                       "use; see the memory estimates in README.md\n");
+    return 3;
   } catch (const std::exception& e) {
     fmt::print(stderr, "qfluct: failed: {}\n", e.what());
     return 3;

@@ -1,6 +1,7 @@
 #include "qfluct/simulate.hpp"
 
 #include "qfluct/core/error.hpp"
+#include "qfluct/core/memory_limit.hpp"
 #include "qfluct/io/progress.hpp"
 #include "qfluct/model/central_spin.hpp"
 #include "qfluct/model/full_space_central_spin.hpp"
@@ -12,17 +13,13 @@
 #include "qfluct/solver/steady_state.hpp"
 #include "qfluct/space/dicke.hpp"
 
+#include <cmath>
 #include <fmt/format.h>
-#include <unistd.h>
+#include <omp.h>
 
 namespace qfluct {
 
 namespace {
-
-double physical_memory_bytes() {
-  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGE_SIZE);
-  return pages > 0 && page > 0 ? double(pages) * double(page) : 16e9;
-}
 
 /// Complex entries of the packed block density of the central spin model.
 double block_entries(int N) {
@@ -34,36 +31,153 @@ double block_entries(int N) {
   return entries;
 }
 
-/// The block ME keeps about 10 copies of the state (Dormand-Prince stages).
-void check_master_memory(const RunConfig& c) {
-  if (c.kind != ModelKind::central_spin) return;
-  if (!c.couplings.empty()) {
-    if (c.model.N > FullSpaceCentralSpin::max_density_N)
-      throw InputError("model.N", fmt::format("inhomogeneous couplings need the full 2^(N+1) space: its master equation "
-                                              "is limited to N <= {} here; use trajectories (solver.method = "
-                                              "\"jump\", N <= {})",
-                                              FullSpaceCentralSpin::max_density_N, FullSpaceCentralSpin::max_N));
-    return;
+bool full_space(const RunConfig& c) { return c.kind == ModelKind::central_spin && !c.couplings.empty(); }
+
+// Memory estimates, in bytes, one per path (checked against core/memory_limit before the work).
+
+/// Length of the longest state vector (system dimension x ladder length of the largest sector).
+double longest_state(const RunConfig& c, long cutoff) {
+  switch (c.kind) {
+    case ModelKind::central_spin: return full_space(c) ? std::ldexp(1.0, c.model.N + 1) : 2.0 * (c.model.N + 1);
+    case ModelKind::spin_boson: return 2.0 * (double(cutoff) + 1.0);
+    case ModelKind::mean_field: return 2.0;
   }
-  const double bytes = 10.0 * 16.0 * block_entries(c.model.N);
-  if (bytes > 0.8 * physical_memory_bytes())
-    throw InputError("model.N", fmt::format("the block master equation at N = {} needs about {:.1f} GiB, more than this "
-                                            "machine has ({:.1f} GiB); use trajectories (solver.method = \"jump\")",
-                                            c.model.N, bytes / (1 << 30), physical_memory_bytes() / (1 << 30)));
+  return 0.0;
+}
+
+/// Entries of the packed density of the block master equation (the steady solver's unknowns).
+double density_entries(const RunConfig& c, long cutoff) {
+  if (c.kind == ModelKind::central_spin && !full_space(c)) return block_entries(c.model.N);
+  const double D = longest_state(c, cutoff);
+  return D * D;
+}
+
+/// The full-space model's own sparse operators (Hamiltonian, N Kraus branches per bath channel
+/// and their weights, observables): measured 5.3 to 8.0 kB per basis state at N = 14 .. 18, about
+/// 420 (N + 1) bytes; 480 (N + 1) with margin. The sector models' operators are negligible.
+double model_bytes(const RunConfig& c) {
+  return full_space(c) ? 480.0 * (c.model.N + 1) * std::ldexp(1.0, c.model.N + 1) : 0.0;
+}
+
+/// The block master equation: Dormand-Prince keeps about 10 copies of the state (measured 0.92
+/// of that at N = 200), plus, for the non-banded full-space generator, a dense work matrix per
+/// thread, and the output table.
+double master_bytes(const RunConfig& c, long cutoff, std::size_t times, int threads) {
+  const double entries = density_entries(c, cutoff);
+  return model_bytes(c) + 16.0 * entries * (10.0 + (full_space(c) ? threads : 0)) + 16.0 * 16.0 * double(times);
+}
+
+/// Trajectories. Per thread, per state entry: the Taylor terms, 16 bytes each, at most 27 for
+/// whole sectors (steps with h ||A|| <= 3: terms until 3^n / n! <= 1e-14) or 18 for adaptive
+/// windows (h ||A|| <= 1), and about 250 bytes of work vectors, generator and channel weights
+/// (measured: 322 bytes per entry with 4 terms at N = 1e6, whole sectors). An adaptive window
+/// covers the state's spread over the ladder: tens of rungs for the Omega_SS bath (23 at
+/// N = 1e4), and for a coherent bath state (binomial, standard deviation sqrt(L)/2) the rungs
+/// above window_tol, sqrt(2 L ln(1/window_tol)) (measured 1030 with growth slack at N = 1e4,
+/// bath [1,0,0]); 4 times that and at least 1024 rungs is taken (an estimate: unusual dynamics
+/// can grow a window further). The
+/// ensemble keeps per jackknife group (at most 200) and output time about 4 accumulators of the
+/// <= 8 raw records and the <= 8 columns.
+double jump_bytes(const RunConfig& c, long cutoff, std::size_t times, int threads) {
+  const auto& sv = c.solver;
+  const double system = c.kind == ModelKind::central_spin && full_space(c) ? 1.0 : 2.0;
+  const double ladder = longest_state(c, cutoff) / system;
+  const bool whole = sv.full_sectors || full_space(c) || c.kind == ModelKind::mean_field;
+  const double rungs =
+      whole ? ladder : std::min(ladder, std::max(1024.0, 4.0 * std::sqrt(2.0 * ladder * std::log(1.0 / sv.window_tol))));
+  const double per_entry = 16.0 * (whole ? 27.0 : 18.0) + 250.0;
+  const long group_size = std::max(1L, (sv.ntraj + 199) / 200);
+  const double groups = double((sv.ntraj + group_size - 1) / group_size);
+  const double used_threads = std::min(double(std::max(threads, 1)), groups);
+  return model_bytes(c) + used_threads * per_entry * system * rungs + 8.0 * groups * double(times) * (4.0 * 8.0 + 8.0);
+}
+
+/// The key that sets the size of a run: N, or the Fock cutoff.
+const char* size_key(const RunConfig& c) { return c.kind == ModelKind::spin_boson ? "model.fock_cutoff" : "model.N"; }
+
+std::string size_name(const RunConfig& c, long cutoff) {
+  return c.kind == ModelKind::spin_boson ? fmt::format("Fock cutoff {}", cutoff) : fmt::format("N = {}", c.model.N);
+}
+
+/// The full-space density is limited outright; everything else by memory.
+void check_master_memory(const RunConfig& c, long cutoff, std::size_t times) {
+  if (full_space(c) && c.model.N > FullSpaceCentralSpin::max_density_N)
+    throw InputError("model.N", fmt::format("inhomogeneous couplings need the full 2^(N+1) space: its master equation "
+                                            "is limited to N <= {} here; use trajectories (solver.method = "
+                                            "\"jump\", N <= {})",
+                                            FullSpaceCentralSpin::max_density_N, FullSpaceCentralSpin::max_N));
+  require_memory(master_bytes(c, cutoff, times, omp_get_max_threads()), size_key(c),
+                 fmt::format("the master equation at {}", size_name(c, cutoff)),
+                 c.kind == ModelKind::spin_boson ? "lower model.fock_cutoff" : "use trajectories (solver.method = \"jump\")");
+}
+
+void check_jump_memory(const RunConfig& c, long cutoff, std::size_t times) {
+  const int threads = omp_get_max_threads();
+  const MemoryLimit limit = usable_memory();
+  std::string hint;
+  if (c.solver.full_sectors) hint = "use solver.window = \"adaptive\"";
+  if (threads > 1 && jump_bytes(c, cutoff, times, 1) <= limit.bytes)
+    hint += std::string(hint.empty() ? "" : ", or ") + "use fewer threads (--threads)";
+  require_memory(jump_bytes(c, cutoff, times, threads), size_key(c),
+                 fmt::format("a run of {} trajectories on {} thread(s) with {} windows at {}", c.solver.ntraj, threads,
+                             c.solver.full_sectors ? "whole-sector" : "adaptive", size_name(c, cutoff)),
+                 hint, limit);
 }
 
 constexpr long first_automatic_cutoff = 16;
 constexpr long largest_cutoff = 4096;
 
-/// For spin_boson without a fixed cutoff: the first of 16, 32, 64, ... for which `top` (the
-/// population of the two highest Fock levels in some run) is below `target`.
-long automatic_cutoff(const std::function<double(long)>& top, double target) {
-  for (long cutoff = first_automatic_cutoff; cutoff <= largest_cutoff; cutoff *= 2)
+/// For spin_boson without a fixed cutoff: the first of first, 2 first, ... (powers of two from
+/// 16) for which `top` (the population of the two highest Fock levels in some run) is below
+/// `target`. `before` runs before each candidate is tried (memory checks).
+long automatic_cutoff(const std::function<double(long)>& top, double target, long first,
+                      const std::function<void(long)>& before) {
+  for (long cutoff = first; cutoff <= largest_cutoff; cutoff *= 2) {
+    before(cutoff);
     if (top(cutoff) <= target) return cutoff;
+  }
   throw InputError("model.fock_cutoff",
                    fmt::format("no Fock cutoff up to {} keeps the top levels below model.fock_tol; the boson is not "
                                "bounded at these parameters (or raise model.fock_tol)",
                                largest_cutoff));
+}
+
+/// spin_boson, before any solve: `bound(cutoff)` is a lower bound on the population of the two
+/// highest Fock levels in the run (`where`), and `needed(target, cap)` the smallest cutoff it
+/// allows. A fixed cutoff that the bound already puts above model.fock_tol is refused
+/// (model.fock_cutoff), and so is an automatic choice when even the largest candidate is (the
+/// rates that set nbar); otherwise returns the first automatic candidate not excluded by the
+/// bound (the smaller ones would fail their check: skipping them changes nothing but the time).
+long fock_cutoff_start(const RunConfig& c, const std::function<double(long)>& bound,
+                       const std::function<long(double, long)>& needed, double target, const char* where) {
+  const SpinBosonRates r = SpinBosonRates::from(c.model);
+  // The bound is exact or rigorous; the 0.1% keeps rounding in the solver's own figure from mattering.
+  auto excluded = [&](long cutoff, double limit) { return bound(cutoff) > 1.001 * limit; };
+  constexpr long search_cap = 10'000'000;
+  auto at_least = [&](double limit) {
+    const long n = needed(1.001 * limit, search_cap);
+    return n > search_cap ? fmt::format("more than {}", search_cap) : fmt::format("at least {}", n);
+  };
+  if (c.fock_cutoff > 0) {
+    if (excluded(c.fock_cutoff, c.fock_tol))
+      throw InputError("model.fock_cutoff",
+                       fmt::format("the Fock cutoff {} truncates real population: the two highest levels hold at least "
+                                   "{:.3g} {} > model.fock_tol = {:.3g} (nbar = {:.4g}); raise model.fock_cutoff to {} "
+                                   "(or omit it to choose automatically)",
+                                   c.fock_cutoff, bound(c.fock_cutoff), where, c.fock_tol, r.nbar, at_least(c.fock_tol)));
+    return c.fock_cutoff;
+  }
+  if (excluded(largest_cutoff, target))
+    throw InputError(
+        "model.Gamma_up",
+        fmt::format("the boson's occupation nbar = p_up / eps = {:.4g} (eps = (Gamma_down - Gamma_up)/Gamma_+ = {:.3g}) "
+                    "needs a Fock cutoff beyond the largest automatic one, {}: there the two highest levels still hold "
+                    "at least {:.3g} {} > {:.3g} (a cutoff of {} would be needed); lower model.Gamma_up (raise eps), "
+                    "or raise model.fock_tol",
+                    r.nbar, r.eps, largest_cutoff, bound(largest_cutoff), where, target, at_least(target)));
+  long first = first_automatic_cutoff;
+  while (first < largest_cutoff && excluded(first, target)) first *= 2;
+  return first;
 }
 
 void check_truncation(const RunConfig& c, long cutoff, double top) {
@@ -72,6 +186,22 @@ void check_truncation(const RunConfig& c, long cutoff, double top) {
                      fmt::format("the Fock cutoff {} truncates real population: the two highest levels hold {:.3g} > "
                                  "model.fock_tol = {:.3g}; raise model.fock_cutoff{}",
                                  cutoff, top, c.fock_tol, c.fock_cutoff > 0 ? " (or omit it to choose automatically)" : ""));
+}
+
+/// Why a stationary state is not unique, where the parameters tell: the key to change and the
+/// conserved quantity (an empty reason otherwise).
+std::pair<std::string, std::string> conserved_quantity(const RunConfig& c) {
+  const auto& p = c.model;
+  if (p.gamma_up == 0 && p.gamma_down == 0 && p.g0 == 0)
+    return {"model.g0", "the central spin has no dissipation (gamma_up = gamma_down = 0) and no coupling (g0 = 0), so its "
+                        "state is conserved: every mixture of the eigenstates of w.tau is stationary"};
+  if (c.kind == ModelKind::central_spin && p.Gamma_up == 0 && p.Gamma_down == 0 && p.Gamma_phi == 0 && p.N >= 2)
+    return {"model.Gamma_down", "the bath has no dissipation (Gamma_up = Gamma_down = Gamma_phi = 0), so its total spin "
+                                "j is conserved: every Dicke sector keeps its own stationary state"};
+  if (c.kind == ModelKind::central_spin && p.Gamma_up == 0 && p.Gamma_down == 0 && p.g0 == 0 && p.h[0] == 0 && p.h[1] == 0)
+    return {"model.Gamma_down", "the bath is uncoupled (g0 = 0) and nothing changes its magnetisation (Gamma_up = "
+                                "Gamma_down = 0, h_x = h_y = 0), so J_z is conserved"};
+  return {"model", ""};
 }
 
 nlohmann::json model_info(const RunConfig& c, long cutoff, double top) {
@@ -137,22 +267,31 @@ TimeSeries simulate(const RunConfig& config, const SimulateOptions& options) {
   const auto times = time_grid(config.output.t_end, config.output.dt);
   // Fock cutoff: fixed, or the smallest power of two whose master equation keeps the top levels
   // below fock_tol (with a factor 100 of margin for trajectory ensembles, whose estimate of the
-  // top population is itself noisy).
+  // top population is itself noisy). The initial state is thermal, so the t = 0 value of the top
+  // population is known before any solve: cutoffs it excludes are refused or skipped.
   long cutoff = config.fock_cutoff;
-  if (config.kind == ModelKind::spin_boson && cutoff == 0) {
+  if (config.kind == ModelKind::spin_boson) {
+    make_model(config, 1);  // validates the parameters before anything is derived from them
     const double target = config.solver.method == SolverMethod::jump ? 0.01 * config.fock_tol : config.fock_tol;
-    cutoff = automatic_cutoff(
-        [&](long c) {
-          const auto model = make_model(config, c);
-          return BlockMasterEquation(*model).solve(times, master_options(config)).info["largest_top_rung_population"].get<double>();
-        },
-        target);
+    const double nbar = SpinBosonRates::from(config.model).nbar;
+    const long first = fock_cutoff_start(
+        config, [&](long c) { return thermal_top_population(nbar, c); },
+        [&](double t, long cap) { return long(smallest_thermal_cutoff(nbar, t, cap)); }, target,
+        "in the initial thermal state");
+    if (cutoff == 0)
+      cutoff = automatic_cutoff(
+          [&](long c) {
+            const auto model = make_model(config, c);
+            return BlockMasterEquation(*model).solve(times, master_options(config)).info["largest_top_rung_population"].get<double>();
+          },
+          target, first, [&](long c) { check_master_memory(config, c, times.size()); });
   }
+  if (config.solver.method == SolverMethod::master) check_master_memory(config, cutoff, times.size());
+  else check_jump_memory(config, cutoff, times.size());
   const auto model = make_model(config, cutoff);
   TimeSeries out;
   switch (config.solver.method) {
     case SolverMethod::master: {
-      check_master_memory(config);
       ProgressBar bar("master equation", 1.0, "", options.progress);
       MasterOptions opts = master_options(config);
       opts.progress = [&](double f) { bar.update(f); };
@@ -190,6 +329,20 @@ Stationary stationary(const RunConfig& config) {
                                             "for the sparse direct solver here (<= 4e5, N <= 80); integrate to long "
                                             "times with qfluct run instead",
                                             config.model.N, block_entries(config.model.N)));
+  const std::string key = size_key(config);
+  const MemoryLimit limit = usable_memory();
+  const bool dicke = config.kind == ModelKind::central_spin && !full_space(config) && config.model.N >= 2;
+  // Before building anything: refuse at once when even the generator is a sizeable part of the
+  // limit and the fill estimate for one coupled block exceeds it. Smaller generators are built
+  // and the solver checks the estimate refined by their structure (blocks that decouple fill
+  // less) before factorising.
+  auto check_size = [&](long cutoff) {
+    const double n = density_entries(config, cutoff);
+    if (steady_state_memory(n, dicke) > limit.bytes && steady_state_generator_memory(n) > 0.1 * limit.bytes)
+      require_memory(steady_state_memory(n, dicke), key,
+                     fmt::format("the stationary sparse LU at {} ({:.3g} unknowns)", size_name(config, cutoff), n),
+                     config.kind == ModelKind::spin_boson ? "" : "integrate to long times with qfluct run instead", limit);
+  };
   std::unique_ptr<SectorModel> model;
   std::unique_ptr<BlockMasterEquation> me;
   SteadyState ss;
@@ -197,13 +350,34 @@ Stationary stationary(const RunConfig& config) {
   auto solve = [&](long cutoff) {
     model = make_model(config, cutoff);
     me = std::make_unique<BlockMasterEquation>(*model);
-    ss = solve_steady_state(*me);
+    SteadyOptions options;
+    options.check_memory = [&](double bytes) {
+      require_memory(bytes, key, fmt::format("the stationary sparse LU at {}", size_name(config, cutoff)), "", limit);
+    };
+    try {
+      ss = solve_steady_state(*me, options);
+    } catch (const SteadyStateNotUnique& e) {
+      const auto [cause_key, cause] = conserved_quantity(config);
+      if (cause.empty()) throw InputError(cause_key, e.what());
+      throw InputError(cause_key, fmt::format("the stationary state {}: {} ({})", e.verdict(), cause, e.evidence()));
+    }
     top = model->ladder_truncated() ? top_rung_population(*model, me->blocks(ss.rho)) : 0.0;
     return top;
   };
   long cutoff = config.fock_cutoff;
-  if (config.kind == ModelKind::spin_boson && cutoff == 0) cutoff = automatic_cutoff(solve, config.fock_tol);
-  else solve(cutoff);
+  if (config.kind == ModelKind::spin_boson) {
+    make_model(config, 1);  // validates the parameters before anything is derived from them
+    const SpinBosonRates rates = SpinBosonRates::from(config.model);
+    const long first = fock_cutoff_start(
+        config, [&](long c) { return stationary_top_population_bound(rates, c); },
+        [&](double t, long cap) { return long(smallest_stationary_cutoff(rates, t, cap)); }, config.fock_tol,
+        "in the stationary state");
+    if (cutoff == 0) cutoff = automatic_cutoff(solve, config.fock_tol, first, check_size);
+    else check_size(cutoff), solve(cutoff);
+  } else {
+    check_size(cutoff);
+    solve(cutoff);
+  }
   if (model->ladder_truncated()) check_truncation(config, cutoff, top);
   const ObservableSet observables(*model);
   if (!observables.fluctuations())
@@ -219,8 +393,12 @@ Stationary stationary(const RunConfig& config) {
              {"residual_max", ss.residual},
              {"trace_error", ss.trace_error},
              {"anti_hermitian_part", ss.anti_hermitian},
+             {"smallest_eigenvalue", ss.min_eigenvalue},
+             {"relative_gap", ss.gap},
+             {"state_tolerance", ss.state_tolerance},
              {"unknowns", ss.unknowns},
              {"nonzeros", ss.nonzeros},
+             {"factor_nonzeros", ss.factor_nonzeros},
              {"solver_seconds", ss.seconds},
              {"derived", model_info(config, cutoff, top)}};
   return st;

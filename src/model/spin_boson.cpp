@@ -27,6 +27,67 @@ SpinBosonRates SpinBosonRates::from(const CentralSpinParameters& p) {
   return r;
 }
 
+double thermal_top_population(double nbar, Index cutoff) {
+  if (cutoff <= 1) return 1.0;
+  if (!(nbar > 0)) return 0.0;
+  const double log_x = -std::log1p(1.0 / nbar), x = std::exp(log_x);
+  return (1.0 - x) * (1.0 + x) * std::exp(double(cutoff - 1) * log_x) / -std::expm1(double(cutoff + 1) * log_x);
+}
+
+namespace {
+
+/// The recursion of stationary_top_population_bound, one cutoff at a time.
+class StationaryBound {
+ public:
+  explicit StationaryBound(const SpinBosonRates& r) : kd_(r.kappa_down), ku_(r.kappa_up), G_(std::abs(r.G)) {}
+  bool trivial() const { return !(ku_ > 0) || !(kd_ > 0); }
+  /// Advances from cutoff c to c + 1 and returns the bound at c + 1.
+  double next() {
+    S_ = 1.0 + S_ / root2(G_ / std::sqrt(double(c_ + 1)));
+    ++c_;
+    return (1.0 / S_) * (1.0 + 1.0 / root2(-G_ / std::sqrt(double(c_))));
+  }
+
+ private:
+  // Positive root of kd s^2 + 2 b s - ku = 0, squared: r_n for b = G/sqrt(n+1), R_n for b = -G/sqrt(n+1).
+  double root2(double b) const {
+    const double s = b > 0 ? ku_ / (b + std::sqrt(b * b + kd_ * ku_)) : (-b + std::sqrt(b * b + kd_ * ku_)) / kd_;
+    return s * s;
+  }
+  double kd_, ku_, G_;
+  double S_ = 1.0;  // S_c
+  Index c_ = 0;
+};
+
+}  // namespace
+
+double stationary_top_population_bound(const SpinBosonRates& r, Index cutoff) {
+  if (cutoff < 1) return 1.0;
+  StationaryBound bound(r);
+  if (bound.trivial()) return 0.0;
+  double value = 1.0;
+  for (Index c = 0; c < cutoff; ++c) value = bound.next();
+  return value;
+}
+
+Index smallest_thermal_cutoff(double nbar, double target, Index cap) {
+  if (thermal_top_population(nbar, cap) > target) return cap + 1;
+  Index lo = 0, hi = cap;  // bound(lo) > target (lo = 0: by convention), bound(hi) <= target
+  while (hi - lo > 1) {
+    const Index mid = lo + (hi - lo) / 2;
+    (thermal_top_population(nbar, mid) > target ? lo : hi) = mid;
+  }
+  return hi;
+}
+
+Index smallest_stationary_cutoff(const SpinBosonRates& r, double target, Index cap) {
+  StationaryBound bound(r);
+  if (bound.trivial()) return 1;
+  for (Index c = 1; c <= cap; ++c)
+    if (bound.next() <= target) return c;
+  return cap + 1;
+}
+
 SpinBosonModel::SpinBosonModel(const CentralSpinParameters& p, Index cutoff) : p_(p), cutoff_(cutoff) {
   p_.validate();
   if (p_.coupling != CouplingScaling::sqrt)

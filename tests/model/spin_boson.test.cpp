@@ -6,6 +6,7 @@
 #include "qfluct/simulate.hpp"
 #include "qfluct/solver/ensemble.hpp"
 #include "qfluct/solver/master_equation.hpp"
+#include "qfluct/solver/steady_state.hpp"
 
 #include <catch2/catch.hpp>
 #include <cmath>
@@ -163,5 +164,137 @@ TEST_CASE("the extensions (h_z -> boson frequency, dephasing -> boson rates) con
     INFO(emergent.columns[col] << ": " << d[0] << ", " << d[1] << ", " << d[2] << "; slope " << slope);
     CHECK(slope > -1.3);
     CHECK(slope < -0.7);
+  }
+}
+
+TEST_CASE("Fock tail bounds: exact for the thermal initial state, a true lower bound when stationary",
+          "[spin_boson][cutoff]") {
+  // thermal_top_population is the initial state's top-two population exactly.
+  for (double Gamma_up : {0.2, 0.6, 0.9}) {
+    CentralSpinParameters p = fig2();
+    p.Gamma_up = Gamma_up;
+    for (Index cutoff : {1, 4, 16, 64}) {
+      const SpinBosonModel model(p, cutoff);
+      const BlockMasterEquation me(model);
+      const CVec y = me.pack(model.initial_density());
+      INFO("Gamma_up " << Gamma_up << ", cutoff " << cutoff);
+      CHECK(thermal_top_population(model.rates().nbar, cutoff) ==
+            Approx(top_rung_population(model, me.blocks(y))).epsilon(1e-12));
+    }
+  }
+  // The stationary bound never exceeds the solved top-two population: over couplings from none to
+  // strong, central rates on and off, dephasing and h_z, moderate to large nbar, and cutoffs that
+  // truncate heavily or not at all. Without coupling (G = 0) it is the thermal value exactly.
+  struct Variant {
+    double g0, gamma_up, gamma_down, Gamma_up, Gamma_phi, h_z;
+  };
+  const Variant variants[] = {{0.0, 0.8, 0.1, 0.2, 0.0, 0.0}, {4.0, 0.8, 0.1, 0.2, 0.0, 0.0}, {4.0, 0.0, 0.0, 0.6, 0.0, 0.0},
+                              {1.0, 0.0, 2.0, 0.9, 0.0, 0.0}, {8.0, 3.0, 0.0, 0.5, 0.3, 0.4}, {0.5, 0.1, 0.1, 0.95, 0.0, 0.0}};
+  for (const Variant& v : variants) {
+    CentralSpinParameters p = fig2();
+    p.g0 = v.g0;
+    p.gamma_up = v.gamma_up;
+    p.gamma_down = v.gamma_down;
+    p.Gamma_up = v.Gamma_up;
+    p.Gamma_phi = v.Gamma_phi;
+    p.h = {0.0, 0.0, v.h_z};
+    double previous = 2.0;
+    for (Index cutoff : {2, 6, 16, 40}) {
+      const SpinBosonModel model(p, cutoff);
+      const BlockMasterEquation me(model);
+      const SteadyState ss = solve_steady_state(me);
+      const double top = top_rung_population(model, me.blocks(ss.rho));
+      const double bound = stationary_top_population_bound(model.rates(), cutoff);
+      INFO("g0 " << v.g0 << ", Gamma_up " << v.Gamma_up << ", cutoff " << cutoff << ": top " << top << ", bound " << bound);
+      CHECK(bound <= top * (1 + 1e-9) + 1e-15);  // the solve is accurate to ~1e-13 relative (its state tolerance)
+      CHECK(bound < previous);                   // decreasing in the cutoff
+      previous = bound;
+      if (v.g0 == 0.0) CHECK(bound == Approx(thermal_top_population(model.rates().nbar, cutoff)).epsilon(1e-12));
+    }
+  }
+  // The smallest allowed cutoffs are the boundaries of the bounds.
+  const SpinBosonRates r = SpinBosonRates::from(fig2());
+  for (double target : {1e-4, 1e-10}) {
+    const Index t = smallest_thermal_cutoff(r.nbar, target, 100000), s = smallest_stationary_cutoff(r, target, 100000);
+    CHECK(thermal_top_population(r.nbar, t) <= target);
+    CHECK(thermal_top_population(r.nbar, t - 1) > target);
+    CHECK(stationary_top_population_bound(r, s) <= target);
+    CHECK(stationary_top_population_bound(r, s - 1) > target);
+  }
+}
+
+TEST_CASE("spin_boson: a boson no allowed cutoff can hold is refused before any solve, naming the key",
+          "[spin_boson][cutoff]") {
+  // nbar = 1e6 (the issue's input), 1e4 and 1e3: the largest automatic cutoff, 4096, leaves
+  // far more than fock_tol in the top levels, for the run (thermal initial state) and for the
+  // stationary state. Each returns at once (before this change the first ran without end).
+  for (double Gamma_up : {0.999999, 0.9999, 0.999}) {
+    RunConfig c;
+    c.kind = ModelKind::spin_boson;
+    c.model.Gamma_up = Gamma_up;
+    for (int steady = 0; steady < 2; ++steady) {
+      INFO("Gamma_up = " << Gamma_up << (steady ? ", steady" : ", run"));
+      try {
+        if (steady) stationary(c);
+        else simulate(c);
+        FAIL("no error");
+      } catch (const InputError& e) {
+        CHECK(e.key() == "model.Gamma_up");
+        CHECK_THAT(e.what(), Catch::Contains("nbar") && Catch::Contains("beyond the largest automatic one, 4096"));
+      }
+    }
+  }
+  // Near the edge with other rates: Gamma_down = 10 keeps nbar small, and both run.
+  RunConfig c;
+  c.kind = ModelKind::spin_boson;
+  c.model.Gamma_up = 0.99;
+  c.model.Gamma_down = 10.0;
+  c.output.t_end = 0.5;
+  CHECK_NOTHROW(simulate(c));
+  CHECK_NOTHROW(stationary(c));
+  // A fixed cutoff the thermal tail already rules out, and a huge one the memory estimate does.
+  c = RunConfig{};
+  c.kind = ModelKind::spin_boson;
+  c.fock_cutoff = 8;
+  CHECK_THROWS_WITH(simulate(c), Catch::Contains("model.fock_cutoff: the Fock cutoff 8 truncates real population") &&
+                                     Catch::Contains("in the initial thermal state") && Catch::Contains("at least 16"));
+  c.fock_cutoff = 10'000'000;
+  CHECK_THROWS_WITH(simulate(c), Catch::StartsWith("model.fock_cutoff: the master equation at Fock cutoff 10000000 needs about"));
+  CHECK_THROWS_WITH(stationary(c), Catch::StartsWith("model.fock_cutoff: the stationary sparse LU at Fock cutoff 10000000"));
+}
+
+TEST_CASE("spin_boson: the bounds never refuse or skip what the automatic cutoff can do", "[spin_boson][cutoff]") {
+  // Moderate nbar (0.25, 1): the automatic cutoff, which now starts at the first candidate the
+  // bounds do not exclude (at nbar = 1 the thermal tail excludes 16 and 32 for the run), picks
+  // the same cutoff as the plain doubling from 16. (Larger nbar costs minutes here: the run's
+  // master equation at cutoff 128 is stiff.)
+  for (double Gamma_up : {0.2, 0.5}) {
+    RunConfig c;
+    c.kind = ModelKind::spin_boson;
+    c.model.Gamma_up = Gamma_up;
+    c.output.t_end = 0.5;
+    c.output.dt = 0.25;
+    INFO("Gamma_up = " << Gamma_up);
+    {
+      const TimeSeries run = simulate(c);
+      const long chosen = run.info["derived"]["fock_cutoff"].get<long>();
+      long plain = 16;
+      for (;; plain *= 2) {
+        const SpinBosonModel model(c.model, plain);
+        if (BlockMasterEquation(model).solve(time_grid(0.5, 0.25)).info["largest_top_rung_population"].get<double>() <=
+            c.fock_tol)
+          break;
+      }
+      CHECK(chosen == plain);
+    }
+    const Stationary st = stationary(c);
+    const long chosen = st.info["derived"]["fock_cutoff"].get<long>();
+    long plain = 16;
+    for (;; plain *= 2) {
+      const SpinBosonModel model(c.model, plain);
+      const BlockMasterEquation me(model);
+      if (top_rung_population(model, me.blocks(solve_steady_state(me).rho)) <= c.fock_tol) break;
+    }
+    CHECK(chosen == plain);
   }
 }

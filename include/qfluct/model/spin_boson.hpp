@@ -25,6 +25,33 @@ struct SpinBosonRates {
   static SpinBosonRates from(const CentralSpinParameters& p);
 };
 
+/// Fock-cutoff bounds known before any solve (used to refuse, or to skip, cutoffs that cannot keep
+/// the top levels below model.fock_tol).
+///
+/// The population of the two highest levels (cutoff - 1 and cutoff) of the initial state, the
+/// truncated thermal distribution P(n) ~ x^n with x = nbar/(nbar + 1):
+///   (1 - x^2) x^(cutoff - 1) / (1 - x^(cutoff + 1));   1 for cutoff = 1.
+double thermal_top_population(double nbar, Index cutoff);
+
+/// A lower bound on the population of the two highest levels in the stationary state of the
+/// model truncated at `cutoff`, for any G, omega, w and central rates. Only the boson channels
+/// and the coupling G change the Fock number, so stationarity makes the net flow across every
+/// cut n | n+1 vanish:
+///   kappa_down (n+1) p_(n+1) = kappa_up (n+1) p_n + J_n,   |J_n| <= 2 G sqrt(n+1) sqrt(p_n p_(n+1)),
+/// (J_n: the coherent flow through <down, n+1| H |up, n> = G sqrt(n+1), bounded by positivity of
+/// rho). Hence p_(n+1) >= r_n p_n and p_(n+1) <= R_n p_n with sqrt(r_n), sqrt(R_n) the positive
+/// roots of kappa_down s^2 -+ 2 G s / sqrt(n+1) - kappa_up = 0, and with sum p_n = 1
+///   p_c >= 1 / S_c,   S_0 = 1,   S_(m+1) = 1 + S_m / r_m,     p_(c-1) >= p_c / R_(c-1).
+/// The truncated model keeps every term above up to the cutoff, so the bound holds for it.
+/// Decreasing in `cutoff`; 0 when kappa_up = 0.
+double stationary_top_population_bound(const SpinBosonRates& rates, Index cutoff);
+
+/// The smallest cutoff >= 1 for which `bound` (one of the two above, as a function of the
+/// cutoff) is <= target, searched up to `cap`; cap + 1 when there is none. One pass for the
+/// stationary bound (O(cutoff)), bisection for the thermal one.
+Index smallest_thermal_cutoff(double nbar, double target, Index cap);
+Index smallest_stationary_cutoff(const SpinBosonRates& rates, double target, Index cap);
+
 class SpinBosonModel final : public SectorModel {
  public:
   /// `cutoff`: highest Fock number kept (ladder size cutoff + 1).
