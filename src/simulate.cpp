@@ -77,12 +77,11 @@ double master_bytes(const RunConfig& c, long cutoff, std::size_t times, int thre
 /// N = 1e4), and for a coherent bath state (binomial, standard deviation sqrt(L)/2) the rungs
 /// above window_tol, sqrt(2 L ln(1/window_tol)) (measured 1030 with growth slack at N = 1e4,
 /// bath [1,0,0]); 4 times that and at least 1024 rungs is taken (an estimate: unusual dynamics
-/// can grow a window further). The
-/// ensemble keeps per jackknife group (at most 200) and output time about 4 accumulators of the
-/// <= 8 raw records and the <= 8 columns.
+/// can grow a window further). The ensemble keeps per jackknife group (at most 200) and output
+/// time about 4 accumulators of the <= 8 raw records and the <= 8 columns.
 double jump_bytes(const RunConfig& c, long cutoff, std::size_t times, int threads) {
   const auto& sv = c.solver;
-  const double system = c.kind == ModelKind::central_spin && full_space(c) ? 1.0 : 2.0;
+  const double system = full_space(c) ? 1.0 : 2.0;
   const double ladder = longest_state(c, cutoff) / system;
   const bool whole = sv.full_sectors || full_space(c) || c.kind == ModelKind::mean_field;
   const double rungs =
