@@ -60,11 +60,13 @@ double model_bytes(const RunConfig& c) {
 }
 
 /// The block master equation: Dormand-Prince keeps about 10 copies of the state (measured 0.92
-/// of that at N = 200), plus, for the non-banded full-space generator, a dense work matrix per
-/// thread, and the output table.
+/// of that at N = 200), plus the output table. The non-banded full-space generator needs a dense
+/// work matrix per thread and the dense initial state besides: 12 + threads copies (measured
+/// 14.4 with 2 threads at N = 9).
 double master_bytes(const RunConfig& c, long cutoff, std::size_t times, int threads) {
   const double entries = density_entries(c, cutoff);
-  return model_bytes(c) + 16.0 * entries * (10.0 + (full_space(c) ? threads : 0)) + 16.0 * 16.0 * double(times);
+  const double copies = full_space(c) ? 12.0 + threads : 10.0;
+  return model_bytes(c) + 16.0 * entries * copies + 16.0 * 16.0 * double(times);
 }
 
 /// Trajectories. Per thread, per state entry: the Taylor terms, 16 bytes each, at most 27 for
@@ -75,12 +77,11 @@ double master_bytes(const RunConfig& c, long cutoff, std::size_t times, int thre
 /// N = 1e4), and for a coherent bath state (binomial, standard deviation sqrt(L)/2) the rungs
 /// above window_tol, sqrt(2 L ln(1/window_tol)) (measured 1030 with growth slack at N = 1e4,
 /// bath [1,0,0]); 4 times that and at least 1024 rungs is taken (an estimate: unusual dynamics
-/// can grow a window further). The
-/// ensemble keeps per jackknife group (at most 200) and output time about 4 accumulators of the
-/// <= 8 raw records and the <= 8 columns.
+/// can grow a window further). The ensemble keeps per jackknife group (at most 200) and output
+/// time about 4 accumulators of the <= 8 raw records and the <= 8 columns.
 double jump_bytes(const RunConfig& c, long cutoff, std::size_t times, int threads) {
   const auto& sv = c.solver;
-  const double system = c.kind == ModelKind::central_spin && full_space(c) ? 1.0 : 2.0;
+  const double system = full_space(c) ? 1.0 : 2.0;
   const double ladder = longest_state(c, cutoff) / system;
   const bool whole = sv.full_sectors || full_space(c) || c.kind == ModelKind::mean_field;
   const double rungs =
@@ -92,11 +93,23 @@ double jump_bytes(const RunConfig& c, long cutoff, std::size_t times, int thread
   return model_bytes(c) + used_threads * per_entry * system * rungs + 8.0 * groups * double(times) * (4.0 * 8.0 + 8.0);
 }
 
-/// The key that sets the size of a run: N, or the Fock cutoff.
-const char* size_key(const RunConfig& c) { return c.kind == ModelKind::spin_boson ? "model.fock_cutoff" : "model.N"; }
+/// The key that sets the size of a run: N, the Fock cutoff, or (automatic cutoff) the rate that
+/// sets the boson's occupation.
+const char* size_key(const RunConfig& c) {
+  if (c.kind != ModelKind::spin_boson) return "model.N";
+  return c.fock_cutoff > 0 ? "model.fock_cutoff" : "model.Gamma_up";
+}
 
 std::string size_name(const RunConfig& c, long cutoff) {
-  return c.kind == ModelKind::spin_boson ? fmt::format("Fock cutoff {}", cutoff) : fmt::format("N = {}", c.model.N);
+  if (c.kind != ModelKind::spin_boson) return fmt::format("N = {}", c.model.N);
+  if (c.fock_cutoff > 0) return fmt::format("Fock cutoff {}", cutoff);
+  return fmt::format("the automatic Fock cutoff {} (smaller ones leave more than model.fock_tol in the top levels)", cutoff);
+}
+
+/// What to change when a spin_boson run does not fit.
+std::string boson_hint(const RunConfig& c) {
+  return c.fock_cutoff > 0 ? "lower model.fock_cutoff"
+                           : "lower nbar (model.Gamma_up), or raise model.fock_tol, or set a smaller model.fock_cutoff";
 }
 
 /// The full-space density is limited outright; everything else by memory.
@@ -108,7 +121,7 @@ void check_master_memory(const RunConfig& c, long cutoff, std::size_t times) {
                                             FullSpaceCentralSpin::max_density_N, FullSpaceCentralSpin::max_N));
   require_memory(master_bytes(c, cutoff, times, omp_get_max_threads()), size_key(c),
                  fmt::format("the master equation at {}", size_name(c, cutoff)),
-                 c.kind == ModelKind::spin_boson ? "lower model.fock_cutoff" : "use trajectories (solver.method = \"jump\")");
+                 c.kind == ModelKind::spin_boson ? boson_hint(c) : "use trajectories (solver.method = \"jump\")");
 }
 
 void check_jump_memory(const RunConfig& c, long cutoff, std::size_t times) {
@@ -329,6 +342,10 @@ Stationary stationary(const RunConfig& config) {
                                             "for the sparse direct solver here (<= 4e5, N <= 80); integrate to long "
                                             "times with qfluct run instead",
                                             config.model.N, block_entries(config.model.N)));
+  if (full_space(config))
+    throw InputError("model.couplings", "steady solves the Dicke-sector and spin_boson models: inhomogeneous couplings "
+                                        "need the full 2^(N+1) space, whose Liouvillian it does not assemble; integrate "
+                                        "to long times with qfluct run instead");
   const std::string key = size_key(config);
   const MemoryLimit limit = usable_memory();
   const bool dicke = config.kind == ModelKind::central_spin && !full_space(config) && config.model.N >= 2;
@@ -340,8 +357,10 @@ Stationary stationary(const RunConfig& config) {
     const double n = density_entries(config, cutoff);
     if (steady_state_memory(n, dicke) > limit.bytes && steady_state_generator_memory(n) > 0.1 * limit.bytes)
       require_memory(steady_state_memory(n, dicke), key,
-                     fmt::format("the stationary sparse LU at {} ({:.3g} unknowns)", size_name(config, cutoff), n),
-                     config.kind == ModelKind::spin_boson ? "" : "integrate to long times with qfluct run instead", limit);
+                     fmt::format("the stationary sparse LU ({:.3g} unknowns) at {}", n, size_name(config, cutoff)),
+                     config.kind == ModelKind::spin_boson ? boson_hint(config)
+                                                          : "integrate to long times with qfluct run instead",
+                     limit);
   };
   std::unique_ptr<SectorModel> model;
   std::unique_ptr<BlockMasterEquation> me;
@@ -352,7 +371,8 @@ Stationary stationary(const RunConfig& config) {
     me = std::make_unique<BlockMasterEquation>(*model);
     SteadyOptions options;
     options.check_memory = [&](double bytes) {
-      require_memory(bytes, key, fmt::format("the stationary sparse LU at {}", size_name(config, cutoff)), "", limit);
+      require_memory(bytes, key, fmt::format("the stationary sparse LU at {}", size_name(config, cutoff)),
+                     config.kind == ModelKind::spin_boson ? boson_hint(config) : "", limit);
     };
     try {
       ss = solve_steady_state(*me, options);

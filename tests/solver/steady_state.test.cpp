@@ -268,3 +268,14 @@ TEST_CASE("stationary(): a state that is not unique is an input error naming wha
     CHECK_THAT(e.what(), Catch::Contains("is not resolved") && Catch::Contains("below the solver's resolution"));
   }
 }
+
+TEST_CASE("stationary(): inhomogeneous couplings are refused up front, naming the key", "[steady]") {
+  // The full-space generator is not assembled; the refusal must come before any memory estimate
+  // of its 4^(N+1) unknowns (at N = 20 that estimate alone would be the message).
+  for (int N : {3, 20}) {
+    RunConfig c;
+    c.model.N = N;
+    c.couplings.assign(std::size_t(N), 1.0);
+    CHECK_THROWS_WITH(stationary(c), Catch::StartsWith("model.couplings: steady solves the Dicke-sector and spin_boson"));
+  }
+}
