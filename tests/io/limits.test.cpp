@@ -2,6 +2,8 @@
 // memory limit, stationary states that are not unique, and bosons no allowed Fock cutoff holds.
 // Each must fail at once with exit 2 and a message that names the key and the reason, and
 // write nothing.
+#include "io/process.hpp"
+
 #include <catch2/catch.hpp>
 #include <cstdio>
 #include <cstdlib>
@@ -19,27 +21,14 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Scratch {
-  fs::path dir;
-  Scratch() {
-    dir = fs::temp_directory_path() / ("qfluct-limits-" + std::to_string(std::rand()) + "-" + std::to_string(::getpid()));
-    fs::create_directories(dir);
-  }
-  ~Scratch() { fs::remove_all(dir); }
-  std::string path(const std::string& name) const { return (dir / name).string(); }
-  bool empty() const { return fs::directory_iterator(dir) == fs::directory_iterator(); }
-};
+using Scratch = qfluct::test::ScratchDir;
 
-std::string read(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+bool is_empty(const Scratch& scratch) { return fs::directory_iterator(scratch.dir) == fs::directory_iterator(); }
+
 
 /// Runs the CLI with `args` in a child whose RLIMIT_AS is `address_space` bytes (0: unchanged);
 /// returns the exit code (-1 if it did not exit normally), stderr in `err`.
-int qfluct(const std::vector<std::string>& args, double address_space, std::string& err, const Scratch& scratch) {
+int run_cli(const std::vector<std::string>& args, double address_space, std::string& err, const Scratch& scratch) {
   const std::string log = scratch.path("stderr.txt");
   const pid_t pid = ::fork();
   if (pid == 0) {
@@ -60,7 +49,7 @@ int qfluct(const std::vector<std::string>& args, double address_space, std::stri
   }
   int status = 0;
   ::waitpid(pid, &status, 0);
-  err = read(log);
+  err = qfluct::test::slurp(log);
   fs::remove(log);
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
@@ -87,7 +76,7 @@ TEST_CASE("cli: runs that do not fit a lowered address-space limit are refused a
   for (std::size_t i = 0; i < inputs.size(); ++i) {
     std::string err;
     INFO(inputs[i][0] << " " << inputs[i][3]);
-    CHECK(qfluct(inputs[i], limit, err, scratch) == 2);
+    CHECK(run_cli(inputs[i], limit, err, scratch) == 2);
     INFO(err);
     CHECK(err.find("qfluct: error: model.N: ") != std::string::npos);
     CHECK(err.find(what[i]) != std::string::npos);
@@ -95,14 +84,14 @@ TEST_CASE("cli: runs that do not fit a lowered address-space limit are refused a
     // (Unless physical memory is the tighter limit on this machine.)
     if (0.8 * double(::sysconf(_SC_PHYS_PAGES)) * double(::sysconf(_SC_PAGE_SIZE)) > 0.9 * limit)
       CHECK(err.find("of the 3.7 GiB address-space limit RLIMIT_AS") != std::string::npos);
-    CHECK(scratch.empty());
+    CHECK(is_empty(scratch));
   }
   // What fits still runs under the same limit.
   std::string err;
-  CHECK(qfluct({"run", fig2(), "--set", "output.t_end=1", "-o", out, "--quiet"}, limit, err, scratch) == 0);
+  CHECK(run_cli({"run", fig2(), "--set", "output.t_end=1", "-o", out, "--quiet"}, limit, err, scratch) == 0);
   CHECK(err.empty());
   CHECK(fs::exists(out));
-  CHECK(qfluct({"steady", fig2(), "-o", out, "--quiet"}, limit, err, scratch) == 0);
+  CHECK(run_cli({"steady", fig2(), "-o", out, "--quiet"}, limit, err, scratch) == 0);
 }
 
 TEST_CASE("cli: a stationary state that is not unique is an error, and a scan fails as a whole naming the point",
@@ -111,25 +100,25 @@ TEST_CASE("cli: a stationary state that is not unique is an error, and a scan fa
   const std::string out = scratch.path("s.csv");
   std::string err;
   // The issue's input: it used to exit 0 with |tau| = 1.94.
-  CHECK(qfluct({"steady", fig2(), "--set", "model.N=3", "--set", "model.g0=0", "--set", "model.gamma_up=0", "--set",
+  CHECK(run_cli({"steady", fig2(), "--set", "model.N=3", "--set", "model.g0=0", "--set", "model.gamma_up=0", "--set",
                 "model.gamma_down=0", "--set", "output.t_end=2", "--set", "output.dt=0.5", "-o", out},
                0, err, scratch) == 2);
   CHECK(err.find("qfluct: error: model.g0: the stationary state is not unique: the central spin has no dissipation") !=
         std::string::npos);
-  CHECK(scratch.empty());
+  CHECK(is_empty(scratch));
   // The same for spin_boson.
-  CHECK(qfluct({"steady", fig2(), "--set", "model.kind=\"spin_boson\"", "--set", "model.g0=0", "--set",
+  CHECK(run_cli({"steady", fig2(), "--set", "model.kind=\"spin_boson\"", "--set", "model.g0=0", "--set",
                 "model.gamma_up=0", "--set", "model.gamma_down=0", "-o", out},
                0, err, scratch) == 2);
   CHECK(err.find("model.g0: the stationary state is not unique") != std::string::npos);
   // A scan whose first point is not unique: no CSV, and the message names the point.
-  CHECK(qfluct({"steady", fig2(), "--set", "model.N=3", "--set", "model.gamma_up=0", "--set", "model.gamma_down=0",
+  CHECK(run_cli({"steady", fig2(), "--set", "model.N=3", "--set", "model.gamma_up=0", "--set", "model.gamma_down=0",
                 "--scan", "model.g0=0:1:3", "-o", out},
                0, err, scratch) == 2);
   CHECK(err.find("qfluct: error: model.g0: at model.g0 = 0: the stationary state is not unique") != std::string::npos);
-  CHECK(scratch.empty());
+  CHECK(is_empty(scratch));
   // The same scan from g0 = 0.5 is fine.
-  CHECK(qfluct({"steady", fig2(), "--set", "model.N=3", "--set", "model.gamma_up=0", "--set", "model.gamma_down=0",
+  CHECK(run_cli({"steady", fig2(), "--set", "model.N=3", "--set", "model.gamma_up=0", "--set", "model.gamma_down=0",
                 "--scan", "model.g0=0.5:1:2", "-o", out, "--quiet"},
                0, err, scratch) == 0);
   CHECK(fs::exists(out));
@@ -140,10 +129,10 @@ TEST_CASE("cli: a boson no allowed Fock cutoff holds is refused at once", "[cli]
   std::string err;
   for (const char* command : {"run", "steady"}) {
     INFO(command);
-    CHECK(qfluct({command, fig2(), "--set", "model.kind=\"spin_boson\"", "--set", "model.Gamma_up=0.999999", "-o",
+    CHECK(run_cli({command, fig2(), "--set", "model.kind=\"spin_boson\"", "--set", "model.Gamma_up=0.999999", "-o",
                   scratch.path("sb.csv")},
                  0, err, scratch) == 2);
     CHECK(err.find("qfluct: error: model.Gamma_up: the boson's occupation nbar") != std::string::npos);
-    CHECK(scratch.empty());
+    CHECK(is_empty(scratch));
   }
 }
