@@ -143,7 +143,10 @@ void CentralSpinModel::fill_kraus_weight(int c, int b, int s, Window w, RVec& d)
   }
 }
 
-void CentralSpinModel::fill_observable(Observable o, int s, Window in, Window out, Operator& target) const {
+ObservableDeclaration CentralSpinModel::declare_observables() const { return central::observables(has_fluctuations(), quadrature_scale()); }
+
+void CentralSpinModel::fill_observable(int id, int s, Window in, Window out, Operator& target) const {
+  const auto o = Observable(id);
   const double j = dicke::spin(p_.N, s);
   LadderOperatorBuilder O(target, 2, in, out);
   switch (o) {

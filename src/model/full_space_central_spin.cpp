@@ -1,5 +1,7 @@
 #include "qfluct/model/full_space_central_spin.hpp"
 
+#include "qfluct/model/central_spin_terms.hpp"
+
 #include "qfluct/core/error.hpp"
 #include "qfluct/model/central_spin.hpp"
 
@@ -120,7 +122,10 @@ void FullSpaceCentralSpin::fill_channel_weight(int c, int, Window, RVec& d) cons
   }
 }
 
-void FullSpaceCentralSpin::fill_observable(Observable o, int, Window, Window, Operator& O) const {
+ObservableDeclaration FullSpaceCentralSpin::declare_observables() const { return central::observables(has_fluctuations(), quadrature_scale()); }
+
+void FullSpaceCentralSpin::fill_observable(int id, int, Window, Window, Operator& O) const {
+  const auto o = Observable(id);
   O = observables_.at(static_cast<std::size_t>(o));
 }
 

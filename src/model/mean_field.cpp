@@ -73,7 +73,10 @@ void MeanFieldModel::fill_channel_weight(int c, int, Window w, RVec& d) const {
   central::fill_jump_weight(lowering_.at(c), w.size, d);
 }
 
-void MeanFieldModel::fill_observable(Observable o, int, Window in, Window out, Operator& target) const {
+ObservableDeclaration MeanFieldModel::declare_observables() const { return central::observables(false, 1.0, {"m_x", "m_y", "m_z"}); }
+
+void MeanFieldModel::fill_observable(int id, int, Window in, Window out, Operator& target) const {
+  const auto o = Observable(id);
   if (o != Observable::tau_x && o != Observable::tau_y && o != Observable::tau_z)
     throw std::logic_error("the mean-field model has no fluctuation observables");
   LadderOperatorBuilder O(target, 2, in, out);

@@ -1,11 +1,15 @@
 #include "qfluct/model/observables.hpp"
 
+#include "qfluct/model/entanglement.hpp"
 #include "qfluct/stats/central_moments.hpp"
+
+#include <stdexcept>
 
 namespace qfluct {
 
 namespace {
-constexpr Observable system_observables[3] = {Observable::tau_x, Observable::tau_y, Observable::tau_z};
+using Form = LinearQuantity::Form;
+using ColumnForm = ColumnGroup::Form;
 
 /// psi (window `from`) rewritten in the layout of the larger window `to`.
 CVec embed(const CVec& psi, Window from, Window to, Index d) {
@@ -14,93 +18,168 @@ CVec embed(const CVec& psi, Window from, Window to, Index d) {
     out.segment(c * to.size + (from.begin - to.begin), from.size) = psi.segment(c * from.size, from.size);
   return out;
 }
+
+/// The d x d matrix stored row-major as (re, im) pairs.
+CMat unpack_density(const double* raw, Index d) {
+  CMat rho(d, d);
+  for (Index a = 0; a < d; ++a)
+    for (Index b = 0; b < d; ++b) rho(a, b) = cplx(raw[2 * (a * d + b)], raw[2 * (a * d + b) + 1]);
+  return rho;
+}
 }  // namespace
 
 ObservableSet::ObservableSet(const SectorModel& model)
-    : model_(model), fluctuations_(model.has_fluctuations()), full_(model.sector_count()) {
-  raw_names_ = {"tau_x", "tau_y", "tau_z"};
-  column_names_ = raw_names_;
-  raw_of_column_ = {0, 1, 2};
-  if (fluctuations_) {
-    scale_ = model.quadrature_scale();
-    raw_names_.insert(raw_names_.end(), {"q1", "q2", "q3", "q4", "n"});
-    column_names_.insert(column_names_.end(), {"q", "Q2", "Q4", "nongauss", "n"});
-    raw_of_column_.insert(raw_of_column_.end(), {3, -1, -1, -1, 7});
+    : model_(model), decl_(model.declare_observables()), full_(model.sector_count()) {
+  const Index d = model.system_dim();
+  for (const auto& q : decl_.linear) {
+    raw_offset_.push_back(raw_size());
+    const std::size_t expected = q.form == Form::expectation ? 1 : q.form == Form::moments ? 4
+                               : q.form == Form::reduced_density ? std::size_t(2 * d * d) : q.names.size();
+    if (q.names.size() != expected || expected == 0)
+      throw std::logic_error("ObservableSet: a linear quantity declares the wrong number of names");
+    if (q.form == Form::moments && fourth_moment_ < 0) fourth_moment_ = raw_size() + 3;
+    raw_names_.insert(raw_names_.end(), q.names.begin(), q.names.end());
   }
-  for (const auto& name : model.extra_columns()) {
-    raw_of_column_.push_back(Index(raw_names_.size()));
-    raw_names_.push_back(name);
-    column_names_.push_back(name);
-    ++extras_;
+  for (const auto& g : decl_.columns) {
+    column_offset_.push_back(column_count());
+    const Index n = Index(g.names.size());
+    const Index reads = g.form == ColumnForm::copy ? n : g.form == ColumnForm::central_moments ? 4 : 2 * g.dim * g.dim;
+    const bool sized = g.form == ColumnForm::copy ? n > 0
+                     : g.form == ColumnForm::central_moments ? n == central_moments_size
+                     : g.form == ColumnForm::purity ? n == 1 : n == 2 && g.dim == 4;
+    if (!sized || g.raw < 0 || g.raw + reads > raw_size())
+      throw std::logic_error("ObservableSet: a column group reads outside the raw record or has the wrong size");
+    for (Index j = 0; j < n; ++j) raw_of_column_.push_back(g.form == ColumnForm::copy ? g.raw + j : -1);
+    if (g.form == ColumnForm::central_moments) curvature_.push_back({column_count(), n, g.raw, reads});
+    column_names_.insert(column_names_.end(), g.names.begin(), g.names.end());
   }
 }
 
+Index ObservableSet::column_index(const std::string& name) const {
+  for (std::size_t c = 0; c < column_names_.size(); ++c)
+    if (column_names_[c] == name) return Index(c);
+  return -1;
+}
+
 void ObservableSet::measure(const SectorState& state, double t, double* raw) const {
-  if (extras_ > 0) model_.extra_values(t, raw + raw_size() - extras_);
   const Index d = model_.system_dim();
   const Window w = state.window;
+  const int s = state.sector;
   const double norm2 = state.psi.squaredNorm();
-  for (int a = 0; a < 3; ++a)
-    raw[a] = model_.observable(system_observables[a], state.sector, w, w).expectation(state.psi).real() / norm2;
-  if (!fluctuations_) return;
-  const Index L = model_.ladder_size(state.sector);
-  const Window w1 = w.shifted(0, 1, L), w2 = w1.shifted(0, 1, L);
-  CVec v1 = CVec::Zero(d * w1.size), v2 = CVec::Zero(d * w2.size);
-  model_.observable(Observable::quadrature, state.sector, w, w1).apply(state.psi, v1);
-  model_.observable(Observable::quadrature, state.sector, w1, w2).apply(v1, v2);
-  const double s = scale_;
-  raw[3] = s * embed(state.psi, w, w1, d).dot(v1).real() / norm2;
-  raw[4] = s * s * v1.squaredNorm() / norm2;
-  raw[5] = s * s * s * embed(v1, w1, w2, d).dot(v2).real() / norm2;
-  raw[6] = s * s * s * s * v2.squaredNorm() / norm2;
-  raw[7] = model_.observable(Observable::number, state.sector, w, w).expectation(state.psi).real() / norm2;
+  for (std::size_t i = 0; i < decl_.linear.size(); ++i) {
+    const LinearQuantity& q = decl_.linear[i];
+    double* out = raw + raw_offset_[i];
+    switch (q.form) {
+      case Form::expectation: out[0] = model_.observable(q.id, s, w, w).expectation(state.psi).real() / norm2; break;
+      case Form::moments: {
+        // <q^k> from v1 = X psi and v2 = X^2 psi on windows one and two rungs wider.
+        const Index L = model_.ladder_size(s);
+        const Window w1 = w.shifted(0, 1, L), w2 = w1.shifted(0, 1, L);
+        CVec v1 = CVec::Zero(d * w1.size), v2 = CVec::Zero(d * w2.size);
+        model_.observable(q.id, s, w, w1).apply(state.psi, v1);
+        model_.observable(q.id, s, w1, w2).apply(v1, v2);
+        const double k = q.scale;
+        out[0] = k * embed(state.psi, w, w1, d).dot(v1).real() / norm2;
+        out[1] = k * k * v1.squaredNorm() / norm2;
+        out[2] = k * k * k * embed(v1, w1, w2, d).dot(v2).real() / norm2;
+        out[3] = k * k * k * k * v2.squaredNorm() / norm2;
+        break;
+      }
+      case Form::reduced_density: {
+        // rho_ab = sum_k psi(a, k) conj(psi(b, k)): psi viewed as a (rungs x d) matrix M, rho = M^T conj(M).
+        const Eigen::Map<const CMat> M(state.psi.data(), w.size, d);
+        const CMat rho = (M.transpose() * M.conjugate()) / norm2;
+        for (Index a = 0; a < d; ++a)
+          for (Index b = 0; b < d; ++b) out[2 * (a * d + b)] = rho(a, b).real(), out[2 * (a * d + b) + 1] = rho(a, b).imag();
+        break;
+      }
+      case Form::c_number: model_.extra_values(t, out); break;
+    }
+  }
 }
 
 const std::vector<Operator>& ObservableSet::full_operators(int s) const {
   auto& ops = full_[s];
   if (ops.empty()) {
     const Window w = model_.full_window(s);
-    for (Observable o : system_observables) ops.push_back(model_.observable(o, s, w, w));
-    if (fluctuations_) {
-      ops.push_back(model_.observable(Observable::quadrature, s, w, w));
-      ops.push_back(model_.observable(Observable::number, s, w, w));
-    }
+    for (const auto& q : decl_.linear)
+      ops.push_back(q.form == Form::expectation || q.form == Form::moments ? model_.observable(q.id, s, w, w) : Operator());
   }
   return ops;
 }
 
 void ObservableSet::measure(const std::vector<Eigen::Map<const CMat>>& blocks, double t, double* raw) const {
   std::fill(raw, raw + raw_size(), 0.0);
-  if (extras_ > 0) model_.extra_values(t, raw + raw_size() - extras_);
+  const Index d = model_.system_dim();
+  for (std::size_t i = 0; i < decl_.linear.size(); ++i)
+    if (decl_.linear[i].form == Form::c_number) model_.extra_values(t, raw + raw_offset_[i]);
   for (int s = 0; s < int(blocks.size()); ++s) {
     const auto& rho = blocks[s];
     if (rho.size() == 0) continue;
     const auto& ops = full_operators(s);
-    for (int a = 0; a < 3; ++a) raw[a] += ops[a].trace_with(rho).real();
-    if (!fluctuations_) continue;
-    const Operator& X = ops[3];
-    CMat y1 = CMat::Zero(rho.rows(), rho.cols()), y2 = y1, y3 = y1;
-    X.apply(rho, y1);
-    X.apply(y1, y2);
-    X.apply(y2, y3);
-    const double s1 = scale_, s2 = s1 * s1;
-    raw[3] += s1 * X.trace_with(rho).real();
-    raw[4] += s2 * X.trace_with(y1).real();
-    raw[5] += s2 * s1 * X.trace_with(y2).real();
-    raw[6] += s2 * s2 * X.trace_with(y3).real();
-    raw[7] += ops[4].trace_with(rho).real();
+    for (std::size_t i = 0; i < decl_.linear.size(); ++i) {
+      const LinearQuantity& q = decl_.linear[i];
+      double* out = raw + raw_offset_[i];
+      switch (q.form) {
+        case Form::expectation: out[0] += ops[i].trace_with(rho).real(); break;
+        case Form::moments: {
+          const Operator& X = ops[i];
+          CMat y1 = CMat::Zero(rho.rows(), rho.cols()), y2 = y1, y3 = y1;
+          X.apply(rho, y1);
+          X.apply(y1, y2);
+          X.apply(y2, y3);
+          const double s1 = q.scale, s2 = s1 * s1;
+          out[0] += s1 * X.trace_with(rho).real();
+          out[1] += s2 * X.trace_with(y1).real();
+          out[2] += s2 * s1 * X.trace_with(y2).real();
+          out[3] += s2 * s2 * X.trace_with(y3).real();
+          break;
+        }
+        case Form::reduced_density: {
+          const Index L = model_.ladder_size(s);
+          for (Index a = 0; a < d; ++a)
+            for (Index b = 0; b < d; ++b) {
+              const cplx v = rho.block(a * L, b * L, L, L).diagonal().sum();
+              out[2 * (a * d + b)] += v.real();
+              out[2 * (a * d + b) + 1] += v.imag();
+            }
+          break;
+        }
+        case Form::c_number: break;
+      }
+    }
+  }
+}
+
+void ObservableSet::derive_one(std::size_t g, const double* raw, double* col) const {
+  const ColumnGroup& group = decl_.columns[g];
+  switch (group.form) {
+    case ColumnForm::copy: std::copy_n(raw, group.names.size(), col); break;
+    case ColumnForm::central_moments: central_moments(raw, col); break;
+    case ColumnForm::purity: col[0] = purity(unpack_density(raw, group.dim)); break;
+    case ColumnForm::entanglement: {
+      const CMat rho = unpack_density(raw, group.dim);
+      col[0] = concurrence(rho);
+      col[1] = negativity(rho);
+      break;
+    }
   }
 }
 
 void ObservableSet::derive(const double* raw, double* col) const {
-  for (Index c = 0; c < column_count(); ++c)
-    if (column_is_linear(c)) col[c] = raw[raw_index_of_column(c)];
-  // q, Q2, Q4, nongauss from <q>, <q^2>, <q^3>, <q^4> (q itself is rewritten identically)
-  if (fluctuations_) central_moments(raw + 3, col + 3);
+  for (std::size_t g = 0; g < decl_.columns.size(); ++g) derive_one(g, raw + decl_.columns[g].raw, col + column_offset_[g]);
+}
+
+void ObservableSet::derive_group(Index column, const double* raw_of_group, double* col) const {
+  for (std::size_t g = 0; g < decl_.columns.size(); ++g)
+    if (column_offset_[g] == column) return derive_one(g, raw_of_group, col);
+  throw std::logic_error("ObservableSet::derive_group: no group starts at this column");
 }
 
 void ObservableSet::bound(const double* raw, double* col) const {
-  if (fluctuations_) bound_central_moments(raw[4], col + 3);
+  for (std::size_t g = 0; g < decl_.columns.size(); ++g)
+    if (decl_.columns[g].form == ColumnForm::central_moments)
+      bound_central_moments(raw[decl_.columns[g].raw + 1], col + column_offset_[g]);
 }
 
 }  // namespace qfluct

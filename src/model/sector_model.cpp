@@ -1,5 +1,6 @@
 #include "qfluct/model/sector_model.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace qfluct {
@@ -60,10 +61,52 @@ RVec SectorModel::kraus_weight(int c, int b, int s, Window w) const {
   return weight;
 }
 
-Operator SectorModel::observable(Observable o, int s, Window in, Window out) const {
+Operator SectorModel::observable(int id, int s, Window in, Window out) const {
   Operator O;
-  fill_observable(o, s, in, out, O);
+  fill_observable(id, s, in, out, O);
   return O;
+}
+
+Operator SectorModel::channel_operator(int c, int s, Window w) const {
+  Operator W;
+  fill_channel_operator(c, s, w, W);
+  return W;
+}
+
+void SectorModel::fill_channel_operator(int c, int s, Window w, Operator& W) const {
+  RVec weight;
+  fill_channel_weight(c, s, w, weight);
+  W.reset(weight.size(), weight.size());
+  double* d = W.add_band(0, 0, 1.0, weight.size());
+  std::copy_n(weight.data(), weight.size(), d);
+}
+
+std::vector<std::string> SectorModel::truncated_modes() const {
+  if (ladder_truncated()) return {"boson"};
+  return {};
+}
+
+void SectorModel::fill_truncation_weight(int, int s, Window w, RVec& weight) const {
+  const Index L = ladder_size(s);
+  weight.setZero(system_dim() * w.size);
+  for (Index c = 0; c < system_dim(); ++c)
+    for (Index k = std::max(w.begin, L - 2); k < w.end(); ++k) weight(c * w.size + (k - w.begin)) = 1.0;
+}
+
+Index ObservableDeclaration::raw_size() const {
+  Index n = 0;
+  for (const auto& q : linear) n += Index(q.names.size());
+  return n;
+}
+
+Index ObservableDeclaration::add(LinearQuantity q) {
+  const Index first = raw_size();
+  linear.push_back(std::move(q));
+  return first;
+}
+
+void ObservableDeclaration::add_copy(std::vector<std::string> names, Index raw) {
+  columns.push_back({ColumnGroup::Form::copy, std::move(names), raw, 0});
 }
 
 }  // namespace qfluct

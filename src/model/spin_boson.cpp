@@ -145,7 +145,10 @@ void SpinBosonModel::fill_channel_weight(int c, int, Window w, RVec& d) const {
   }
 }
 
-void SpinBosonModel::fill_observable(Observable o, int, Window in, Window out, Operator& target) const {
+ObservableDeclaration SpinBosonModel::declare_observables() const { return central::observables(true, quadrature_scale()); }
+
+void SpinBosonModel::fill_observable(int id, int, Window in, Window out, Operator& target) const {
+  const auto o = Observable(id);
   LadderOperatorBuilder O(target, 2, in, out);
   switch (o) {
     case Observable::tau_x:

@@ -62,17 +62,18 @@ TimeSeries run_ensemble(const SectorModel& model, const std::vector<double>& tim
           for (Index t = 0; t < T; ++t) observables.derive(m + t * raw, cols + t * ncol);
         },
         T * ncol);
-    const auto derive = [&](const double* m, double* cols) { observables.derive(m, cols); };
-    bool nonlinear = false;
-    for (Index c = 0; c < ncol; ++c) nonlinear = nonlinear || !observables.column_is_linear(c);
     worst_error = 0.0;
     RVec values(ncol);
     for (Index t = 0; t < T; ++t) {
       // The jackknife's first-order error misses the spread of f(means) where f's gradient
-      // vanishes (Q2 = <q^2> - <q>^2 at <q> ~ 0): add its second-order part (stats/second_order).
-      const RVec curvature =
-          nonlinear ? curvature_variance(derive, ncol, means.segment(t * raw, raw), grouped.covariance_of_means(t * raw, raw))
-                    : RVec::Zero(ncol);
+      // vanishes (Q2 = <q^2> - <q>^2 at <q> ~ 0): add its second-order part (stats/second_order)
+      // for the column groups where that happens, from the raw entries they depend on.
+      RVec curvature = RVec::Zero(ncol);
+      for (const auto& g : observables.curvature_groups()) {
+        const auto f = [&](const double* m, double* cols) { observables.derive_group(g.column, m, cols); };
+        curvature.segment(g.column, g.columns) =
+            curvature_variance(f, g.columns, means.segment(t * raw + g.raw, g.raws), grouped.covariance_of_means(t * raw + g.raw, g.raws));
+      }
       for (Index c = 0; c < ncol; ++c) {
         const Index k = t * ncol + c;
         const bool linear = observables.column_is_linear(c);
@@ -136,7 +137,7 @@ TimeSeries run_ensemble(const SectorModel& model, const std::vector<double>& tim
   // (a rare early tau_+ jump leaves q large); standard errors there are unreliable.
   nlohmann::json heavy = nlohmann::json::array();
   if (observables.fluctuations()) {
-    const Index q4 = ObservableSet::raw_q4;
+    const Index q4 = observables.fourth_moment_raw();
     RVec largest = RVec::Zero(R);
     for (long g = 0; g < groups_done; ++g) largest = largest.cwiseMax(groups[g].largest);
     const RVec means = total.means();
@@ -149,8 +150,23 @@ TimeSeries run_ensemble(const SectorModel& model, const std::vector<double>& tim
   nlohmann::json per_channel = nlohmann::json::object();
   for (std::size_t c = 0; c < model.channels().size(); ++c)
     per_channel[model.channels()[c].name] = c < stats.jumps_per_channel.size() ? double(stats.jumps_per_channel[c]) / n : 0.0;
-  double top = 0.0;  // the ensemble's population in the top two rungs, largest over time
-  for (double sum : stats.top_rung_population) top = std::max(top, sum / n);
+  // The ensemble's population in the top two levels of each truncated mode, largest over time.
+  const auto modes = model.truncated_modes();
+  double top = 0.0;
+  nlohmann::json top_per_mode = nlohmann::json::object();
+  for (std::size_t m = 0; m < modes.size(); ++m) {
+    double largest = 0.0;
+    if (m < stats.top_level_population.size())
+      for (double sum : stats.top_level_population[m]) largest = std::max(largest, sum / n);
+    top_per_mode[modes[m]] = largest;
+    top = std::max(top, largest);
+  }
+  // A model that declares diagonal channel weights wrongly gives branch weights that do not add
+  // up to its channel weight; rounding gives ~1e-15.
+  if (stats.max_branch_mismatch > 1e-8)
+    throw NumericalError(fmt::format("the branch weights of a jump differ from the channel weight by {:.3g} (relative): "
+                                     "the model's channel weights (sum_b K^+K) are not what its Kraus operators give",
+                                     stats.max_branch_mismatch));
   out.info = {
       {"method", "jump"},
       {"unravelling", "quantum jumps, waiting-time method (Taylor propagator with dense output)"},
@@ -182,7 +198,10 @@ TimeSeries run_ensemble(const SectorModel& model, const std::vector<double>& tim
       {"heavy_tail_times", heavy},
       {"threads", omp_get_max_threads()},
       {"solver_seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()}};
-  if (model.ladder_truncated()) out.info["largest_top_rung_population"] = top;
+  if (!modes.empty()) {
+    out.info["largest_top_rung_population"] = top;
+    out.info["top_level_population_per_mode"] = top_per_mode;
+  }
   return out;
 }
 

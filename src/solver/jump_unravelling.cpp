@@ -23,8 +23,13 @@ void TrajectoryStatistics::merge(const TrajectoryStatistics& o) {
   max_edge_population = std::max(max_edge_population, o.max_edge_population);
   max_trimmed_population = std::max(max_trimmed_population, o.max_trimmed_population);
   max_branch_mismatch = std::max(max_branch_mismatch, o.max_branch_mismatch);
-  if (top_rung_population.size() < o.top_rung_population.size()) top_rung_population.resize(o.top_rung_population.size(), 0.0);
-  for (std::size_t t = 0; t < o.top_rung_population.size(); ++t) top_rung_population[t] += o.top_rung_population[t];
+  if (top_level_population.size() < o.top_level_population.size()) top_level_population.resize(o.top_level_population.size());
+  for (std::size_t m = 0; m < o.top_level_population.size(); ++m) {
+    auto& mine = top_level_population[m];
+    const auto& theirs = o.top_level_population[m];
+    if (mine.size() < theirs.size()) mine.resize(theirs.size(), 0.0);
+    for (std::size_t t = 0; t < theirs.size(); ++t) mine[t] += theirs[t];
+  }
 }
 
 /// A = -i H - (Gamma - c)/2 on the current window, ready for repeated application. All storage
@@ -41,7 +46,11 @@ struct JumpUnravelling::Generator {
   CVec diag;                        // diagonal of A
   double c = 0.0;                   // scalar decay rate factored out: psi = exp(-c t / 2) phi
   double norm = 0.0;                // infinity-norm bound of A (sets the Taylor step)
-  std::vector<RVec> weights;        // per channel: diagonal of sum_b K^+K on the window
+  std::vector<RVec> weights;        // per channel: diagonal of sum_b K^+K on the window (fast path)
+  std::vector<Operator> channel_ops;// per channel: sum_b K^+K on the window (general path)
+  /// Operators applied as a whole: a non-banded H (factor -i) and, on the general path, the
+  /// channel operators (factor -rate/2).
+  std::vector<std::pair<const Operator*, cplx>> general;
   RVec decay;                       // sum_c rate_c weights_c
   RVec row_sum;                     // work space for the norm bound
   std::vector<Operator> drives;     // H_i on the window (time-dependent models)
@@ -61,10 +70,7 @@ struct JumpUnravelling::Generator {
     const cplx* xp = x.data();
     cplx* yp = y.data();
     for (Index i = 0; i < D; ++i) yp[i] = scale * (diag[i] * xp[i]);
-    if (H.is_sparse()) {
-      H.apply(x, y, -I * scale);
-      return;
-    }
+    for (const auto& [op, factor] : general) op->apply(x, y, factor * scale);
     for (const Band& b : bands) {
       const cplx* c = coeffs.data() + b.offset;
       const cplx* xi = xp + b.in;
@@ -78,6 +84,7 @@ JumpUnravelling::JumpUnravelling(const SectorModel& model, std::vector<double> t
     : model_(model), observables_(model), times_(std::move(times)), options_(options),
       gen_(std::make_unique<Generator>()) {
   if (times_.empty()) throw std::invalid_argument("JumpUnravelling: no output times");
+  if (!model_.windowed()) options_.full_sectors = true;
   if (model_.time_dependent()) {
     options_.full_sectors = true;  // driven models are small (the mean-field central spin)
     ode_ = std::make_unique<Dopri5>([this](double t, const CVec& x, CVec& y) { gen_->apply_at(t, x, y); }, 0,
@@ -95,10 +102,21 @@ void JumpUnravelling::build_generator() {
   const Index D = model_.system_dim() * w.size;
   const auto& channels = model_.channels();
   g.decay.setZero(D);
-  g.weights.resize(channels.size());
-  for (std::size_t c = 0; c < channels.size(); ++c) {
-    model_.fill_channel_weight(int(c), s, w, g.weights[c]);
-    g.decay += channels[c].rate * g.weights[c];
+  g.general.clear();
+  if (model_.diagonal_channel_weights()) {
+    g.weights.resize(channels.size());
+    for (std::size_t c = 0; c < channels.size(); ++c) {
+      model_.fill_channel_weight(int(c), s, w, g.weights[c]);
+      g.decay += channels[c].rate * g.weights[c];
+    }
+  } else {
+    // General path: Gamma = sum_c rate_c W_c is not diagonal; it stays an operator in A, and no
+    // scalar is factored out (c = 0).
+    g.channel_ops.resize(channels.size());
+    for (std::size_t c = 0; c < channels.size(); ++c) {
+      model_.fill_channel_operator(int(c), s, w, g.channel_ops[c]);
+      g.general.emplace_back(&g.channel_ops[c], cplx(-0.5 * channels[c].rate));
+    }
   }
   g.c = D > 0 ? g.decay.minCoeff() : 0.0;
   g.diag = (-0.5 * (g.decay.array() - g.c)).cast<cplx>();
@@ -125,8 +143,10 @@ void JumpUnravelling::build_generator() {
       pool += b.size;
     }
   }
-  // ||A||_inf <= max_i (sum_j |H_ij| + (Gamma_i - c)/2)
-  g.norm = g.H.is_sparse() ? g.H.infinity_norm() + g.row_sum.maxCoeff() : (D > 0 ? g.row_sum.maxCoeff() : 0.0);
+  if (g.H.is_sparse()) g.general.insert(g.general.begin(), {&g.H, -I});
+  // ||A||_inf <= max_i (sum_j |H_ij| + (Gamma_i - c)/2), plus the norms of the operators applied whole.
+  g.norm = D > 0 ? g.row_sum.maxCoeff() : 0.0;
+  for (const auto& [op, factor] : g.general) g.norm += std::abs(factor) * op->infinity_norm();
   g.model = &model_;
   if (model_.time_dependent()) {
     g.drives.resize(model_.drive_count());
@@ -216,14 +236,9 @@ double JumpUnravelling::trim_to_margin(Index keep, double norm2) {
   return discarded;
 }
 
-double JumpUnravelling::top_rung_population() const {
-  const Index d = model_.system_dim();
-  const Window w = state_.window;
-  const Index L = model_.ladder_size(state_.sector);
-  double p = 0.0;
-  for (Index k = std::max(w.begin, L - 2); k < w.end(); ++k)
-    for (Index c = 0; c < d; ++c) p += std::norm(state_.psi(c * w.size + (k - w.begin)));
-  return p / state_.psi.squaredNorm();
+double JumpUnravelling::top_level_population(int mode) {
+  model_.fill_truncation_weight(mode, state_.sector, state_.window, weight_);
+  return weight_.dot(state_.psi.cwiseAbs2()) / state_.psi.squaredNorm();
 }
 
 double JumpUnravelling::edge_population() const {
@@ -330,12 +345,15 @@ void JumpUnravelling::jump(Rng& rng, TrajectoryStatistics& stats) {
   const auto& channels = model_.channels();
   const Generator& g = *gen_;
   const CVec& phi = state_.psi;
-  population_ = phi.cwiseAbs2();
-  // Stage 1: the channel, from its diagonal weight rate_c <W_c>.
+  const bool diagonal = model_.diagonal_channel_weights();
+  if (diagonal) population_ = phi.cwiseAbs2();
+  // Stage 1: the channel, from its weight rate_c <W_c> (a dot product with the populations
+  // where W_c is diagonal).
   channel_p_.resize(channels.size());
   double total = 0.0;
   for (std::size_t c = 0; c < channels.size(); ++c)
-    total += (channel_p_[c] = channels[c].rate * g.weights[c].dot(population_));
+    total += (channel_p_[c] = channels[c].rate * (diagonal ? g.weights[c].dot(population_)
+                                                           : std::max(0.0, g.channel_ops[c].expectation(phi).real())));
   double u = boost::random::uniform_01<double>()(rng) * total;
   std::size_t c = 0;
   while (c + 1 < channels.size() && (u -= channel_p_[c]) >= 0.0) ++c;
@@ -346,9 +364,16 @@ void JumpUnravelling::jump(Rng& rng, TrajectoryStatistics& stats) {
   double branch_total = 0.0;
   for (Index b = 0; b < ch.branches(); ++b) {
     double w = 0.0;
-    if (model_.has_sector(s + ch.sector_shift[b])) {
+    const int target = s + ch.sector_shift[b];
+    if (model_.has_sector(target) && diagonal) {
       model_.fill_kraus_weight(int(c), int(b), s, state_.window, weight_);
       w = weight_.dot(population_);
+    } else if (model_.has_sector(target)) {  // general path: ||K_b phi||^2
+      const Window wt = options_.full_sectors ? model_.full_window(target) : model_.branch_window(int(c), int(b), s, state_.window);
+      model_.fill_kraus(int(c), int(b), s, state_.window, wt, kraus_);
+      scratch2_.setZero(model_.system_dim() * wt.size);
+      kraus_.apply(phi, scratch2_);
+      w = scratch2_.squaredNorm();
     }
     branch_total += (branch_p_[b] = w);
   }
@@ -395,10 +420,12 @@ void JumpUnravelling::run(Rng& rng, double* record, TrajectoryStatistics& stats)
   double log_r = std::log(uniform_open0(rng));
   build_generator();
   double t = times_[0];
-  if (model_.ladder_truncated()) stats.top_rung_population.resize(times_.size(), 0.0);
+  const int modes = int(model_.truncated_modes().size());
+  stats.top_level_population.resize(std::size_t(modes));
+  for (auto& p : stats.top_level_population) p.resize(times_.size(), 0.0);
   auto measure = [&](std::size_t i) {
     observables_.measure(state_, times_[i], record + Index(i) * raw);
-    if (model_.ladder_truncated()) stats.top_rung_population[i] += top_rung_population();
+    for (int m = 0; m < modes; ++m) stats.top_level_population[std::size_t(m)][i] += top_level_population(m);
   };
   measure(0);
   if (model_.time_dependent()) {

@@ -8,13 +8,21 @@
 
 namespace qfluct {
 
+std::vector<double> top_level_populations(const SectorModel& model, const std::vector<Eigen::Map<const CMat>>& blocks) {
+  std::vector<double> p(model.truncated_modes().size(), 0.0);
+  RVec weight;
+  for (std::size_t m = 0; m < p.size(); ++m)
+    for (int s = 0; s < int(blocks.size()); ++s) {
+      model.fill_truncation_weight(int(m), s, model.full_window(s), weight);
+      for (Index i = 0; i < weight.size(); ++i)
+        if (weight(i) != 0.0) p[m] += weight(i) * blocks[s](i, i).real();
+    }
+  return p;
+}
+
 double top_rung_population(const SectorModel& model, const std::vector<Eigen::Map<const CMat>>& blocks) {
   double p = 0.0;
-  for (int s = 0; s < int(blocks.size()); ++s) {
-    const Index L = model.ladder_size(s);
-    for (Index c = 0; c < model.system_dim(); ++c)
-      for (Index k = std::max<Index>(0, L - 2); k < L; ++k) p += blocks[s](c * L + k, c * L + k).real();
-  }
+  for (double x : top_level_populations(model, blocks)) p = std::max(p, x);
   return p;
 }
 
@@ -27,7 +35,14 @@ BlockMasterEquation::BlockMasterEquation(const SectorModel& model)
     offset_.push_back(offset_.back() + dim_.back() * dim_.back());
     const Window w = model.full_window(s);
     H_.push_back(model.hamiltonian(s, w, w));
-    decay_.push_back(decay_diagonal(model, s, w));
+    if (model.diagonal_channel_weights()) {
+      decay_.push_back(decay_diagonal(model, s, w));
+    } else {  // general path: -(1/2){Gamma, rho} with Gamma = sum_c rate_c W_c an operator
+      decay_.push_back(RVec::Zero(dim_.back()));
+      auto& ops = decay_operators_.emplace_back();
+      for (int c = 0; c < int(model.channels().size()); ++c)
+        ops.push_back({s, model.channels()[c].rate, model.channel_operator(c, s, w)});
+    }
   }
   drives_.resize(model.drive_count());
   for (int i = 0; i < model.drive_count(); ++i)
@@ -44,7 +59,7 @@ BlockMasterEquation::BlockMasterEquation(const SectorModel& model)
         incoming_[target].push_back(
             {s, channels[c].rate, model.kraus(c, int(b), s, model.full_window(s), model.full_window(target))});
       }
-  bool banded = true;
+  bool banded = model.diagonal_channel_weights();
   for (int s = 0; s < S; ++s) {
     banded = banded && !H_[s].is_sparse();
     for (const auto& in : incoming_[s]) banded = banded && !in.K.is_sparse();
@@ -99,6 +114,11 @@ void BlockMasterEquation::derivative(const CVec& y, CVec& dy, double time) const
       drho.noalias() = -0.5 * (decay_[t].asDiagonal() * rho + rho * decay_[t].asDiagonal());
       H_[t].apply(rho, drho, -I);
       H_[t].apply_adjoint_right(rho, drho, I);
+      if (!decay_operators_.empty())
+        for (const Incoming& W : decay_operators_[t]) {  // W Hermitian: rho W = rho W^+
+          W.K.apply(rho, drho, -0.5 * W.rate);
+          W.K.apply_adjoint_right(rho, drho, -0.5 * W.rate);
+        }
       for (std::size_t i = 0; i < drives_.size(); ++i) {
         drives_[i][t].apply(rho, drho, -I * f[i]);
         drives_[i][t].apply_adjoint_right(rho, drho, I * f[i]);
@@ -129,12 +149,18 @@ TimeSeries BlockMasterEquation::solve(CVec& y, const std::vector<double>& times,
   std::vector<double> raw(observables.raw_size()), col(observables.column_count());
   const double t = times.empty() ? 0.0 : times.front();
   double max_trace_error = 0.0, max_top = 0.0;
+  const auto modes = model_.truncated_modes();
+  std::vector<double> top_per_mode(modes.size(), 0.0);
   ode.integrate(t, y, times, [&](std::size_t i, const CVec& yi) {
     const auto b = blocks(yi);
     cplx trace = 0.0;
     for (const auto& block : b) trace += block.trace();
     max_trace_error = std::max(max_trace_error, std::abs(trace - 1.0));
-    if (model_.ladder_truncated()) max_top = std::max(max_top, top_rung_population(model_, b));
+    const auto top = top_level_populations(model_, b);
+    for (std::size_t m = 0; m < top.size(); ++m) {
+      top_per_mode[m] = std::max(top_per_mode[m], top[m]);
+      max_top = std::max(max_top, top[m]);
+    }
     observables.measure(b, times[i], raw.data());
     observables.derive(raw.data(), col.data());
     for (Index c = 0; c < observables.column_count(); ++c) out.values(Index(i), c) = col[c];
@@ -152,7 +178,12 @@ TimeSeries BlockMasterEquation::solve(CVec& y, const std::vector<double>& times,
               {"state_size", size()},
               {"max_trace_error", max_trace_error},
               {"solver_seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()}};
-  if (model_.ladder_truncated()) out.info["largest_top_rung_population"] = max_top;
+  if (!modes.empty()) {
+    out.info["largest_top_rung_population"] = max_top;
+    nlohmann::json per_mode = nlohmann::json::object();
+    for (std::size_t m = 0; m < modes.size(); ++m) per_mode[modes[m]] = top_per_mode[m];
+    out.info["top_level_population_per_mode"] = per_mode;
+  }
   return out;
 }
 

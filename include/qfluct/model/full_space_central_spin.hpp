@@ -32,9 +32,10 @@ class FullSpaceCentralSpin final : public SectorModel {
   void fill_kraus(int c, int b, int s, Window in, Window out, Operator& K) const override;
   void fill_channel_weight(int c, int s, Window w, RVec& weight) const override;
   void fill_kraus_weight(int c, int b, int s, Window w, RVec& weight) const override;
-  void fill_observable(Observable o, int s, Window in, Window out, Operator& O) const override;
-  bool has_fluctuations() const override { return p_.fluctuations; }
-  double quadrature_scale() const override;
+  ObservableDeclaration declare_observables() const override;
+  void fill_observable(int id, int s, Window in, Window out, Operator& O) const override;
+  bool has_fluctuations() const { return p_.fluctuations; }
+  double quadrature_scale() const;
   BlockDensity initial_density() const override;
   SectorState sample_initial(Rng& rng, bool full, double window_tol) const override;
   std::string kind() const override { return "central_spin_full"; }

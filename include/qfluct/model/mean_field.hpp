@@ -39,9 +39,8 @@ class MeanFieldModel final : public SectorModel {
   const std::vector<Channel>& channels() const override { return channels_; }
   void fill_kraus(int c, int b, int s, Window in, Window out, Operator& K) const override;
   void fill_channel_weight(int c, int s, Window w, RVec& weight) const override;
-  void fill_observable(Observable o, int s, Window in, Window out, Operator& O) const override;
-  bool has_fluctuations() const override { return false; }
-  double quadrature_scale() const override { return 0.0; }
+  ObservableDeclaration declare_observables() const override;
+  void fill_observable(int id, int s, Window in, Window out, Operator& O) const override;
   BlockDensity initial_density() const override;
   SectorState sample_initial(Rng& rng, bool full, double window_tol) const override;
   std::string kind() const override { return "mean_field"; }
@@ -49,7 +48,6 @@ class MeanFieldModel final : public SectorModel {
   int drive_count() const override { return 2; }
   double drive(int i, double t) const override;
   void fill_drive(int i, int s, Window in, Window out, Operator& H) const override;
-  std::vector<std::string> extra_columns() const override { return {"m_x", "m_y", "m_z"}; }
   void extra_values(double t, double* out) const override;
 
   const BathBlochSolution& bath() const { return bath_; }

@@ -14,6 +14,7 @@
 /// amplitude lives. Models without ladder structure use d = 1 and full windows.
 #include "qfluct/core/random.hpp"
 #include "qfluct/core/types.hpp"
+#include "qfluct/model/observable_declaration.hpp"
 #include "qfluct/space/operator.hpp"
 #include "qfluct/space/window.hpp"
 
@@ -29,13 +30,6 @@ struct Channel {
   std::vector<int> sector_shift;  ///< per branch: target sector - source sector
   std::vector<Index> ladder_shift;///< per branch: k' - k of its Kraus operator (for windows)
   Index branches() const { return Index(sector_shift.size()); }
-};
-
-/// Observables a model can provide (the CSV columns are derived from them, see observables.hpp).
-enum class Observable {
-  tau_x, tau_y, tau_z,  ///< central (system) Pauli operators
-  quadrature,           ///< X: the fluctuation quadrature before normalisation (q = scale X)
-  number,               ///< n = a^+ a of the fluctuation mode
 };
 
 /// A pure state of one sector restricted to a window: the state of a trajectory.
@@ -70,20 +64,26 @@ class SectorModel {
   virtual const std::vector<Channel>& channels() const = 0;
   /// Kraus operator of branch b of channel c, from sector s (window in) to its target (window out).
   virtual void fill_kraus(int c, int b, int s, Window in, Window out, Operator& K) const = 0;
-  /// Diagonal of sum_b K_cb^+ K_cb on sector s (window layout). It must be diagonal for every
-  /// model (it is: projectors and number operators), so H_eff is cheap to form.
+  /// Whether sum_b K_cb^+ K_cb is diagonal in the basis for every channel and sector. Then
+  /// solvers take the fast path: fill_channel_weight gives the diagonal, the decay part of H_eff
+  /// is a vector, and a branch's weight is a dot product with the populations. Otherwise they
+  /// take the general path through fill_channel_operator and ||K phi||^2, and never call
+  /// fill_channel_weight or fill_kraus_weight. A model that declares diagonal weights wrongly is
+  /// caught by the trajectories' branch-weight self-check (NumericalError).
+  virtual bool diagonal_channel_weights() const { return true; }
+  /// Diagonal of sum_b K_cb^+ K_cb on sector s (window layout); diagonal models only.
   virtual void fill_channel_weight(int c, int s, Window w, RVec& weight) const = 0;
-  /// Diagonal of K_cb^+ K_cb on sector s: the weight of branch b is <phi|this|phi>. Requires
-  /// K^+K diagonal (each basis state jumps to one basis state), as for every model here; the
-  /// default builds K and takes its column norms.
+  /// sum_b K_cb^+ K_cb on sector s as an operator from window w to itself (the general path).
+  /// The default wraps fill_channel_weight as a diagonal operator.
+  virtual void fill_channel_operator(int c, int s, Window w, Operator& W) const;
+  /// Diagonal of K_cb^+ K_cb on sector s: the weight of branch b is <phi|this|phi>; diagonal
+  /// models only. The default builds K and takes its column norms.
   virtual void fill_kraus_weight(int c, int b, int s, Window w, RVec& weight) const;
-  /// Observable o on sector s from window in to window out.
-  virtual void fill_observable(Observable o, int s, Window in, Window out, Operator& O) const = 0;
 
-  /// Whether the fluctuation observables (q, Q2, Q4, nongauss, n) exist for this model.
-  virtual bool has_fluctuations() const = 0;
-  /// q = quadrature_scale() * X.
-  virtual double quadrature_scale() const = 0;
+  /// What the model reports (observable_declaration.hpp): linear quantities and columns.
+  virtual ObservableDeclaration declare_observables() const = 0;
+  /// The operator `id` of the declaration on sector s from window in to window out.
+  virtual void fill_observable(int id, int s, Window in, Window out, Operator& O) const = 0;
 
   /// The exact initial density operator, block by block.
   virtual BlockDensity initial_density() const = 0;
@@ -99,14 +99,22 @@ class SectorModel {
   virtual void fill_drive(int i, int s, Window in, Window out, Operator& H) const;
   bool time_dependent() const { return drive_count() > 0; }
 
-  /// Extra c-number columns a model reports beside its observables (the mean-field bath Bloch
-  /// vector m_x, m_y, m_z), as functions of time.
-  virtual std::vector<std::string> extra_columns() const { return {}; }
+  /// The values of the declaration's c-number quantities at time t (the mean-field bath Bloch
+  /// vector m_x, m_y, m_z), in declaration order.
   virtual void extra_values(double t, double* out) const;
 
-  /// Whether the ladder is a truncation of an infinite one (a Fock cutoff): then the population
-  /// reaching its top rungs is a truncation error that solvers report.
+  /// Whether states may live on windows of the ladder (space/window.hpp). Models whose ladder is
+  /// not one ladder (several bosonic modes flattened into one index) carry whole sectors.
+  virtual bool windowed() const { return true; }
+
+  /// Whether the ladder is a truncation of an infinite one (Fock cutoffs): then the population
+  /// reaching the top levels is a truncation error that solvers report, per truncated mode.
   virtual bool ladder_truncated() const { return false; }
+  /// Names of the truncated modes (one, "boson", by default when the ladder is truncated).
+  virtual std::vector<std::string> truncated_modes() const;
+  /// Diagonal weight (window layout) whose expectation is the population of the two highest
+  /// levels of truncated mode i. The default: the top two rungs of the ladder, on every level.
+  virtual void fill_truncation_weight(int i, int s, Window w, RVec& weight) const;
 
   /// Short name of the kind ("central_spin", "spin_boson", ...).
   virtual std::string kind() const = 0;
@@ -116,7 +124,8 @@ class SectorModel {
   Operator kraus(int c, int b, int s, Window in, Window out) const;
   RVec channel_weight(int c, int s, Window w) const;
   RVec kraus_weight(int c, int b, int s, Window w) const;
-  Operator observable(Observable o, int s, Window in, Window out) const;
+  Operator observable(int id, int s, Window in, Window out) const;
+  Operator channel_operator(int c, int s, Window w) const;
   /// The window of branch b's target when jumping from window w of sector s.
   Window branch_window(int c, int b, int s, Window w) const;
 };

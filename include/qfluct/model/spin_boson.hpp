@@ -65,9 +65,10 @@ class SpinBosonModel final : public SectorModel {
   const std::vector<Channel>& channels() const override { return channels_; }
   void fill_kraus(int c, int b, int s, Window in, Window out, Operator& K) const override;
   void fill_channel_weight(int c, int s, Window w, RVec& weight) const override;
-  void fill_observable(Observable o, int s, Window in, Window out, Operator& O) const override;
-  bool has_fluctuations() const override { return true; }
-  double quadrature_scale() const override { return 1.0 / std::sqrt(2.0); }
+  ObservableDeclaration declare_observables() const override;
+  void fill_observable(int id, int s, Window in, Window out, Operator& O) const override;
+  bool has_fluctuations() const { return true; }
+  double quadrature_scale() const { return 1.0 / std::sqrt(2.0); }
   BlockDensity initial_density() const override;
   SectorState sample_initial(Rng& rng, bool full, double window_tol) const override;
   std::string kind() const override { return "spin_boson"; }

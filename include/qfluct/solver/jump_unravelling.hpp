@@ -11,6 +11,10 @@
 /// without further operator applications. The jump picks a channel with probability
 /// rate_c <W_c>, then a branch (target sector) with probability ||K_b phi||^2.
 ///
+/// Models whose sum_b K^+K is not diagonal (SectorModel::diagonal_channel_weights) take the
+/// general path: Gamma stays an operator inside A (c = 0), the channel weights are <phi|W_c|phi>
+/// and the branch weights ||K_b phi||^2 come from applying K_b.
+///
 /// States live on an adaptive ladder window (space/window.hpp). Before each step of length h
 /// the window is grown until m rungs at each interior edge hold <= window_tol each, where m is
 /// the smallest with ((h ||A||)^m / m!)^2 <= window_tol: what a step can carry m rungs is
@@ -57,9 +61,10 @@ struct TrajectoryStatistics {
   double max_edge_population = 0.0;    ///< largest edge-rung population reached within one step
   double max_trimmed_population = 0.0; ///< largest population discarded by one trim
   double max_branch_mismatch = 0.0;    ///< |sum_b ||K_b phi||^2 - <W_c>| / <W_c>, a self-check
-  /// Truncated ladders: per output time, the sum over trajectories of the population in the top
-  /// two rungs (the ensemble's truncation measure is this over the trajectory count).
-  std::vector<double> top_rung_population;
+  /// Truncated modes (SectorModel::truncated_modes): per mode and output time, the sum over
+  /// trajectories of the population in the mode's two highest levels (the ensemble's truncation
+  /// measure is this over the trajectory count).
+  std::vector<std::vector<double>> top_level_population;
 
   void merge(const TrajectoryStatistics& other);
 };
@@ -91,7 +96,7 @@ class JumpUnravelling {
   /// Drops rungs beyond a clear margin of `keep`; returns the population dropped.
   double trim_to_margin(Index keep, double norm2);
   double edge_population() const;
-  double top_rung_population() const;
+  double top_level_population(int mode);
   double taylor_step(double h);  // fills terms_; returns the h actually used
   void evaluate(double theta, CVec& phi) const;
   /// phi(theta) into phi; returns d/dtheta log ||phi(theta)||^2.

@@ -2,7 +2,8 @@
 /// The exact reference: the block master equation (docs/theory.md section 4). rho = (+)_s rho_s with
 /// dense blocks, each evolving as
 ///   d rho_s/dt = -i (H_eff rho_s - rho_s H_eff^+) + sum_{c,b} rate_c K_cb rho_{s'} K_cb^+,
-///   H_eff = H - (i/2) sum_c rate_c sum_b K_cb^+ K_cb,
+///   H_eff = H - (i/2) sum_c rate_c sum_b K_cb^+ K_cb   (a diagonal, or an operator on the
+///           general path of SectorModel::diagonal_channel_weights),
 /// where the Kraus terms bring weight in from the neighbouring sectors s' = s - shift_b.
 /// Integrated with adaptive Dormand-Prince 5(4); OpenMP over blocks inside one derivative.
 #include "qfluct/model/observables.hpp"
@@ -17,7 +18,10 @@
 
 namespace qfluct {
 
-/// Population in the top two rungs of every ladder (the truncation measure of a Fock cutoff).
+/// Per truncated mode (SectorModel::truncated_modes), the population of its two highest levels:
+/// the truncation measure of a Fock cutoff.
+std::vector<double> top_level_populations(const SectorModel& model, const std::vector<Eigen::Map<const CMat>>& blocks);
+/// The largest of those (0 without truncated modes).
 double top_rung_population(const SectorModel& model, const std::vector<Eigen::Map<const CMat>>& blocks);
 
 struct MasterOptions {
@@ -54,6 +58,7 @@ class BlockMasterEquation {
   std::vector<Operator> H_;
   std::vector<std::vector<Operator>> drives_;  // [drive][sector]
   std::vector<RVec> decay_;
+  std::vector<std::vector<Incoming>> decay_operators_;  // general path: per sector, rate_c and W_c
   std::vector<std::vector<Incoming>> incoming_;
   std::vector<int> order_;  // sectors, largest first (load balance)
   std::unique_ptr<BandedLindbladian> banded_;  // the fast kernel, when every operator is banded
