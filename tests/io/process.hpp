@@ -63,7 +63,9 @@ inline Ending ending(int status) {
 
 /// Starts the qfluct binary with `args` (no shell), stdout and stderr to the given files, with
 /// the default handling of SIGINT/SIGTERM/SIGHUP and nothing blocked (whatever this process has).
-inline pid_t spawn_qfluct(const std::vector<std::string>& args, const std::string& out, const std::string& err) {
+/// `binary`: the qfluct under test unless another one is named (golden regeneration).
+inline pid_t spawn_qfluct(const std::vector<std::string>& args, const std::string& out, const std::string& err,
+                          const std::string& binary = QFLUCT_BINARY) {
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
@@ -78,7 +80,7 @@ inline pid_t spawn_qfluct(const std::vector<std::string>& args, const std::strin
   posix_spawnattr_setsigmask(&attr, &none);
   posix_spawnattr_setsigdefault(&attr, &defaults);
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  std::vector<std::string> all = {QFLUCT_BINARY};
+  std::vector<std::string> all = {binary};
   all.insert(all.end(), args.begin(), args.end());
   std::vector<char*> argv;
   for (auto& a : all) argv.push_back(a.data());
@@ -119,9 +121,10 @@ inline bool wait_at_most(pid_t pid, std::chrono::milliseconds limit, Ending& res
 }
 
 /// Runs qfluct to the end; stderr in `err`.
-inline Ending run_qfluct(const std::vector<std::string>& args, std::string& err, const ScratchDir& scratch) {
+inline Ending run_qfluct(const std::vector<std::string>& args, std::string& err, const ScratchDir& scratch,
+                         const std::string& binary = QFLUCT_BINARY) {
   const std::string err_file = scratch.path("stderr.txt");
-  const pid_t pid = spawn_qfluct(args, scratch.path("stdout.txt"), err_file);
+  const pid_t pid = spawn_qfluct(args, scratch.path("stdout.txt"), err_file, binary);
   const Ending e = wait_for(pid);
   err = slurp(err_file);
   return e;
