@@ -49,7 +49,9 @@ ObservableSet::ObservableSet(const SectorModel& model)
                      : g.form == ColumnForm::purity ? n == 1 : n == 2 && g.dim == 4;
     if (!sized || g.raw < 0 || g.raw + reads > raw_size())
       throw std::logic_error("ObservableSet: a column group reads outside the raw record or has the wrong size");
-    for (Index j = 0; j < n; ++j) raw_of_column_.push_back(g.form == ColumnForm::copy ? g.raw + j : -1);
+    // copy columns, and the mean q of central moments, are raw entries themselves
+    for (Index j = 0; j < n; ++j)
+      raw_of_column_.push_back(g.form == ColumnForm::copy || (g.form == ColumnForm::central_moments && j == 0) ? g.raw + j : -1);
     if (g.form == ColumnForm::central_moments) curvature_.push_back({column_count(), n, g.raw, reads});
     column_names_.insert(column_names_.end(), g.names.begin(), g.names.end());
   }
