@@ -10,16 +10,38 @@
 ///    through reset() allocates nothing once warm (the trajectory hot loop relies on this).
 ///  - sparse: a general sparse matrix (the full 2^(N+1) tensor-product space), shared between
 ///    copies.
+///  - Kronecker: sum_t S_t (x) B_t on C^d (x) C^L with index c * L + k (system level c outer,
+///    ladder index k inner), S_t a dense d_out x d_in matrix (the finite system's operator), B_t a
+///    sparse L_out x L_in matrix (mode operators, several modes flattened). A dense operator on S
+///    times a mode operator stays one term instead of d^2 bands; apply() is a sparse product and
+///    small GEMMs. Immutable and shared between copies, like the sparse form.
 #include "qfluct/core/types.hpp"
 #include "qfluct/space/window.hpp"
 
 #include <Eigen/SparseCore>
 #include <memory>
+#include <stdexcept>
 #include <vector>
 
 namespace qfluct {
 
 using SparseMat = Eigen::SparseMatrix<cplx, Eigen::RowMajor>;
+
+/// One term S (x) B of a Kronecker-form Operator (shapes: see Operator::kronecker).
+struct KroneckerTerm {
+  CMat system;       ///< S: system_rows x system_cols, dense
+  SparseMat ladder;  ///< B: ladder_rows x ladder_cols, sparse
+};
+
+/// The factor shapes of a Kronecker-form Operator: rows() = system_rows * ladder_rows,
+/// cols() = system_cols * ladder_cols.
+struct KroneckerShape {
+  Index system_rows = 0;
+  Index system_cols = 0;
+  Index ladder_rows = 0;
+  Index ladder_cols = 0;
+  bool operator==(const KroneckerShape&) const = default;
+};
 
 class Operator {
  public:
@@ -37,6 +59,12 @@ class Operator {
   Operator(Index rows, Index cols) : rows_(rows), cols_(cols) {}
   /// Wraps a sparse matrix (shared, not copied, between copies of the Operator).
   static Operator sparse(SparseMat m);
+  /// sum_t terms[t].system (x) terms[t].ladder, shape (system_rows * ladder_rows) x
+  /// (system_cols * ladder_cols). Terms with equal ladder matrices are merged (system matrices
+  /// added), so terms() may be shorter than `terms`; no terms gives the zero operator.
+  /// Throws std::invalid_argument if a dimension is < 1 or a term's factors have other shapes.
+  static Operator kronecker(Index system_rows, Index system_cols, Index ladder_rows, Index ladder_cols,
+                            std::vector<KroneckerTerm> terms);
 
   /// Makes this the zero banded operator of the given shape, keeping allocated capacity.
   void reset(Index rows, Index cols);
@@ -44,7 +72,19 @@ class Operator {
   Index rows() const { return rows_; }
   Index cols() const { return cols_; }
   bool is_sparse() const { return sparse_ != nullptr; }
-  const std::vector<Band>& bands() const { return bands_; }
+  bool is_kronecker() const { return kron_ != nullptr; }
+  /// Neither sparse nor Kronecker: bands() is the whole operator.
+  bool is_banded() const { return !sparse_ && !kron_; }
+  /// The bands (empty for a sparse operator). Throws std::logic_error on a Kronecker operator,
+  /// which has none: code that reads bands after checking only is_sparse() fails loudly instead of
+  /// dropping the operator.
+  const std::vector<Band>& bands() const {
+    if (kron_) throw std::logic_error("Operator::bands on a Kronecker operator");
+    return bands_;
+  }
+  /// The factor shapes and terms of a Kronecker operator (throw std::logic_error on other forms).
+  const KroneckerShape& kronecker_shape() const;
+  const std::vector<KroneckerTerm>& kronecker_terms() const;
   /// The coefficients of a band (valid until the next add_band or reset).
   const double* coeff(const Band& b) const { return pool_.data() + b.offset; }
   Eigen::Map<const RVec> coeff_vector(const Band& b) const { return {coeff(b), b.size}; }
@@ -53,7 +93,8 @@ class Operator {
   /// add_band or reset).
   double* add_band(Index out_row, Index in_row, cplx factor, Index n);
 
-  /// Y += alpha * A * X   (X: cols() rows, any number of columns).
+  /// Y += alpha * A * X   (X: cols() rows, any number of columns). The Kronecker form checks the
+  /// shapes (std::invalid_argument); the banded and sparse forms leave that to the caller.
   void apply(const CMatCRef& X, CMatRef Y, cplx alpha = 1.0) const;
   /// Y += alpha * X * A^dagger   (X: cols() columns, Y: rows() columns). With apply() this
   /// gives A rho A^dagger = (A rho) A^dagger without forming an adjoint.
@@ -62,12 +103,30 @@ class Operator {
   cplx expectation(const CVec& x) const;
   /// Tr(A rho) without forming A rho: O(nonzeros of A).
   cplx trace_with(const CMatCRef& rho) const;
-  /// max_i sum_j |A_ij|: the infinity norm (a Gershgorin bound on the spectrum).
+  /// max_i sum_j |A_ij|: the infinity norm (a Gershgorin bound on the spectrum). Exact for the
+  /// sparse and Kronecker forms (the latter costs O(system_rows * system_cols * sum_t nnz(B_t)),
+  /// no matrix formed); the banded form sums |entries| band by band, an upper bound that is exact
+  /// when no two bands share an entry.
   double infinity_norm() const;
-  /// sum_j |A_ij|^2 for every column: the diagonal of A^+A (exact when A^+A is diagonal).
+  /// sum_i |A_ij|^2 for every column j: the diagonal of A^+A. The banded form sums band by band
+  /// (exact when no two bands share an entry, as in the models' Kraus operators). The Kronecker form uses
+  /// diag(A^+A) = sum_{t,u} diag(S_t^+ S_u) (x) diag(B_t^+ B_u) (rounding can leave values ~1e-16
+  /// of the terms' norms where the columns cancel; they are clamped at 0).
   RVec column_norms_squared() const;
   /// The dense matrix (tests and small problems only).
   CMat dense() const;
+  /// The matrix in sparse form, for every storage form (e.g. to assemble a Liouvillian); the
+  /// banded and Kronecker forms drop entries that are exactly zero.
+  SparseMat to_sparse() const;
+  /// A^dagger in the same storage form (Kronecker: sum_t S_t^+ (x) B_t^+).
+  Operator adjoint() const;
+
+  /// a + b (same shape, else std::invalid_argument): Kronecker + Kronecker concatenates the terms
+  /// (same factor shapes required), banded + banded concatenates the bands, any other pair gives
+  /// the sparse sum.
+  friend Operator operator+(const Operator& a, const Operator& b);
+  /// s * A in the same storage form (Kronecker: the system matrices are scaled).
+  friend Operator operator*(cplx s, const Operator& a);
 
  private:
   Index rows_ = 0;
@@ -75,7 +134,17 @@ class Operator {
   std::vector<Band> bands_;
   std::vector<double> pool_;
   std::shared_ptr<const SparseMat> sparse_;
+
+  struct Kronecker;
+  std::shared_ptr<const Kronecker> kron_;
+  void apply_kronecker(const CMatCRef& X, CMatRef Y, cplx alpha) const;
+  void apply_adjoint_right_kronecker(const CMatCRef& X, CMatRef Y, cplx alpha) const;
+  cplx trace_with_kronecker(const CMatCRef& rho) const;
+  double infinity_norm_kronecker() const;
+  RVec column_norms_squared_kronecker() const;
 };
+
+inline Operator operator-(const Operator& a, const Operator& b) { return a + cplx(-1.0) * b; }
 
 /// Builds banded operators on a ladder space C^d (x) C^L restricted to windows:
 /// each term is  factor * |c_out, k + shift><c_in, k| * coef(k)  (coef real) over the rungs k of
