@@ -123,11 +123,13 @@ void JumpUnravelling::build_generator() {
   model_.fill_hamiltonian(s, w, w, g.H);
   g.bands.clear();
   Index pool = 0;
-  for (const auto& b : g.H.bands()) pool += b.out_row == b.in_row ? 0 : b.size;
+  const std::vector<Operator::Band> none;
+  const auto& bands = g.H.is_banded() ? g.H.bands() : none;  // other forms are applied whole
+  for (const auto& b : bands) pool += b.out_row == b.in_row ? 0 : b.size;
   g.coeffs.resize(std::size_t(pool));
   pool = 0;
   g.row_sum = 0.5 * (g.decay.array() - g.c);
-  for (const auto& b : g.H.bands()) {
+  for (const auto& b : bands) {
     const double* coeff = g.H.coeff(b);
     const cplx f = -I * b.factor;
     const double af = std::abs(b.factor);
@@ -143,7 +145,7 @@ void JumpUnravelling::build_generator() {
       pool += b.size;
     }
   }
-  if (g.H.is_sparse()) g.general.insert(g.general.begin(), {&g.H, -I});
+  if (!g.H.is_banded()) g.general.insert(g.general.begin(), {&g.H, -I});
   // ||A||_inf <= max_i (sum_j |H_ij| + (Gamma_i - c)/2), plus the norms of the operators applied whole.
   g.norm = D > 0 ? g.row_sum.maxCoeff() : 0.0;
   for (const auto& [op, factor] : g.general) g.norm += std::abs(factor) * op->infinity_norm();
@@ -394,6 +396,10 @@ void JumpUnravelling::jump(Rng& rng, TrajectoryStatistics& stats) {
   model_.fill_kraus(int(c), int(b), s, state_.window, wt, kraus_);
   scratch2_.setZero(model_.system_dim() * wt.size);
   kraus_.apply(phi, scratch2_);
+  // Self-check of the declared weights: ||K_b phi||^2 against the branch weight used to choose it
+  // (equal up to rounding unless a model's weights are not its Kraus operators' K^+K).
+  const double applied = scratch2_.squaredNorm();
+  stats.max_branch_mismatch = std::max(stats.max_branch_mismatch, std::abs(applied - branch_p_[b]) / branch_p_[b]);
   state_.sector = target;
   state_.window = wt;
   state_.psi.swap(scratch2_);

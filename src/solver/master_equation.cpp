@@ -2,6 +2,8 @@
 
 #include "qfluct/core/error.hpp"
 
+#include <unsupported/Eigen/KroneckerProduct>
+
 #include <algorithm>
 #include <chrono>
 #include <numeric>
@@ -61,11 +63,11 @@ BlockMasterEquation::BlockMasterEquation(const SectorModel& model)
       }
   bool banded = model.diagonal_channel_weights();
   for (int s = 0; s < S; ++s) {
-    banded = banded && !H_[s].is_sparse();
-    for (const auto& in : incoming_[s]) banded = banded && !in.K.is_sparse();
+    banded = banded && H_[s].is_banded();
+    for (const auto& in : incoming_[s]) banded = banded && in.K.is_banded();
   }
   for (const auto& d : drives_)
-    for (const auto& op : d) banded = banded && !op.is_sparse();
+    for (const auto& op : d) banded = banded && op.is_banded();
   if (banded) banded_ = std::make_unique<BandedLindbladian>(dim_, offset_, H_, decay_, incoming_, drives_);
   order_.resize(S);
   std::iota(order_.begin(), order_.end(), 0);
@@ -73,8 +75,40 @@ BlockMasterEquation::BlockMasterEquation(const SectorModel& model)
 }
 
 Eigen::SparseMatrix<cplx> BlockMasterEquation::assemble() const {
-  if (!banded_) throw InputError("solver", "the sparse Liouvillian is assembled for banded (sector/Fock) models only");
-  return banded_->assemble();
+  if (banded_) return banded_->assemble();
+  if (!drives_.empty()) throw std::logic_error("BlockMasterEquation::assemble: time-dependent models have no fixed generator");
+  // vec(A rho B) = (B^T (x) A) vec(rho), column-major blocks:
+  //   -i H_eff rho + i rho H_eff^+  ->  1 (x) (-i H_eff) + (i conj(H_eff)) (x) 1,
+  //   rate K rho_s K^+              ->  rate conj(K) (x) K   (block s to block t).
+  using Sparse = Eigen::SparseMatrix<cplx>;
+  std::vector<Eigen::Triplet<cplx>> entries;
+  auto add = [&](const Sparse& m, Index row0, Index col0) {
+    for (Index k = 0; k < m.outerSize(); ++k)
+      for (Sparse::InnerIterator it(m, k); it; ++it) entries.emplace_back(row0 + it.row(), col0 + it.col(), it.value());
+  };
+  for (int t = 0; t < int(dim_.size()); ++t) {
+    const Index D = dim_[t];
+    Sparse Heff = Sparse(H_[t].to_sparse());
+    Sparse gamma(D, D);
+    std::vector<Eigen::Triplet<cplx>> diag;
+    for (Index i = 0; i < D; ++i)
+      if (decay_[t](i) != 0.0) diag.emplace_back(i, i, decay_[t](i));
+    gamma.setFromTriplets(diag.begin(), diag.end());
+    if (!decay_operators_.empty())
+      for (const Incoming& W : decay_operators_[t]) gamma += W.rate * Sparse(W.K.to_sparse());
+    Heff -= cplx(0.0, 0.5) * gamma;
+    Sparse one(D, D);
+    one.setIdentity();
+    add(Sparse(Eigen::kroneckerProduct(one, Sparse(-I * Heff))), offset_[t], offset_[t]);
+    add(Sparse(Eigen::kroneckerProduct(Sparse(I * Sparse(Heff.conjugate())), one)), offset_[t], offset_[t]);
+    for (const Incoming& in : incoming_[t]) {
+      const Sparse K = in.K.to_sparse();
+      add(Sparse(in.rate * Sparse(Eigen::kroneckerProduct(Sparse(K.conjugate()), K))), offset_[t], offset_[in.source]);
+    }
+  }
+  Sparse L(size(), size());
+  L.setFromTriplets(entries.begin(), entries.end());
+  return L;
 }
 
 CVec BlockMasterEquation::pack(const BlockDensity& rho) const {
