@@ -360,28 +360,38 @@ CMat read_state(const toml::node& node, const std::string& key) {
   return psi * psi.adjoint() / (norm * norm);
 }
 
+namespace {
+/// The largest |m_ij - conj(m_ji)| and where (i <= j), for the messages.
+double asymmetry(const CMat& m, Index& i, Index& j) {
+  const double worst = (m - m.adjoint()).cwiseAbs().maxCoeff(&i, &j);
+  if (i > j) std::swap(i, j);
+  return worst;
+}
+
+std::string pair_text(const CMat& m, Index i, Index j) {
+  return fmt::format("entry [{}][{}] = ({:.15g}, {:.15g}) is not the complex conjugate of entry [{}][{}] = ({:.15g}, "
+                     "{:.15g})",
+                     i, j, m(i, j).real(), m(i, j).imag(), j, i, m(j, i).real(), m(j, i).imag());
+}
+}  // namespace
+
 CMat checked_hermitian(const CMat& m, const std::string& key) {
   const double scale = m.cwiseAbs().maxCoeff();
-  const CMat diff = m - m.adjoint();
   Index i = 0, j = 0;
-  const double worst = diff.cwiseAbs().maxCoeff(&i, &j);
+  const double worst = asymmetry(m, i, j);
   if (worst > hermitian_rel_tol * scale)
-    throw InputError(key, fmt::format("is not Hermitian: entry [{}][{}] = ({:.6g}, {:.6g}) but entry [{}][{}] = ({:.6g}, "
-                                      "{:.6g}), a difference of {:.3g} beyond {:g} of the largest entry ({:.3g})",
-                                      i, j, m(i, j).real(), m(i, j).imag(), j, i, m(j, i).real(), m(j, i).imag(),
-                                      worst, hermitian_rel_tol, scale));
+    throw InputError(key, fmt::format("is not Hermitian: {}; they differ by {:.3g}, more than {:g} of the largest entry "
+                                      "({:.3g})",
+                                      pair_text(m, i, j), worst, hermitian_rel_tol, scale));
   return (m + m.adjoint()) * 0.5;
 }
 
 CMat checked_density_matrix(const CMat& rho, const std::string& key) {
-  const CMat diff = rho - rho.adjoint();
   Index i = 0, j = 0;
-  const double worst = diff.cwiseAbs().maxCoeff(&i, &j);
+  const double worst = asymmetry(rho, i, j);
   if (worst > density_tol)
-    throw InputError(key, fmt::format("is not a density matrix: not Hermitian, entry [{}][{}] = ({:.6g}, {:.6g}) but "
-                                      "entry [{}][{}] = ({:.6g}, {:.6g}) (tolerance {:g})",
-                                      i, j, rho(i, j).real(), rho(i, j).imag(), j, i, rho(j, i).real(),
-                                      rho(j, i).imag(), density_tol));
+    throw InputError(key, fmt::format("is not a density matrix: not Hermitian: {}; they differ by {:.3g} > {:g}",
+                                      pair_text(rho, i, j), worst, density_tol));
   const CMat h = (rho + rho.adjoint()) * 0.5;
   const double trace = h.trace().real();
   if (!(std::abs(trace - 1.0) <= density_tol))
