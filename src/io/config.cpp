@@ -515,9 +515,9 @@ void parse_open_system(const toml::table& t, RunConfig& c) {
     throw InputError("output.entanglement", fmt::format("concurrence and negativity are for two qubits: d = 4 (basis uu, "
                                                         "ud, du, dd), but system.H is {} x {}",
                                                         d, d));
-  // Names a standard column has: t, rho_AB_re/_im, n_i, purity, concurrence, negativity, and
-  // the _err partners of trajectory runs.
-  const std::regex standard(R"(t|purity|concurrence|negativity|rho_[0-9]+_[0-9]+_(re|im)|n_[0-9]+|.*_err)");
+  // Names a standard column has: t, rho_AB_re/_im (also rho_A_B_re, should indices be separated
+  // for d > 10), n_i, purity, concurrence, negativity, and the _err partners of trajectory runs.
+  const std::regex standard(R"(t|purity|concurrence|negativity|rho_[0-9]+(_[0-9]+)?_(re|im)|n_[0-9]+|.*_err)");
   std::set<std::string> names;
   const auto observables = tables_of(t, "output", "observable");
   for (std::size_t i = 0; i < observables.size(); ++i) {

@@ -94,7 +94,9 @@ class ExpressionParser {
     if (pos_ != s_.size())
       throw error(fmt::format("unexpected '{}' at position {} of the expression: expected +, -, *, (x) or the end",
                                     word(pos_), position(pos_)));
-    return as_matrix(v, 2);
+    CMat m = as_matrix(v, 2);
+    m.array() += cplx(0.0, 0.0);  // -0 (from products like -1 * 0) to +0: tidier in the sidecar, same value
+    return m;
   }
 
  private:
