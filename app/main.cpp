@@ -240,7 +240,7 @@ int steady_command(const CommonOptions& o, const std::optional<std::string>& sca
     std::vector<std::string> overrides = o.overrides;
     if (scan) overrides.push_back(fmt::format("{}={:.17g}", scan->key, values[i]));
     try {
-      configs.push_back(load_config(file.table, overrides));
+      configs.push_back(load_config(file.table, overrides, Command::steady));  // [solver] noted, not recorded
     } catch (const InputError& e) {
       if (!scan) throw;
       const std::string reason = std::string(e.what()).substr(e.key().size() + 2);

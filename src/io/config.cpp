@@ -2,6 +2,7 @@
 
 #include "qfluct/core/error.hpp"
 #include "qfluct/core/random.hpp"
+#include "qfluct/io/matrix_input.hpp"
 
 #include <boost/random/exponential_distribution.hpp>
 #include <boost/random/normal_distribution.hpp>
@@ -27,6 +28,7 @@ std::string to_string(ModelKind k) {
     case ModelKind::central_spin: return "central_spin";
     case ModelKind::spin_boson: return "spin_boson";
     case ModelKind::mean_field: return "mean_field";
+    case ModelKind::open_system: return "open_system";
   }
   return "?";
 }
@@ -49,7 +51,19 @@ const std::map<std::string, std::set<std::string>>& schema() {
         "fock_cutoff", "fock_tol", "couplings", "couplings_seed"}},
       {"initial", {"central", "bath"}},
       {"solver", {"method", "rtol", "atol", "ntraj", "seed", "tol", "window", "window_tol", "jump_tol"}},
-      {"output", {"t_end", "dt", "fluctuations"}},
+      {"output", {"t_end", "dt", "fluctuations", "entanglement", "observable"}},
+      {"system", {"H", "initial", "channel"}},
+  };
+  return keys;
+}
+
+/// Arrays of tables ([[mode]], [[system.channel]], ...): their paths and the keys of an element.
+const std::map<std::string, std::set<std::string>>& array_schema() {
+  static const std::map<std::string, std::set<std::string>> keys = {
+      {"mode", {"omega", "kappa_down", "kappa_up", "nbar", "fock_cutoff"}},
+      {"coupling", {"G", "a", "a_dag"}},
+      {"system.channel", {"L", "rate", "name"}},
+      {"output.observable", {"name", "O"}},
   };
   return keys;
 }
@@ -79,23 +93,52 @@ std::string suggestion(const std::string& key, const std::vector<std::string>& c
   return best.empty() ? "" : fmt::format(" (did you mean {}?)", best);
 }
 
+/// `node` at `path` must be an array of tables whose elements hold only the keys array_schema gives.
+void check_array_of_tables(const toml::node& node, const std::string& path) {
+  const auto* a = node.as_array();
+  bool tables = a != nullptr;
+  if (a)
+    for (const auto& e : *a) tables = tables && e.is_table();
+  if (!tables) throw InputError(path, fmt::format("must be an array of tables ([[{}]], one per entry)", path));
+  const auto& keys = array_schema().at(path);
+  for (std::size_t i = 0; i < a->size(); ++i) {
+    const std::string prefix = fmt::format("{}[{}].", path, i);
+    for (const auto& [key, value] : *a->get(i)->as_table()) {
+      if (keys.count(std::string(key.str()))) continue;
+      std::vector<std::string> candidates;
+      std::string list;
+      for (const auto& k : keys) candidates.push_back(prefix + k), list += (list.empty() ? "" : ", ") + k;
+      const std::string full = prefix + std::string(key.str());
+      throw InputError(full, "unknown key" + suggestion(full, candidates) + "; the keys of [[" + path + "]] are " + list);
+    }
+  }
+}
+
 void check_known_keys(const toml::table& table) {
   std::vector<std::string> all;
   for (const auto& [section, keys] : schema())
     for (const auto& k : keys) all.push_back(section + "." + k);
   for (const auto& [name, node] : table) {
     const std::string section(name.str());
+    if (array_schema().count(section)) {
+      check_array_of_tables(node, section);
+      continue;
+    }
     const auto it = schema().find(section);
     if (it == schema().end()) {
       std::vector<std::string> sections;
       for (const auto& s : schema()) sections.push_back(s.first);
+      for (const auto& s : array_schema())
+        if (s.first.find('.') == std::string::npos) sections.push_back(s.first);
       throw InputError(section, "unknown section" + suggestion(section, sections) +
-                                    "; sections are [model], [initial], [solver], [output]");
+                                    "; sections are [model], [initial], [solver], [output], [system], [[mode]], "
+                                    "[[coupling]]");
     }
     if (!node.is_table()) throw InputError(section, "must be a table ([" + section + "])");
     for (const auto& [key, value] : *node.as_table()) {
       const std::string full = section + "." + std::string(key.str());
-      if (!it->second.count(std::string(key.str()))) throw InputError(full, "unknown key" + suggestion(full, all));
+      if (array_schema().count(full)) check_array_of_tables(value, full);
+      else if (!it->second.count(std::string(key.str()))) throw InputError(full, "unknown key" + suggestion(full, all));
     }
   }
 }
@@ -272,11 +315,16 @@ void note_loose(RunConfig& c, const Accuracy& a, double x, bool applies) {
 }
 
 /// Dimension of the master equation's density matrix (the sum of its block sizes); for an
-/// automatic spin_boson cutoff the first one tried (16).
+/// automatic Fock cutoff the first one tried for spin_boson (16).
 double density_dimension(const RunConfig& c) {
   switch (c.kind) {
     case ModelKind::mean_field: return 2.0;
     case ModelKind::spin_boson: return 2.0 * double((c.fock_cutoff > 0 ? c.fock_cutoff : 16) + 1);
+    case ModelKind::open_system: {
+      double D = double(c.open_system.dim());
+      for (const auto& m : c.open_system.modes) D *= double((m.fock_cutoff > 0 ? m.fock_cutoff : 16) + 1);
+      return D;
+    }
     case ModelKind::central_spin: break;
   }
   const double N = c.model.N;
@@ -285,9 +333,16 @@ double density_dimension(const RunConfig& c) {
   return 2.0 * (m + 1) * (N + 1 - m);
 }
 
-void check_accuracy(RunConfig& c) {
+/// Fock modes whose truncation model.fock_tol bounds.
+bool has_fock_space(const RunConfig& c) {
+  return c.kind == ModelKind::spin_boson || (c.kind == ModelKind::open_system && !c.open_system.modes.empty());
+}
+
+/// `solver_applies` = false (qfluct steady): the solver settings are only range-checked.
+void check_accuracy(RunConfig& c, bool solver_applies) {
   const SolverConfig& sv = c.solver;
-  const bool master = sv.method == SolverMethod::master, jump = !master;
+  const bool master = solver_applies && sv.method == SolverMethod::master;
+  const bool jump = solver_applies && sv.method == SolverMethod::jump;
   require_range(rtol_range, sv.rtol);
   require_range(atol_range, sv.atol);
   require_range(jump_tol_range, sv.jump_tol);
@@ -312,9 +367,9 @@ void check_accuracy(RunConfig& c) {
                                     "{:.2g}; use <= {:.2g}",
                                     sv.window_tol, window_tol_polarised.why, bias, fix));
   } else {
-    note_loose(c, window_tol_range, sv.window_tol, jump && !sv.full_sectors);
+    note_loose(c, window_tol_range, sv.window_tol, jump && !sv.full_sectors && c.kind != ModelKind::open_system);
   }
-  note_loose(c, fock_tol_range, c.fock_tol, c.kind == ModelKind::spin_boson);
+  note_loose(c, fock_tol_range, c.fock_tol, has_fock_space(c));
   if (master) {
     // atol's error grows with the dimension: refused / noted on the estimate 2 atol D.
     const double D = density_dimension(c), error = 2.0 * sv.atol * D;
@@ -327,6 +382,163 @@ void check_accuracy(RunConfig& c) {
       c.notes.push_back(fmt::format("solver.atol = {:g} is loose enough to bias the results: {} (here D = {:g}, "
                                     "error ~ {:.2g}); use <= {:.2g}",
                                     sv.atol, atol_range.why, D, error, 1e-4 / (2.0 * D)));
+  }
+}
+
+// --- model.kind = "open_system" ---------------------------------------------------------------
+
+double number_at(const toml::node& n, const std::string& key) {
+  if (auto v = n.value_exact<double>()) return *v;
+  if (auto v = n.value_exact<int64_t>()) return double(*v);
+  throw InputError(key, "expected a number, got " + type_name(n));
+}
+
+double finite_at(const toml::node& n, const std::string& key) {
+  const double x = number_at(n, key);
+  if (!std::isfinite(x)) throw InputError(key, fmt::format("must be a finite number, got {}", x));
+  return x;
+}
+
+/// A rate or an occupation: finite and >= 0.
+double nonnegative_at(const toml::node& n, const std::string& key, const char* what) {
+  const double x = finite_at(n, key);
+  if (x < 0) throw InputError(key, fmt::format("{} must be >= 0, got {}", what, x));
+  return x;
+}
+
+const toml::node& required(const toml::table* tbl, const std::string& key, const char* k, const char* what) {
+  const toml::node* n = tbl ? tbl->get(k) : nullptr;
+  if (!n) throw InputError(key, fmt::format("is required for model.kind = \"open_system\": {}", what));
+  return *n;
+}
+
+/// Column-safe names: a letter, then letters, digits, underscores.
+void check_name(const std::string& name, const std::string& key) {
+  if (!std::regex_match(name, std::regex("[A-Za-z][A-Za-z0-9_]*")))
+    throw InputError(key, fmt::format("\"{}\" is not a valid name: a letter, then letters, digits or '_'", name));
+}
+
+/// The elements of the array of tables at `section`.`key` (or top-level `key` when section is empty).
+std::vector<const toml::table*> tables_of(const toml::table& t, const std::string& section, const std::string& key) {
+  const toml::node* n = section.empty() ? t.get(key) : find(t, section, key);
+  std::vector<const toml::table*> out;
+  if (const auto* a = n ? n->as_array() : nullptr)
+    for (const auto& e : *a) out.push_back(e.as_table());  // tables, as check_known_keys made sure
+  return out;
+}
+
+void parse_open_system(const toml::table& t, RunConfig& c) {
+  OpenSystemSpec& s = c.open_system;
+  s.fock_tol = c.fock_tol;
+  const toml::table* system = t.get_as<toml::table>("system");
+  s.H = checked_hermitian(
+      read_matrix(required(system, "system.H", "H", "the Hamiltonian of S, a d x d Hermitian matrix"), "system.H"),
+      "system.H");
+  const Index d = s.dim();
+  auto same_size = [&](const CMat& m, const std::string& key) {
+    if (m.rows() != d)
+      throw InputError(key, fmt::format("is {} x {}, but system.H is {} x {}: every matrix on S is d x d with d = {}",
+                                        m.rows(), m.cols(), d, d, d));
+    return m;
+  };
+  const toml::node& initial =
+      required(system, "system.initial", "initial", "the initial state of S, a d x d density matrix or a state vector");
+  s.initial = checked_density_matrix(same_size(read_state(initial, "system.initial"), "system.initial"), "system.initial");
+
+  std::set<std::string> channel_names;
+  const auto channels = tables_of(t, "system", "channel");
+  for (std::size_t i = 0; i < channels.size(); ++i) {
+    const std::string key = fmt::format("system.channel[{}]", i);
+    OpenSystemSpec::Channel ch;
+    ch.name = fmt::format("L{}", i);
+    if (const toml::node* n = channels[i]->get("name")) {
+      const auto name = n->value_exact<std::string>();
+      if (!name) throw InputError(key + ".name", "expected a string, got " + type_name(*n));
+      check_name(*name, key + ".name");
+      ch.name = *name;
+    }
+    if (!channel_names.insert(ch.name).second)
+      throw InputError(channels[i]->get("name") ? key + ".name" : key,
+                       fmt::format("the channel name \"{}\" is taken by an earlier channel; names must differ", ch.name));
+    ch.L = same_size(read_matrix(required(channels[i], key + ".L", "L", "the Lindblad operator, a d x d matrix"), key + ".L"),
+                     key + ".L");
+    ch.rate = nonnegative_at(required(channels[i], key + ".rate", "rate", "the rate of D[L], >= 0"), key + ".rate", "a rate");
+    s.channels.push_back(std::move(ch));
+  }
+
+  const auto modes = tables_of(t, "", "mode");
+  for (std::size_t i = 0; i < modes.size(); ++i) {
+    const std::string key = fmt::format("mode[{}]", i);
+    OpenSystemSpec::Mode m;
+    m.omega = finite_at(required(modes[i], key + ".omega", "omega", "the mode's frequency (H += omega a^+ a)"),
+                        key + ".omega");
+    if (const auto* n = modes[i]->get("kappa_down")) m.kappa_down = nonnegative_at(*n, key + ".kappa_down", "a rate");
+    if (const auto* n = modes[i]->get("kappa_up")) m.kappa_up = nonnegative_at(*n, key + ".kappa_up", "a rate");
+    if (const auto* n = modes[i]->get("nbar")) m.nbar = nonnegative_at(*n, key + ".nbar", "a thermal occupation");
+    if (const auto* n = modes[i]->get("fock_cutoff")) {
+      const auto cutoff = n->value_exact<int64_t>();
+      if (!cutoff) throw InputError(key + ".fock_cutoff", "expected an integer, got " + type_name(*n));
+      if (*cutoff < 1)
+        throw InputError(key + ".fock_cutoff", fmt::format("must be >= 1 (or absent for automatic), got {}", *cutoff));
+      m.fock_cutoff = long(*cutoff);
+    }
+    s.modes.push_back(m);
+  }
+
+  const auto couplings = tables_of(t, "", "coupling");
+  for (std::size_t i = 0; i < couplings.size(); ++i) {
+    const std::string key = fmt::format("coupling[{}]", i);
+    OpenSystemSpec::Coupling cp;
+    cp.G = same_size(read_matrix(required(couplings[i], key + ".G", "G", "the operator on S, a d x d matrix"), key + ".G"),
+                     key + ".G");
+    if (s.modes.empty())
+      throw InputError(key, "there are no [[mode]] tables to couple to (X = sum_i a[i] a_i + a_dag[i] a_i^+)");
+    const toml::node* a = couplings[i]->get("a");
+    const toml::node* a_dag = couplings[i]->get("a_dag");
+    if (!a && !a_dag)
+      throw InputError(key, "needs a or a_dag (or both): one complex coefficient per mode, X = sum_i a[i] a_i + a_dag[i] a_i^+");
+    auto coefficients = [&](const toml::node* n, const std::string& k) {
+      if (!n) return std::vector<cplx>(s.modes.size(), cplx{});
+      std::vector<cplx> v = read_complex_list(*n, k);
+      if (v.size() != s.modes.size())
+        throw InputError(k, fmt::format("needs one coefficient per mode: {} ([[mode]] tables), got {}", s.modes.size(),
+                                        v.size()));
+      return v;
+    };
+    cp.a = coefficients(a, key + ".a");
+    cp.a_dag = coefficients(a_dag, key + ".a_dag");
+    s.couplings.push_back(std::move(cp));
+  }
+
+  s.entanglement = get_bool(t, "output", "entanglement", false);
+  if (s.entanglement && d != 4)
+    throw InputError("output.entanglement", fmt::format("concurrence and negativity are for two qubits: d = 4 (basis uu, "
+                                                        "ud, du, dd), but system.H is {} x {}",
+                                                        d, d));
+  // Names a standard column has: t, rho_AB_re/_im (also rho_A_B_re, should indices be separated
+  // for d > 10), n_i, purity, concurrence, negativity, and the _err partners of trajectory runs.
+  const std::regex standard(R"(t|purity|concurrence|negativity|rho_[0-9]+(_[0-9]+)?_(re|im)|n_[0-9]+|.*_err)");
+  std::set<std::string> names;
+  const auto observables = tables_of(t, "output", "observable");
+  for (std::size_t i = 0; i < observables.size(); ++i) {
+    const std::string key = fmt::format("output.observable[{}]", i);
+    const toml::node& n = required(observables[i], key + ".name", "name", "the observable's column name");
+    const auto name = n.value_exact<std::string>();
+    if (!name) throw InputError(key + ".name", "expected a string, got " + type_name(n));
+    check_name(*name, key + ".name");
+    if (std::regex_match(*name, standard))
+      throw InputError(key + ".name", fmt::format("\"{}\" is {} standard column name (t, rho_AB_re, rho_AB_im, n_i, "
+                                                  "purity, concurrence, negativity, and X_err)",
+                                                  *name, name->ends_with("_err") ? "reserved for the error column of a" : "a"));
+    if (!names.insert(*name).second)
+      throw InputError(key + ".name", fmt::format("\"{}\" names an earlier observable too; names must differ", *name));
+    OpenSystemSpec::NamedObservable o;
+    o.name = *name;
+    o.O = checked_hermitian(
+        same_size(read_matrix(required(observables[i], key + ".O", "O", "a d x d Hermitian matrix on S"), key + ".O"),
+                  key + ".O"),
+        key + ".O");
+    s.observables.push_back(std::move(o));
   }
 }
 }  // namespace
@@ -364,10 +576,26 @@ void apply_override(toml::table& table, const std::string& assignment) {
       throw InputError(key, fmt::format("--set value '{}' is not a TOML value ({})", value, e.description()));
     }
   }
+  const std::regex element(R"(([A-Za-z_][A-Za-z0-9_]*)\[([0-9]+)\])");
+  // An index of more than 9 digits is beyond any array (and beyond stoul on some platforms).
+  auto index = [](const std::string& digits) { return digits.size() > 9 ? std::size_t(-1) : std::stoul(digits); };
   toml::table* t = &table;
   std::size_t start = 0;
   for (std::size_t dot; (dot = key.find('.', start)) != std::string::npos; start = dot + 1) {
     const std::string part = key.substr(start, dot - start);
+    std::smatch em;
+    if (std::regex_match(part, em, element)) {
+      // An element of an array of tables (mode[0].omega): it must exist already.
+      const std::string array_key = key.substr(0, start) + em[1].str();
+      toml::array* a = t->get_as<toml::array>(em[1].str());
+      if (!a) throw InputError(key, fmt::format("{} is not set as an array of tables ([[{}]]) here", array_key, array_key));
+      const std::size_t i = index(em[2].str());
+      if (i >= a->size())
+        throw InputError(key, fmt::format("index {} outside the {} table(s) of {}", em[2].str(), a->size(), array_key));
+      if (!a->get(i)->is_table()) throw InputError(key, fmt::format("{}[{}] is not a table", array_key, i));
+      t = a->get(i)->as_table();
+      continue;
+    }
     toml::node* n = t->get(part);
     if (!n) {
       t->insert(part, toml::table{});
@@ -381,9 +609,9 @@ void apply_override(toml::table& table, const std::string& assignment) {
   // An array element, KEY[i] (e.g. model.w[0] for w_x): it starts from the array set in the
   // file or by an earlier --set, else from the key's default.
   std::smatch m;
-  if (std::regex_match(leaf, m, std::regex(R"(([A-Za-z_][A-Za-z0-9_]*)\[([0-9]+)\])"))) {
+  if (std::regex_match(leaf, m, element)) {
     const std::string array_key = key.substr(0, start) + m[1].str();
-    const std::size_t i = std::stoul(m[2].str());
+    const std::size_t i = index(m[2].str());
     if (!t->get(m[1].str()))
       if (auto d = array_default(array_key)) t->insert(m[1].str(), std::move(*d));
     const toml::node* current = t->get(m[1].str());
@@ -397,18 +625,25 @@ void apply_override(toml::table& table, const std::string& assignment) {
                                 : fmt::format("{} has no default", array_key);
       throw InputError(key, why + fmt::format("; set the whole array first (in the file or by --set '{}=[...]')", array_key));
     }
-    if (i >= a->size()) throw InputError(key, fmt::format("index {} outside the array of {} entries", i, a->size()));
+    if (i >= a->size())
+      throw InputError(key, fmt::format("index {} outside the array of {} entries", m[2].str(), a->size()));
     a->replace(a->cbegin() + std::ptrdiff_t(i), *parsed.get("value"));
     return;
   }
   t->insert_or_assign(leaf, *parsed.get("value"));
 }
 
-RunConfig parse_config(const toml::table& t) {
+RunConfig parse_config(const toml::table& t, Command command) {
   check_known_keys(t);
   RunConfig c;
-  const std::string kind = get_choice(t, "model", "kind", "central_spin", {"central_spin", "spin_boson", "mean_field"});
-  c.kind = kind == "spin_boson" ? ModelKind::spin_boson : kind == "mean_field" ? ModelKind::mean_field : ModelKind::central_spin;
+  c.command = command;
+  const std::string kind =
+      get_choice(t, "model", "kind", "central_spin", {"central_spin", "spin_boson", "mean_field", "open_system"});
+  c.kind = kind == "spin_boson"    ? ModelKind::spin_boson
+           : kind == "mean_field"  ? ModelKind::mean_field
+           : kind == "open_system" ? ModelKind::open_system
+                                   : ModelKind::central_spin;
+  const bool open = c.kind == ModelKind::open_system;
   auto note_unused = [&](const std::string& section, const std::string& key, const std::string& why) {
     if (find(t, section, key)) c.notes.push_back(fmt::format("{}.{} is ignored: {}", section, key, why));
   };
@@ -417,10 +652,30 @@ RunConfig parse_config(const toml::table& t) {
     throw InputError("model.fock_cutoff", fmt::format("must be >= 1 (or absent for automatic), got {}", cutoff));
   c.fock_cutoff = long(cutoff);
   c.fock_tol = get_double(t, "model", "fock_tol", c.fock_tol);
-  if (c.kind != ModelKind::spin_boson) {
-    note_unused("model", "fock_cutoff", "only the spin_boson model has a Fock space");
-    note_unused("model", "fock_tol", "only the spin_boson model has a Fock space");
+  if (open) {
+    note_unused("model", "fock_cutoff", "open_system sets a Fock cutoff per mode (mode[i].fock_cutoff)");
+    // fock_tol: noted below when there are no modes.
+  } else if (c.kind != ModelKind::spin_boson) {
+    note_unused("model", "fock_cutoff", "only the spin_boson and open_system models have a Fock space");
+    note_unused("model", "fock_tol", "only the spin_boson and open_system models have a Fock space");
   }
+  // The central-spin parameters: read (types checked) for every kind, noted where they do not apply.
+  if (open) {
+    for (const char* key : {"N", "coupling", "g0", "w", "h", "gamma_up", "gamma_down", "Gamma_up", "Gamma_down",
+                            "Gamma_phi"})
+      note_unused("model", key, "it is a central-spin parameter; open_system takes its model from [system], [[mode]] "
+                                "and [[coupling]]");
+    for (const char* key : {"central", "bath"}) note_unused("initial", key, "open_system starts from system.initial");
+    note_unused("output", "fluctuations", "open_system reports rho, n_i, the named observables and purity");
+  } else {
+    for (const char* section : {"system", "mode", "coupling"})
+      if (t.get(section))
+        c.notes.push_back(fmt::format("{} is ignored: it describes model.kind = \"open_system\"", section));
+    for (const char* key : {"entanglement", "observable"})
+      note_unused("output", key, "it applies to model.kind = \"open_system\"");
+  }
+  if (c.kind == ModelKind::spin_boson)
+    note_unused("model", "N", "the spin_boson model is the N -> infinity limit (one boson stands for the whole bath)");
   CentralSpinParameters& p = c.model;
   const long long N = get_integer(t, "model", "N", p.N);
   if (N < 1 || N > 100'000'000) throw InputError("model.N", fmt::format("the bath needs 1 <= N <= 1e8 spins, got {}", N));
@@ -458,7 +713,8 @@ RunConfig parse_config(const toml::table& t) {
       c.couplings = random_couplings(c.couplings_source, p.N, c.couplings_seed);
     }
     if (c.kind != ModelKind::central_spin)
-      throw InputError("model.couplings", "inhomogeneous couplings are for model.kind = \"central_spin\"");
+      throw InputError("model.couplings", fmt::format("inhomogeneous couplings are for model.kind = \"central_spin\"{}",
+                                                      open ? " (open_system couplings are [[coupling]] tables)" : ""));
   } else {
     note_unused("model", "couplings_seed", "it draws random model.couplings, which are not set");
   }
@@ -494,6 +750,11 @@ RunConfig parse_config(const toml::table& t) {
     p.fluctuations = true;
   }
 
+  if (open) {
+    parse_open_system(t, c);
+    if (c.open_system.modes.empty()) note_unused("model", "fock_tol", "there are no [[mode]] tables");
+  }
+
   const std::string method = get_choice(t, "solver", "method", "master", {"master", "jump"});
   c.solver.method = method == "jump" ? SolverMethod::jump : SolverMethod::master;
   SolverConfig& sv = c.solver;
@@ -511,12 +772,21 @@ RunConfig parse_config(const toml::table& t) {
   sv.window_tol = get_double(t, "solver", "window_tol", sv.window_tol);
   sv.jump_tol = get_double(t, "solver", "jump_tol", sv.jump_tol);
 
-  if (c.solver.method == SolverMethod::master)
+  if (command == Command::steady) {
+    for (const auto& key : schema().at("solver"))
+      note_unused("solver", key, "qfluct steady solves L rho = 0 directly (sparse LU), without time evolution; the "
+                                 "[solver] settings apply to qfluct run");
+  } else if (c.solver.method == SolverMethod::master) {
     for (const char* key : {"ntraj", "seed", "tol", "window", "window_tol", "jump_tol"})
       note_unused("solver", key, "it applies to method = \"jump\"");
-  else
+  } else {
     for (const char* key : {"rtol", "atol"}) note_unused("solver", key, "it applies to method = \"master\"");
-  check_accuracy(c);
+    if (open)
+      for (const char* key : {"window", "window_tol"})
+        note_unused("solver", key, "open_system trajectories carry the whole truncated space (no adaptive window)");
+  }
+  check_accuracy(c, command == Command::run);
+  if (command == Command::steady) c.solver = SolverConfig{};  // what steady does not use stays at its defaults
 
   c.output.t_end = get_double(t, "output", "t_end", c.output.t_end);
   c.output.dt = get_double(t, "output", "dt", c.output.dt);
@@ -524,7 +794,7 @@ RunConfig parse_config(const toml::table& t) {
   require_positive("output.dt", c.output.dt);
   if (c.output.t_end / c.output.dt > 1e7) throw InputError("output.dt", "more than 1e7 output times; raise output.dt");
 
-  p.validate();
+  if (!open) p.validate();  // open_system: the central-spin parameters are noted as ignored, not checked
   return c;
 }
 
@@ -607,14 +877,46 @@ ConfigFile read_config_file(const std::string& path) {
   return file;
 }
 
-RunConfig load_config(toml::table table, const std::vector<std::string>& overrides) {
+RunConfig load_config(toml::table table, const std::vector<std::string>& overrides, Command command) {
   for (const auto& o : overrides) apply_override(table, o);
-  return parse_config(table);
+  return parse_config(table, command);
 }
 
-RunConfig load_config(const std::string& path, const std::vector<std::string>& overrides) {
-  return load_config(read_config_file(path).table, overrides);
+RunConfig load_config(const std::string& path, const std::vector<std::string>& overrides, Command command) {
+  return load_config(read_config_file(path).table, overrides, command);
 }
+
+namespace {
+
+/// The sidecar's parameters of an open_system config: the keys parse_config reads, with every
+/// matrix written out (an expression as its matrix, a state vector as its density matrix), and
+/// nothing that would earn a rerun a note (window settings, fock_tol without modes).
+nlohmann::json open_system_json(const RunConfig& c, nlohmann::json solver_json) {
+  const OpenSystemSpec& s = c.open_system;
+  nlohmann::json model = {{"kind", to_string(c.kind)}};
+  if (!s.modes.empty()) model["fock_tol"] = c.fock_tol;
+  nlohmann::json system = {{"H", matrix_to_json(s.H)}, {"initial", matrix_to_json(s.initial)}};
+  for (const auto& ch : s.channels)
+    system["channel"].push_back({{"name", ch.name}, {"L", matrix_to_json(ch.L)}, {"rate", ch.rate}});
+  nlohmann::json j = {{"model", model}, {"system", system}};
+  for (const auto& m : s.modes) {
+    nlohmann::json mode = {{"omega", m.omega}, {"kappa_down", m.kappa_down}, {"kappa_up", m.kappa_up}, {"nbar", m.nbar}};
+    if (m.fock_cutoff > 0) mode["fock_cutoff"] = m.fock_cutoff;
+    j["mode"].push_back(mode);
+  }
+  for (const auto& cp : s.couplings)
+    j["coupling"].push_back(
+        {{"G", matrix_to_json(cp.G)}, {"a", complex_list_to_json(cp.a)}, {"a_dag", complex_list_to_json(cp.a_dag)}});
+  solver_json.erase("window");
+  solver_json.erase("window_tol");
+  if (c.command == Command::run) j["solver"] = solver_json;
+  nlohmann::json output = {{"t_end", c.output.t_end}, {"dt", c.output.dt}, {"entanglement", s.entanglement}};
+  for (const auto& o : s.observables) output["observable"].push_back({{"name", o.name}, {"O", matrix_to_json(o.O)}});
+  j["output"] = output;
+  return j;
+}
+
+}  // namespace
 
 nlohmann::json RunConfig::to_json() const {
   const auto& p = model;
@@ -633,6 +935,7 @@ nlohmann::json RunConfig::to_json() const {
     solver_json["window_tol"] = solver.window_tol;
     solver_json["jump_tol"] = solver.jump_tol;
   }
+  if (kind == ModelKind::open_system) return open_system_json(*this, solver_json);
   nlohmann::json model_json = {{"kind", to_string(kind)},
             {"N", p.N},
             {"coupling", to_string(p.coupling)},
@@ -660,7 +963,9 @@ nlohmann::json RunConfig::to_json() const {
   nlohmann::json output_json = {{"t_end", output.t_end}, {"dt", output.dt}, {"fluctuations", p.fluctuations}};
   // mean_field has no fluctuation mode: the key would only earn a rerun from the sidecar a note.
   if (kind == ModelKind::mean_field) output_json.erase("fluctuations");
-  return {{"model", model_json}, {"initial", initial}, {"solver", solver_json}, {"output", output_json}};
+  nlohmann::json j = {{"model", model_json}, {"initial", initial}, {"output", output_json}};
+  if (command == Command::run) j["solver"] = solver_json;  // steady uses no solver setting
+  return j;
 }
 
 }  // namespace qfluct

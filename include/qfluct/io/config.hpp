@@ -2,15 +2,29 @@
 /// Run configuration: a TOML file plus --set KEY=VALUE overrides, checked against a schema
 /// (unknown keys, wrong types and bad values are InputErrors naming the key).
 ///
-///   [model]   kind ("central_spin" | "spin_boson" | "mean_field"), N, coupling, g0, w, h, gamma_up,
-///             gamma_down, Gamma_up, Gamma_down, Gamma_phi; for spin_boson: fock_cutoff, fock_tol;
-///             for central_spin: couplings ([c_1, ..., c_N] or "uniform" | "gaussian" |
-///             "exponential"), couplings_seed (inhomogeneous couplings, full tensor-product space)
+///   [model]   kind ("central_spin" | "spin_boson" | "mean_field" | "open_system"), N, coupling, g0,
+///             w, h, gamma_up, gamma_down, Gamma_up, Gamma_down, Gamma_phi; for spin_boson:
+///             fock_cutoff, fock_tol; for open_system: fock_tol; for central_spin: couplings
+///             ([c_1, ..., c_N] or "uniform" | "gaussian" | "exponential"), couplings_seed
+///             (inhomogeneous couplings, full tensor-product space)
 ///   [initial] central ("up" | "down" | [x,y,z]), bath ("steady" | [x,y,z])
 ///   [solver]  method ("master" | "jump"), rtol, atol; for "jump": ntraj, seed, tol, window
 ///             ("adaptive" | "full"), window_tol, jump_tol
-///   [output]  t_end, dt, fluctuations
+///   [output]  t_end, dt, fluctuations; for open_system: entanglement, [[output.observable]]
+///
+/// model.kind = "open_system" (the system S with bosonic modes, see OpenSystemSpec) reads
+///   [system]             H (d x d Hermitian, 1 <= d <= 64), initial (d x d density matrix or a
+///                        state vector of length d); [[system.channel]] L (d x d), rate (>= 0), name
+///   [[mode]]             omega, kappa_down, kappa_up, nbar (>= 0; default 0), fock_cutoff (>= 1;
+///                        absent: automatic)
+///   [[coupling]]         G (d x d), a, a_dag (one complex coefficient per mode; default zeros)
+///   [[output.observable]] name, O (d x d Hermitian); output.entanglement (d = 4 only)
+/// Matrices: see io/matrix_input.hpp (nested arrays with [re, im] entries, or expressions such as
+/// "0.5*sigma_z(x)1"). The central-spin keys ([model] N, g0, ..., [initial]) and
+/// output.fluctuations, solver.window and solver.window_tol get a note with open_system; the
+/// open_system tables get a note with the other kinds.
 #include "qfluct/model/central_spin_parameters.hpp"
+#include "qfluct/model/open_system_spec.hpp"
 
 #include <nlohmann/json.hpp>
 #include <cstdint>
@@ -20,8 +34,12 @@
 
 namespace qfluct {
 
-enum class ModelKind { central_spin, spin_boson, mean_field };
+enum class ModelKind { central_spin, spin_boson, mean_field, open_system };
 enum class SolverMethod { master, jump };
+/// The command a configuration is read for. `steady` solves L rho = 0 directly (sparse LU): the
+/// [solver] section does not apply (each key set gets a note, the solver settings are left at
+/// their defaults) and the sidecar records no solver section.
+enum class Command { run, steady };
 
 struct SolverConfig {
   SolverMethod method = SolverMethod::master;
@@ -54,10 +72,17 @@ struct RunConfig {
   std::vector<double> couplings;
   std::string couplings_source;    ///< "array", "uniform", "gaussian", "exponential" (or empty)
   std::uint64_t couplings_seed = 1;
+  /// open_system: the system, its modes and couplings, the named observables (fock_tol is
+  /// model.fock_tol, as above).
+  OpenSystemSpec open_system;
   SolverConfig solver;
   OutputConfig output;
+  Command command = Command::run;
 
-  /// Every parameter after defaults, as written to the JSON sidecar.
+  /// Every parameter after defaults, as written to the JSON sidecar (open_system: matrices as
+  /// nested arrays with complex entries [re, im], expressions as their matrices; a steady
+  /// command's config has no "solver"). parse_config(parameters_table(to_json())) gives this
+  /// config back exactly.
   nlohmann::json to_json() const;
 };
 
@@ -65,13 +90,16 @@ struct RunConfig {
 /// into `table`, creating sub-tables as needed. "KEY[i]=VALUE" sets one element of the array in
 /// `table`, or of the key's default array (model.w, model.h: CentralSpinParameters' defaults)
 /// when the key is not set; InputError (naming KEY[i]) when the key holds no array and has no
-/// array default (initial.central = "up", initial.bath = "steady") or i is out of range.
+/// array default (initial.central = "up", initial.bath = "steady") or i is out of range. A part
+/// "NAME[i]" before the last dot addresses element i of an array of tables (mode[0].omega,
+/// system.channel[1].rate, output.observable[0].O), which must exist.
 void apply_override(toml::table& table, const std::string& assignment);
 
 /// Builds and validates a RunConfig from a TOML table. The accuracy settings (solver.rtol, atol,
 /// jump_tol, window_tol, model.fock_tol) must lie in measured ranges (InputError naming the key
 /// and the range); legal but loose values get a note. Bloch vectors: see bloch_tolerance.
-RunConfig parse_config(const toml::table& table);
+/// `command`: see Command.
+RunConfig parse_config(const toml::table& table, Command command = Command::run);
 
 /// A config file as a TOML table. A qfluct sidecar (JSON) is read through its "parameters"
 /// object, so that `qfluct run OUT.json` repeats the run that wrote it.
@@ -92,10 +120,11 @@ ConfigFile read_config_file(const std::string& path);
 toml::table parameters_table(const nlohmann::json& parameters);
 
 /// Applies the overrides in order to `table` and validates.
-RunConfig load_config(toml::table table, const std::vector<std::string>& overrides);
+RunConfig load_config(toml::table table, const std::vector<std::string>& overrides, Command command = Command::run);
 
 /// Reads CONFIG (read_config_file), applies the overrides in order, and validates.
-RunConfig load_config(const std::string& path, const std::vector<std::string>& overrides);
+RunConfig load_config(const std::string& path, const std::vector<std::string>& overrides,
+                      Command command = Command::run);
 
 /// Couplings c_k drawn from a named distribution ("uniform" on [0, 1], "gaussian" N(0, 1),
 /// "exponential" Exp(1)) with its own random stream, normalised so that sum c_k^2 / N = 1.
