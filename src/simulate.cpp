@@ -7,6 +7,7 @@
 #include "qfluct/model/full_space_central_spin.hpp"
 #include "qfluct/model/mean_field.hpp"
 #include "qfluct/model/observables.hpp"
+#include "qfluct/model/open_system.hpp"
 #include "qfluct/model/spin_boson.hpp"
 #include "qfluct/solver/ensemble.hpp"
 #include "qfluct/solver/master_equation.hpp"
@@ -41,6 +42,7 @@ double longest_state(const RunConfig& c, long cutoff) {
     case ModelKind::central_spin: return full_space(c) ? std::ldexp(1.0, c.model.N + 1) : 2.0 * (c.model.N + 1);
     case ModelKind::spin_boson: return 2.0 * (double(cutoff) + 1.0);
     case ModelKind::mean_field: return 2.0;
+    case ModelKind::open_system: return double(c.open_system.dim());  // times the modes' ladder: open_system_bytes
   }
   return 0.0;
 }
@@ -240,6 +242,180 @@ MasterOptions master_options(const RunConfig& c) {
   return o;
 }
 
+// --- open_system: per-mode cutoffs estimated up front (estimate_fock_cutoffs), verified after the
+// --- solve by the population of each mode's two top levels; an automatic cutoff that fails the
+// --- check is doubled and the solve repeated (rare: the estimate is meant to be conservative).
+
+constexpr int max_cutoff_retries = 4;
+
+/// Full-space dimension d * prod (cutoff_i + 1).
+double open_system_dim(const RunConfig& c, const std::vector<long>& cutoffs) {
+  double D = double(c.open_system.dim());
+  for (long k : cutoffs) D *= double(k + 1);
+  return D;
+}
+
+std::string open_system_size(const RunConfig& c, const std::vector<long>& cutoffs) {
+  std::string list;
+  for (std::size_t i = 0; i < cutoffs.size(); ++i)
+    list += fmt::format("{}{}{}", i ? ", " : "", cutoffs[i], c.open_system.modes[i].fock_cutoff > 0 ? "" : " (automatic)");
+  return cutoffs.empty() ? fmt::format("d = {}", c.open_system.dim())
+                         : fmt::format("d = {} with Fock cutoffs {} (space dimension {:.4g})", c.open_system.dim(), list,
+                                       open_system_dim(c, cutoffs));
+}
+
+/// The key to change when an open_system run is too large: the largest mode's cutoff.
+std::string open_system_key(const RunConfig& c, const std::vector<long>& cutoffs) {
+  if (cutoffs.empty()) return "system.H";
+  const auto m = std::size_t(std::max_element(cutoffs.begin(), cutoffs.end()) - cutoffs.begin());
+  return c.open_system.modes[m].fock_cutoff > 0 ? fmt::format("mode[{}].fock_cutoff", m) : fmt::format("mode[{}]", m);
+}
+
+void check_open_system_memory(const RunConfig& c, const std::vector<long>& cutoffs, std::size_t times, bool steady) {
+  const double D = open_system_dim(c, cutoffs);
+  const int threads = omp_get_max_threads();
+  double bytes = 0.0;
+  std::string what;
+  if (steady) {
+    bytes = steady_state_memory(D * D, false);
+    what = fmt::format("the stationary sparse LU ({:.3g} unknowns) at {}", D * D, open_system_size(c, cutoffs));
+  } else if (c.solver.method == SolverMethod::master) {
+    // Dormand-Prince's ~10 state copies, the dense initial state and its packed copy, work space.
+    bytes = 16.0 * D * D * (12.0 + threads) + 16.0 * 16.0 * double(times);
+    what = fmt::format("the master equation at {}", open_system_size(c, cutoffs));
+  } else {
+    const long group_size = std::max(1L, (c.solver.ntraj + 199) / 200);
+    const double groups = double((c.solver.ntraj + group_size - 1) / group_size);
+    bytes = std::min(double(threads), groups) * D * (16.0 * 27.0 + 250.0) + 16.0 * D * D +
+            8.0 * groups * double(times) * 40.0 * double(ObservableSet(OpenSystemModel(c.open_system, cutoffs)).raw_size());
+    what = fmt::format("a run of {} trajectories on {} thread(s) at {}", c.solver.ntraj, threads, open_system_size(c, cutoffs));
+  }
+  require_memory(bytes, open_system_key(c, cutoffs), what,
+                 "lower the Fock cutoffs (mode[i].fock_cutoff), or raise model.fock_tol for automatic ones");
+}
+
+/// Runs `solve` on the model with the current cutoffs until every mode's top-level population is
+/// within model.fock_tol (`top` reads it from the result), doubling automatic cutoffs that fail.
+template <class Solve, class Top>
+auto solve_open_system(const RunConfig& c, double t_end, double target, Solve&& solve, Top&& top, nlohmann::json& report) {
+  const auto& spec = c.open_system;
+  std::vector<long> cutoffs = estimate_fock_cutoffs(spec, t_end, target);
+  const std::vector<long> estimate = cutoffs;
+  for (int attempt = 0;; ++attempt) {
+    const OpenSystemModel model(spec, cutoffs);
+    auto result = solve(model, cutoffs);
+    const std::vector<double> populations = top(model, result);
+    std::vector<std::size_t> failing;
+    for (std::size_t m = 0; m < cutoffs.size(); ++m)
+      if (populations[m] > spec.fock_tol) failing.push_back(m);
+    if (failing.empty()) {
+      report = nlohmann::json::object();
+      report["space_dimension"] = open_system_dim(c, cutoffs);
+      report["diagonal_channel_weights"] = model.diagonal_channel_weights();
+      report["channels"] = nlohmann::json::array();
+      for (const auto& ch : model.channels()) report["channels"].push_back({{"name", ch.name}, {"rate", ch.rate}});
+      report["fock_tol"] = spec.fock_tol;
+      report["cutoff_retries"] = attempt;
+      report["modes"] = nlohmann::json::array();
+      for (std::size_t m = 0; m < cutoffs.size(); ++m)
+        report["modes"].push_back({{"fock_cutoff", cutoffs[m]},
+                                   {"fock_cutoff_automatic", spec.modes[m].fock_cutoff == 0},
+                                   {"fock_cutoff_estimate", estimate[m]},
+                                   {"top_population", populations[m]}});
+      return result;
+    }
+    for (std::size_t m : failing) {
+      if (spec.modes[m].fock_cutoff > 0)
+        throw InputError(fmt::format("mode[{}].fock_cutoff", m),
+                         fmt::format("the Fock cutoff {} truncates real population: the two highest levels hold {:.3g} > "
+                                     "model.fock_tol = {:.3g}; raise mode[{}].fock_cutoff (or omit it to choose automatically)",
+                                     cutoffs[m], populations[m], spec.fock_tol, m));
+      if (attempt == max_cutoff_retries)
+        throw InputError(fmt::format("mode[{}]", m),
+                         fmt::format("no Fock cutoff up to {} keeps the two highest levels below model.fock_tol = {:.3g} "
+                                     "(they hold {:.3g}): the mode is not bounded at these parameters; damp it "
+                                     "(kappa_down > kappa_up), or set mode[{}].fock_cutoff, or raise model.fock_tol",
+                                     cutoffs[m], spec.fock_tol, populations[m], m));
+      cutoffs[m] *= 2;
+    }
+  }
+}
+
+TimeSeries simulate_open_system(const RunConfig& config, const SimulateOptions& options, const std::vector<double>& times) {
+  // Trajectories estimate the top population with noise: aim a factor 100 lower, as spin_boson.
+  const bool jump = config.solver.method == SolverMethod::jump;
+  const double target = jump ? 0.01 * config.open_system.fock_tol : config.open_system.fock_tol;
+  nlohmann::json report;
+  TimeSeries out = solve_open_system(
+      config, config.output.t_end, target,
+      [&](const OpenSystemModel& model, const std::vector<long>& cutoffs) {
+        check_open_system_memory(config, cutoffs, times.size(), false);
+        if (!jump) {
+          ProgressBar bar("master equation", 1.0, "", options.progress);
+          MasterOptions opts = master_options(config);
+          opts.progress = [&](double f) { bar.update(f); };
+          return BlockMasterEquation(model).solve(times, opts);
+        }
+        const auto& sv = config.solver;
+        ProgressBar bar("trajectories", double(sv.ntraj), "traj", options.progress);
+        EnsembleOptions opts;
+        opts.ntraj = sv.ntraj;
+        opts.seed = sv.seed;
+        opts.tol = sv.tol;
+        opts.jump = {true, sv.window_tol, JumpOptions{}.taylor_tol, sv.jump_tol};
+        opts.progress = [&](long done, long) { bar.update(double(done)); };
+        return run_ensemble(model, times, opts);
+      },
+      [&](const OpenSystemModel& model, const TimeSeries& out) {
+        std::vector<double> top;
+        for (const auto& name : model.truncated_modes()) top.push_back(out.info["top_level_population_per_mode"][name].get<double>());
+        return top;
+      },
+      report);
+  out.info["derived"] = report;
+  return out;
+}
+
+Stationary stationary_open_system(const RunConfig& config) {
+  nlohmann::json report;
+  std::unique_ptr<OpenSystemModel> kept;
+  std::unique_ptr<BlockMasterEquation> me;
+  SteadyState ss = solve_open_system(
+      config, std::numeric_limits<double>::infinity(), config.open_system.fock_tol,
+      [&](const OpenSystemModel& model, const std::vector<long>& cutoffs) {
+        check_open_system_memory(config, cutoffs, 0, true);
+        kept = std::make_unique<OpenSystemModel>(model);
+        me = std::make_unique<BlockMasterEquation>(*kept);
+        try {
+          return solve_steady_state(*me);
+        } catch (const SteadyStateNotUnique& e) {
+          throw InputError("system", fmt::format("the stationary state {} ({})", e.verdict(), e.evidence()));
+        }
+      },
+      [&](const OpenSystemModel& model, const SteadyState& s) { return top_level_populations(model, me->blocks(s.rho)); },
+      report);
+  const ObservableSet observables(*kept);
+  std::vector<double> raw(observables.raw_size()), col(observables.column_count());
+  observables.measure(me->blocks(ss.rho), 0.0, raw.data());
+  observables.derive(raw.data(), col.data());
+  Stationary st;
+  st.columns = observables.column_names();
+  st.values = col;
+  st.info = {{"method", "sparse LU on the assembled Liouvillian (Eigen SparseLU, COLAMD)"},
+             {"residual_max", ss.residual},
+             {"trace_error", ss.trace_error},
+             {"anti_hermitian_part", ss.anti_hermitian},
+             {"smallest_eigenvalue", ss.min_eigenvalue},
+             {"relative_gap", ss.gap},
+             {"state_tolerance", ss.state_tolerance},
+             {"unknowns", ss.unknowns},
+             {"nonzeros", ss.nonzeros},
+             {"factor_nonzeros", ss.factor_nonzeros},
+             {"solver_seconds", ss.seconds},
+             {"derived", report}};
+  return st;
+}
+
 }  // namespace
 
 std::unique_ptr<SectorModel> make_model(const RunConfig& c, long fock_cutoff) {
@@ -249,6 +425,9 @@ std::unique_ptr<SectorModel> make_model(const RunConfig& c, long fock_cutoff) {
       return std::make_unique<CentralSpinModel>(c.model);
     case ModelKind::spin_boson: return std::make_unique<SpinBosonModel>(c.model, fock_cutoff);
     case ModelKind::mean_field: return std::make_unique<MeanFieldModel>(c.model);
+    case ModelKind::open_system:
+      return std::make_unique<OpenSystemModel>(c.open_system,
+                                               estimate_fock_cutoffs(c.open_system, c.output.t_end, c.open_system.fock_tol));
   }
   throw std::logic_error("make_model: unknown kind");
 }
@@ -278,6 +457,7 @@ nlohmann::json derived_quantities(const RunConfig& config) {
 
 TimeSeries simulate(const RunConfig& config, const SimulateOptions& options) {
   const auto times = time_grid(config.output.t_end, config.output.dt);
+  if (config.kind == ModelKind::open_system) return simulate_open_system(config, options, times);
   // Fock cutoff: fixed, or the smallest power of two whose master equation keeps the top levels
   // below fock_tol (with a factor 100 of margin for trajectory ensembles, whose estimate of the
   // top population is itself noisy). The initial state is thermal, so the t = 0 value of the top
@@ -334,6 +514,7 @@ TimeSeries simulate(const RunConfig& config, const SimulateOptions& options) {
 }
 
 Stationary stationary(const RunConfig& config) {
+  if (config.kind == ModelKind::open_system) return stationary_open_system(config);
   if (config.kind == ModelKind::mean_field)
     throw InputError("model.kind", "the mean_field model is time-dependent (driven by m(t)): it has no stationary "
                                    "state in this sense; run it to long times instead");
