@@ -11,7 +11,8 @@ namespace qfluct {
 struct Operator::Kronecker {
   KroneckerShape shape;
   std::vector<KroneckerTerm> terms;
-  std::vector<char> identity;  // terms[t].ladder is exactly the identity: apply skips the product
+  std::vector<char> identity;       // terms[t].ladder is exactly the identity: no ladder product
+  std::vector<char> scalar_system;  // terms[t].system is exactly s * 1: no system GEMM
 };
 
 namespace {
@@ -22,6 +23,10 @@ bool same_sparse(const SparseMat& a, const SparseMat& b) {
   return nnz == b.nonZeros() && std::equal(a.outerIndexPtr(), a.outerIndexPtr() + a.outerSize() + 1, b.outerIndexPtr()) &&
          std::equal(a.innerIndexPtr(), a.innerIndexPtr() + nnz, b.innerIndexPtr()) &&
          std::equal(a.valuePtr(), a.valuePtr() + nnz, b.valuePtr());
+}
+
+bool is_scalar(const CMat& m) {
+  return m.rows() == m.cols() && m == m(0, 0) * CMat::Identity(m.rows(), m.cols());
 }
 
 bool is_identity(const SparseMat& m) {
@@ -73,6 +78,7 @@ Operator Operator::kronecker(Index system_rows, Index system_cols, Index ladder_
     data->identity.push_back(is_identity(term.ladder));
     data->terms.push_back(std::move(term));
   }
+  for (const KroneckerTerm& term : data->terms) data->scalar_system.push_back(is_scalar(term.system));
   Operator op(system_rows * ladder_rows, system_cols * ladder_cols);
   op.kron_ = std::move(data);
   return op;
@@ -88,10 +94,16 @@ const std::vector<KroneckerTerm>& Operator::kronecker_terms() const {
   return kron_->terms;
 }
 
-// Y += alpha A X. Column j of X, viewed as the L_in x d_in matrix Psi_j (column c = the ladder
-// vector of level c, which is its memory layout), maps to Y_j += alpha B Psi_j S^T. The ladder
-// product is done for all columns at once (X as an L_in x (d_in m) matrix), the system one as a
-// small GEMM per column; the cheaper order is picked per term.
+// Y += alpha A X, Y(a L_out + l, j) += alpha sum_{c,k} S(a, c) B(l, k) X(c L_in + k, j).
+// The system factors are GEMMs over all columns at once: an operand laid out as an (L m) x d
+// matrix whose column c holds the level-c rows of every column of X (as an L x m matrix), built
+// by the ladder product (ladder first) or by a copy of X's rows (identity ladder, or system first
+// with the ladder product after the GEMM). The operands of all ladder-first terms sit side by
+// side, so they share one GEMM against the stacked alpha S_t^T (inner dimension d * terms); the
+// system-first terms share one GEMM against alpha S_t^T placed side by side. (Per-column GEMMs
+// of L x d times d x d are too small for Eigen's blocking and several times slower.) A system
+// factor s * 1 needs no GEMM: one sparse product on X viewed as an L_in x (d m) matrix.
+// Scratch: about (terms + 1) times the size of X.
 void Operator::apply_kronecker(const CMatCRef& X, CMatRef Y, cplx alpha) const {
   if (X.rows() != cols_ || Y.rows() != rows_ || X.cols() != Y.cols())
     throw std::invalid_argument("Operator::apply: X is " + std::to_string(X.rows()) + " x " + std::to_string(X.cols()) +
@@ -113,30 +125,57 @@ void Operator::apply_kronecker(const CMatCRef& X, CMatRef Y, cplx alpha) const {
   const auto [dO, dI, LO, LI] = kron_->shape;
   using Map = Eigen::Map<CMat>;
   using CMap = Eigen::Map<const CMat>;
+  const auto& terms = kron_->terms;
   const CMap Xv(X.data(), LI, dI * m);
   Map Yv(Y.data(), LO, dO * m);
-  CMat scratch;
-  for (std::size_t t = 0; t < kron_->terms.size(); ++t) {
-    const KroneckerTerm& term = kron_->terms[t];
-    const CMat St = alpha * term.system.transpose();  // d_in x d_out
-    if (kron_->identity[t]) {
-      for (Index j = 0; j < m; ++j) Yv.middleCols(j * dO, dO).noalias() += Xv.middleCols(j * dI, dI) * St;
-    } else if (ladder_first(kron_->shape, term.ladder.nonZeros())) {
-      scratch.resize(LO, dI * m);
-      scratch.noalias() = term.ladder * Xv;
-      for (Index j = 0; j < m; ++j) Yv.middleCols(j * dO, dO).noalias() += scratch.middleCols(j * dI, dI) * St;
+  std::vector<std::size_t> direct, after;  // ladder first (or identity ladder); system first
+  for (std::size_t t = 0; t < terms.size(); ++t) {
+    if (kron_->scalar_system[t]) {
+      const cplx f = alpha * terms[t].system(0, 0);
+      if (kron_->identity[t])
+        Yv += f * Xv;
+      else
+        Yv.noalias() += f * (terms[t].ladder * Xv);
+    } else if (kron_->identity[t] || ladder_first(kron_->shape, terms[t].ladder.nonZeros())) {
+      direct.push_back(t);
     } else {
-      scratch.resize(LI, dO * m);
-      for (Index j = 0; j < m; ++j) scratch.middleCols(j * dO, dO).noalias() = Xv.middleCols(j * dI, dI) * St;
-      Yv.noalias() += term.ladder * scratch;
+      after.push_back(t);
     }
+  }
+  if (!direct.empty()) {
+    const Index n = Index(direct.size());
+    CMat operand(LO * m, dI * n), stacked(dI * n, dO);
+    for (Index i = 0; i < n; ++i) {
+      const KroneckerTerm& term = terms[direct[i]];
+      stacked.middleRows(i * dI, dI) = alpha * term.system.transpose();
+      for (Index c = 0; c < dI; ++c) {
+        Map level(operand.col(i * dI + c).data(), LO, m);
+        if (kron_->identity[direct[i]])
+          level = X.middleRows(c * LI, LI);
+        else
+          level.noalias() = term.ladder * X.middleRows(c * LI, LI);
+      }
+    }
+    const CMat result = operand * stacked;
+    for (Index a = 0; a < dO; ++a) Y.middleRows(a * LO, LO) += CMap(result.col(a).data(), LO, m);
+  }
+  if (!after.empty()) {
+    const Index n = Index(after.size());
+    CMat levels(LI * m, dI), stacked(dI, dO * n);
+    for (Index c = 0; c < dI; ++c) Map(levels.col(c).data(), LI, m) = X.middleRows(c * LI, LI);
+    for (Index i = 0; i < n; ++i) stacked.middleCols(i * dO, dO) = alpha * terms[after[i]].system.transpose();
+    const CMat result = levels * stacked;
+    for (Index i = 0; i < n; ++i)
+      for (Index a = 0; a < dO; ++a)
+        Y.middleRows(a * LO, LO).noalias() += terms[after[i]].ladder * CMap(result.col(i * dO + a).data(), LI, m);
   }
 }
 
 // Y += alpha X A^dagger, Y(r, (a, l)) += alpha sum_{c,k} X(r, (c, k)) conj(S(a, c) B(l, k)).
 // With n = X.rows(), Y is an (n L_out) x d_out matrix in memory and X an (n L_in) x d_in one, so
-// the system factor is one GEMM with alpha S^dagger; the ladder factor is a dense x sparse product
-// per system level.
+// the system factors are GEMMs with alpha S^dagger straight into Y (ladder first: the operands
+// X_c B^dagger of all such terms side by side, one GEMM) or from X (system first: one GEMM with
+// the alpha S_t^dagger side by side, then the ladder products level by level).
 void Operator::apply_adjoint_right_kronecker(const CMatCRef& X, CMatRef Y, cplx alpha) const {
   if (X.cols() != cols_ || Y.cols() != rows_ || X.rows() != Y.rows())
     throw std::invalid_argument("Operator::apply_adjoint_right: X is " + std::to_string(X.rows()) + " x " +
@@ -159,25 +198,49 @@ void Operator::apply_adjoint_right_kronecker(const CMatCRef& X, CMatRef Y, cplx 
   const auto [dO, dI, LO, LI] = kron_->shape;
   using Map = Eigen::Map<CMat>;
   using CMap = Eigen::Map<const CMat>;
+  const auto& terms = kron_->terms;
   const CMap Xv(X.data(), n * LI, dI);
   Map Yv(Y.data(), n * LO, dO);
-  CMat scratch;
-  for (std::size_t t = 0; t < kron_->terms.size(); ++t) {
-    const KroneckerTerm& term = kron_->terms[t];
-    const CMat M = alpha * term.system.adjoint();  // d_in x d_out
-    if (kron_->identity[t]) {
-      Yv.noalias() += Xv * M;
-    } else if (ladder_first(kron_->shape, term.ladder.nonZeros())) {
-      scratch.resize(n * LO, dI);
-      for (Index c = 0; c < dI; ++c)
-        Map(scratch.col(c).data(), n, LO).noalias() = X.middleCols(c * LI, LI) * term.ladder.adjoint();
-      Yv.noalias() += scratch * M;
+  std::vector<std::size_t> direct, after;
+  for (std::size_t t = 0; t < terms.size(); ++t) {
+    if (kron_->scalar_system[t]) {
+      const cplx f = alpha * std::conj(terms[t].system(0, 0));
+      for (Index a = 0; a < dO; ++a) {
+        if (kron_->identity[t])
+          Y.middleCols(a * LO, LO) += f * X.middleCols(a * LI, LI);
+        else
+          Y.middleCols(a * LO, LO).noalias() += f * (X.middleCols(a * LI, LI) * terms[t].ladder.adjoint());
+      }
+    } else if (kron_->identity[t] || ladder_first(kron_->shape, terms[t].ladder.nonZeros())) {
+      direct.push_back(t);
     } else {
-      scratch.resize(n * LI, dO);
-      scratch.noalias() = Xv * M;
-      for (Index a = 0; a < dO; ++a)
-        Y.middleCols(a * LO, LO).noalias() += CMap(scratch.col(a).data(), n, LI) * term.ladder.adjoint();
+      after.push_back(t);
     }
+  }
+  if (!direct.empty()) {
+    const Index nd = Index(direct.size());
+    CMat operand(n * LO, dI * nd), stacked(dI * nd, dO);
+    for (Index i = 0; i < nd; ++i) {
+      const KroneckerTerm& term = terms[direct[i]];
+      stacked.middleRows(i * dI, dI) = alpha * term.system.adjoint();
+      if (kron_->identity[direct[i]]) {
+        operand.middleCols(i * dI, dI) = Xv;
+        continue;
+      }
+      for (Index c = 0; c < dI; ++c)
+        Map(operand.col(i * dI + c).data(), n, LO).noalias() = X.middleCols(c * LI, LI) * term.ladder.adjoint();
+    }
+    Yv.noalias() += operand * stacked;
+  }
+  if (!after.empty()) {
+    const Index na = Index(after.size());
+    CMat stacked(dI, dO * na);
+    for (Index i = 0; i < na; ++i) stacked.middleCols(i * dO, dO) = alpha * terms[after[i]].system.adjoint();
+    const CMat result = Xv * stacked;  // (n L_in) x (d_out terms)
+    for (Index i = 0; i < na; ++i)
+      for (Index a = 0; a < dO; ++a)
+        Y.middleCols(a * LO, LO).noalias() +=
+            CMap(result.col(i * dO + a).data(), n, LI) * terms[after[i]].ladder.adjoint();
   }
 }
 
