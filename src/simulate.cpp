@@ -140,21 +140,16 @@ void check_jump_memory(const RunConfig& c, long cutoff, std::size_t times) {
 }
 
 constexpr long first_automatic_cutoff = 16;
+constexpr int max_cutoff_retries = 4;
 constexpr long largest_cutoff = 4096;
 
-/// For spin_boson without a fixed cutoff: the first of first, 2 first, ... (powers of two from
-/// 16) for which `top` (the population of the two highest Fock levels in some run) is below
-/// `target`. `before` runs before each candidate is tried (memory checks).
-long automatic_cutoff(const std::function<double(long)>& top, double target, long first,
-                      const std::function<void(long)>& before) {
-  for (long cutoff = first; cutoff <= largest_cutoff; cutoff *= 2) {
-    before(cutoff);
-    if (top(cutoff) <= target) return cutoff;
-  }
-  throw InputError("model.fock_cutoff",
-                   fmt::format("no Fock cutoff up to {} keeps the top levels below model.fock_tol; the boson is not "
-                               "bounded at these parameters (or raise model.fock_tol)",
-                               largest_cutoff));
+/// For spin_boson without a fixed cutoff, the estimate of open_system.hpp: the boson is driven by
+/// the force [a, H] - omega a = G tau_-, of norm |G|, and damped at kappa_down - kappa_up = eps
+/// Gamma_+ (t_end infinite: the stationary state).
+long spin_boson_cutoff_estimate(const RunConfig& c, double t_end, double target) {
+  const SpinBosonRates r = SpinBosonRates::from(c.model);
+  const long estimate = mode_cutoff_estimate(std::abs(r.G), r.kappa_down, r.kappa_up, r.nbar, t_end, target);
+  return std::min(largest_cutoff, std::max(2L, estimate));
 }
 
 /// spin_boson, before any solve: `bound(cutoff)` is a lower bound on the population of the two
@@ -245,8 +240,6 @@ MasterOptions master_options(const RunConfig& c) {
 // --- open_system: per-mode cutoffs estimated up front (estimate_fock_cutoffs), verified after the
 // --- solve by the population of each mode's two top levels; an automatic cutoff that fails the
 // --- check is doubled and the solve repeated (rare: the estimate is meant to be conservative).
-
-constexpr int max_cutoff_retries = 4;
 
 /// Full-space dimension d * prod (cutoff_i + 1).
 double open_system_dim(const RunConfig& c, const std::vector<long>& cutoffs) {
@@ -458,11 +451,12 @@ nlohmann::json derived_quantities(const RunConfig& config) {
 TimeSeries simulate(const RunConfig& config, const SimulateOptions& options) {
   const auto times = time_grid(config.output.t_end, config.output.dt);
   if (config.kind == ModelKind::open_system) return simulate_open_system(config, options, times);
-  // Fock cutoff: fixed, or the smallest power of two whose master equation keeps the top levels
-  // below fock_tol (with a factor 100 of margin for trajectory ensembles, whose estimate of the
-  // top population is itself noisy). The initial state is thermal, so the t = 0 value of the top
+  // Fock cutoff: fixed, or estimated without a solve (spin_boson_cutoff_estimate, aiming a factor
+  // 100 lower for trajectory ensembles, whose estimate of the top population is itself noisy),
+  // then verified on the run's own top-level population: an automatic cutoff that fails is
+  // doubled and the run repeated. The initial state is thermal, so the t = 0 value of the top
   // population is known before any solve: cutoffs it excludes are refused or skipped.
-  long cutoff = config.fock_cutoff;
+  long cutoff = config.fock_cutoff, estimate = 0;
   if (config.kind == ModelKind::spin_boson) {
     make_model(config, 1);  // validates the parameters before anything is derived from them
     const double target = config.solver.method == SolverMethod::jump ? 0.01 * config.fock_tol : config.fock_tol;
@@ -471,45 +465,51 @@ TimeSeries simulate(const RunConfig& config, const SimulateOptions& options) {
         config, [&](long c) { return thermal_top_population(nbar, c); },
         [&](double t, long cap) { return long(smallest_thermal_cutoff(nbar, t, cap)); }, target,
         "in the initial thermal state");
-    if (cutoff == 0)
-      cutoff = automatic_cutoff(
-          [&](long c) {
-            const auto model = make_model(config, c);
-            return BlockMasterEquation(*model).solve(times, master_options(config)).info["largest_top_rung_population"].get<double>();
-          },
-          target, first, [&](long c) { check_master_memory(config, c, times.size()); });
+    estimate = spin_boson_cutoff_estimate(config, config.output.t_end, target);
+    if (cutoff == 0) cutoff = std::max(first, estimate);
   }
-  if (config.solver.method == SolverMethod::master) check_master_memory(config, cutoff, times.size());
-  else check_jump_memory(config, cutoff, times.size());
-  const auto model = make_model(config, cutoff);
   TimeSeries out;
-  switch (config.solver.method) {
-    case SolverMethod::master: {
-      ProgressBar bar("master equation", 1.0, "", options.progress);
-      MasterOptions opts = master_options(config);
-      opts.progress = [&](double f) { bar.update(f); };
-      out = BlockMasterEquation(*model).solve(times, opts);
-      break;
-    }
-    case SolverMethod::jump: {
-      const auto& sv = config.solver;
-      ProgressBar bar("trajectories", double(sv.ntraj), "traj", options.progress);
-      EnsembleOptions opts;
-      opts.ntraj = sv.ntraj;
-      opts.seed = sv.seed;
-      opts.tol = sv.tol;
-      opts.jump = {sv.full_sectors, sv.window_tol, JumpOptions{}.taylor_tol, sv.jump_tol};
-      opts.progress = [&](long done, long) { bar.update(double(done)); };
-      out = run_ensemble(*model, times, opts);
-      break;
-    }
-  }
   double top = 0.0;
-  if (model->ladder_truncated()) {
+  for (int attempt = 0;; ++attempt) {
+    if (config.solver.method == SolverMethod::master) check_master_memory(config, cutoff, times.size());
+    else check_jump_memory(config, cutoff, times.size());
+    const auto model = make_model(config, cutoff);
+    switch (config.solver.method) {
+      case SolverMethod::master: {
+        ProgressBar bar("master equation", 1.0, "", options.progress);
+        MasterOptions opts = master_options(config);
+        opts.progress = [&](double f) { bar.update(f); };
+        out = BlockMasterEquation(*model).solve(times, opts);
+        break;
+      }
+      case SolverMethod::jump: {
+        const auto& sv = config.solver;
+        ProgressBar bar("trajectories", double(sv.ntraj), "traj", options.progress);
+        EnsembleOptions opts;
+        opts.ntraj = sv.ntraj;
+        opts.seed = sv.seed;
+        opts.tol = sv.tol;
+        opts.jump = {sv.full_sectors, sv.window_tol, JumpOptions{}.taylor_tol, sv.jump_tol};
+        opts.progress = [&](long done, long) { bar.update(double(done)); };
+        out = run_ensemble(*model, times, opts);
+        break;
+      }
+    }
+    if (!model->ladder_truncated()) break;
     top = out.info["largest_top_rung_population"].get<double>();
-    check_truncation(config, cutoff, top);
+    if (top <= config.fock_tol || config.fock_cutoff > 0 || attempt == max_cutoff_retries || 2 * cutoff > largest_cutoff) {
+      check_truncation(config, cutoff, top);
+      out.info["cutoff_retries"] = attempt;
+      break;
+    }
+    cutoff *= 2;
   }
   out.info["derived"] = model_info(config, cutoff, top);
+  if (config.kind == ModelKind::spin_boson) {
+    out.info["derived"]["fock_cutoff_estimate"] = estimate;
+    out.info["derived"]["fock_cutoff_retries"] = out.info.value("cutoff_retries", 0);
+    out.info.erase("cutoff_retries");
+  }
   return out;
 }
 
@@ -565,7 +565,7 @@ Stationary stationary(const RunConfig& config) {
     top = model->ladder_truncated() ? top_rung_population(*model, me->blocks(ss.rho)) : 0.0;
     return top;
   };
-  long cutoff = config.fock_cutoff;
+  long cutoff = config.fock_cutoff, estimate = 0;
   if (config.kind == ModelKind::spin_boson) {
     make_model(config, 1);  // validates the parameters before anything is derived from them
     const SpinBosonRates rates = SpinBosonRates::from(config.model);
@@ -573,8 +573,16 @@ Stationary stationary(const RunConfig& config) {
         config, [&](long c) { return stationary_top_population_bound(rates, c); },
         [&](double t, long cap) { return long(smallest_stationary_cutoff(rates, t, cap)); }, config.fock_tol,
         "in the stationary state");
-    if (cutoff == 0) cutoff = automatic_cutoff(solve, config.fock_tol, first, check_size);
-    else check_size(cutoff), solve(cutoff);
+    estimate = spin_boson_cutoff_estimate(config, std::numeric_limits<double>::infinity(), config.fock_tol);
+    if (cutoff == 0) {
+      cutoff = std::max(first, estimate);
+      for (int attempt = 0;; ++attempt, cutoff *= 2) {  // verify the estimate; double when it fails
+        check_size(cutoff);
+        if (solve(cutoff) <= config.fock_tol || attempt == max_cutoff_retries || 2 * cutoff > largest_cutoff) break;
+      }
+    } else {
+      check_size(cutoff), solve(cutoff);
+    }
   } else {
     check_size(cutoff);
     solve(cutoff);
@@ -602,6 +610,7 @@ Stationary stationary(const RunConfig& config) {
              {"factor_nonzeros", ss.factor_nonzeros},
              {"solver_seconds", ss.seconds},
              {"derived", model_info(config, cutoff, top)}};
+  if (config.kind == ModelKind::spin_boson) st.info["derived"]["fock_cutoff_estimate"] = estimate;
   return st;
 }
 

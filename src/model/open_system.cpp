@@ -271,38 +271,42 @@ long displaced_thermal_cutoff(double amplitude, double thermal_mean, double tol)
   return std::max(2L, coherent + thermal_width + 2);
 }
 
+long mode_cutoff_estimate(double force, double kappa_down, double kappa_up, double nbar, double t_end, double tol) {
+  const bool stationary = !std::isfinite(t_end);
+  const double kappa = kappa_down - kappa_up;
+  if (stationary && !(kappa > 0)) return -1;
+  // |<a>| grows at most at the rate `force`, damped at kappa/2 (and amplified when kappa < 0).
+  const double t = stationary ? 0.0 : t_end;
+  const double amplitude = kappa > 0 ? force * (stationary ? 2.0 / kappa : -std::expm1(-0.5 * kappa * t) / (0.5 * kappa))
+                                     : force * t * (kappa < 0 ? std::exp(-0.5 * kappa * t) : 1.0);
+  // Thermal occupation: dn/dt = -kappa n + kappa_up from nbar; its largest value on [0, t].
+  double thermal_mean = nbar + kappa_up * t;
+  if (kappa != 0) {
+    const double limit = kappa_up / kappa;
+    thermal_mean = stationary ? std::max(nbar, limit) : std::max(nbar, limit + (nbar - limit) * std::exp(-kappa * t));
+  }
+  return displaced_thermal_cutoff(amplitude, thermal_mean, tol);
+}
+
 std::vector<long> estimate_fock_cutoffs(const OpenSystemSpec& spec, double t_end, double tol) {
   std::vector<long> out;
-  const bool stationary = !std::isfinite(t_end);
   for (std::size_t m = 0; m < spec.modes.size(); ++m) {
     const auto& mode = spec.modes[m];
     if (mode.fock_cutoff > 0) {
       out.push_back(mode.fock_cutoff);
       continue;
     }
-    const double kappa = mode.kappa_down - mode.kappa_up;
-    if (stationary && !(kappa > 0))
+    // The force on the mode: [a_m, H] - omega a_m = F_m = sum_c (a_dag_c[m] G_c + conj(a_c[m]) G_c^+).
+    CMat F = CMat::Zero(spec.dim(), spec.dim());
+    for (const auto& c : spec.couplings) F += c.a_dag[m] * c.G + std::conj(c.a[m]) * c.G.adjoint();
+    const double force = F.size() > 0 ? Eigen::JacobiSVD<CMat>(F).singularValues()(0) : 0.0;
+    const long cutoff = mode_cutoff_estimate(force, mode.kappa_down, mode.kappa_up, mode.nbar, t_end, tol);
+    if (cutoff < 0)
       throw InputError(fmt::format("mode[{}].kappa_down", m),
                        fmt::format("a stationary state needs every mode damped (kappa_down > kappa_up), here "
                                    "kappa_down = {:g}, kappa_up = {:g}; or set mode[{}].fock_cutoff",
                                    mode.kappa_down, mode.kappa_up, m));
-    double force = 0.0;
-    for (const auto& c : spec.couplings) {
-      const double g = c.G.rows() > 0 ? Eigen::JacobiSVD<CMat>(c.G).singularValues()(0) : 0.0;
-      force += g * (std::abs(c.a[m]) + std::abs(c.a_dag[m]));
-    }
-    const double t = stationary ? 0.0 : t_end;
-    const double amplitude = kappa > 0 ? force * (stationary ? 2.0 / kappa : -std::expm1(-0.5 * kappa * t) / (0.5 * kappa))
-                                       : force * t * (kappa < 0 ? std::exp(-0.5 * kappa * t) : 1.0);
-    // Thermal occupation: dn/dt = -kappa n + kappa_up from nbar; its largest value on [0, t].
-    double thermal_mean = mode.nbar;
-    if (kappa != 0) {
-      const double limit = mode.kappa_up / kappa;
-      thermal_mean = stationary ? limit : std::max(mode.nbar, limit + (mode.nbar - limit) * std::exp(-kappa * t));
-    } else {
-      thermal_mean = mode.nbar + mode.kappa_up * t;
-    }
-    out.push_back(displaced_thermal_cutoff(amplitude, thermal_mean, tol));
+    out.push_back(cutoff);
   }
   return out;
 }

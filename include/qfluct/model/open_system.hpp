@@ -74,14 +74,18 @@ class OpenSystemModel final : public SectorModel {
 };
 
 /// A first Fock cutoff per mode, estimated without solving anything: the mode's amplitude grows
-/// at most at the rate f = sum_c ||G_c|| (|a_c[i]| + |a_dag_c[i]|) (the norm of the force the
-/// system exerts on it), damped at (kappa_down - kappa_up)/2, on top of its thermal occupation
+/// at most at the rate f = ||F_i||, F_i = sum_c (a_dag_c[i] G_c + conj(a_c[i]) G_c^+) (the
+/// operator norm of the force the system exerts on it: [a_i, H] = omega_i a_i + F_i), damped at (kappa_down - kappa_up)/2, on top of its thermal occupation
 /// (initial nbar relaxing to kappa_up / (kappa_down - kappa_up)). The cutoff holds a Poisson tail
 /// for the coherent part and a geometric one for the thermal part, each below tol/2, over times up
 /// to t_end (infinite for stationary states). An estimate: solvers verify it by monitoring the
 /// top levels (SectorModel::fill_truncation_weight). Modes with a fixed fock_cutoff keep it.
 /// InputError naming the mode's key when a stationary state is asked of a mode that is not damped.
 std::vector<long> estimate_fock_cutoffs(const OpenSystemSpec& spec, double t_end, double tol);
+
+/// One mode's estimate (the rule above): force f, rates of D[a] and D[a^+], initial thermal nbar,
+/// up to time t_end (infinity: stationary). -1 when a stationary state is asked of an undamped mode.
+long mode_cutoff_estimate(double force, double kappa_down, double kappa_up, double nbar, double t_end, double tol);
 
 /// The cutoff that holds a displaced thermal distribution: coherent amplitude A (mean A^2 of a
 /// Poisson part), thermal mean n_th; the smallest cutoff whose two top levels carry <= tol by
