@@ -162,7 +162,7 @@ void ObservableSet::derive_one(std::size_t g, const double* raw, double* col) co
     case ColumnForm::entanglement: {
       const CMat rho = unpack_density(raw, group.dim);
       col[0] = concurrence(rho);
-      col[1] = negativity(rho);
+      col[1] = negativity(rho) + 0.0;  // -0 (no negative eigenvalue) prints as 0
       break;
     }
   }

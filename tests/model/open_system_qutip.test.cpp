@@ -1,0 +1,85 @@
+// open_system through the command line against QuTiP (scripts/qutip_open_system.py, reference
+// CSVs in tests/data/open_system/, made by mesolve and steadystate on the full truncated space):
+// master equation to 1e-8, stationary state to 1e-9, trajectories within 5 standard errors.
+#include "../io/process.hpp"
+
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <map>
+
+using namespace qfluct::test;
+
+namespace {
+
+const fs::path data_dir = fs::path(QFLUCT_SOURCE_DIR) / "tests" / "data" / "open_system";
+
+/// A CSV as named columns of numbers.
+std::map<std::string, std::vector<double>> read_csv(const std::string& text) {
+  std::istringstream in(text);
+  std::string line;
+  std::getline(in, line);
+  std::vector<std::string> names;
+  std::stringstream header(line);
+  for (std::string cell; std::getline(header, cell, ',');) names.push_back(cell);
+  std::map<std::string, std::vector<double>> columns;
+  while (std::getline(in, line)) {
+    std::stringstream row(line);
+    std::size_t i = 0;
+    for (std::string cell; std::getline(row, cell, ',') && i < names.size(); ++i) columns[names[i]].push_back(std::stod(cell));
+  }
+  return columns;
+}
+
+std::map<std::string, std::vector<double>> run(const std::vector<std::string>& args) {
+  ScratchDir s;
+  std::vector<std::string> full = args;
+  full.insert(full.end(), {"-o", s.path("out.csv"), "--quiet"});
+  std::string err;
+  const Ending e = run_qfluct(full, err, s);
+  INFO(err);
+  REQUIRE((!e.signaled && e.code == 0));
+  return read_csv(slurp(s.path("out.csv")));
+}
+
+}  // namespace
+
+TEST_CASE("open_system against QuTiP: master equation, steady state and trajectories", "[open_system][qutip]") {
+  for (const std::string name : {"qutrit", "two_qubits"}) {
+    INFO(name);
+    const std::string config = (data_dir / (name + ".toml")).string();
+    const auto me_ref = read_csv(slurp((data_dir / (name + ".me.csv")).string()));
+    const auto steady_ref = read_csv(slurp((data_dir / (name + ".steady.csv")).string()));
+    REQUIRE(me_ref.count("t") == 1);
+    // The master equation at rtol 1e-10, atol 1e-12 (QuTiP's reference is at atol 1e-12, rtol
+    // 1e-10): 1e-8 leaves room for both integrators' global errors, a wrong term is O(0.1).
+    const auto me = run({"run", config, "--set", "solver.rtol=1e-10", "--set", "solver.atol=1e-12"});
+    for (const auto& [column, values] : me_ref) {
+      INFO(column);
+      REQUIRE(me.count(column) == 1);
+      REQUIRE(me.at(column).size() == values.size());
+      for (std::size_t i = 0; i < values.size(); ++i) CHECK(me.at(column)[i] == Approx(values[i]).margin(1e-8));
+    }
+    // Both stationary states are direct solves (sparse LU here): 1e-9.
+    const auto steady = run({"steady", config});
+    for (const auto& [column, values] : steady_ref) {
+      INFO(column);
+      REQUIRE(steady.count(column) == 1);
+      CHECK(steady.at(column)[0] == Approx(values[0]).margin(1e-9));
+    }
+    // Trajectories: every column at every time within 5 standard errors of QuTiP's mesolve;
+    // columns that are exactly determined (zero error) must match to rounding.
+    const auto traj = run({"run", config, "--set", "solver.method=\"jump\"", "--set", "solver.ntraj=2000", "--set", "solver.seed=5"});
+    double worst = 0.0;
+    for (const auto& [column, values] : me_ref) {
+      if (column == "t") continue;
+      INFO(column);
+      const auto& est = traj.at(column);
+      const auto& err = traj.at(column + "_err");
+      for (std::size_t i = 0; i < values.size(); ++i) {
+        if (err[i] > 1e-12) worst = std::max(worst, std::abs(est[i] - values[i]) / err[i]);
+        else CHECK(est[i] == Approx(values[i]).margin(1e-8));
+      }
+    }
+    CHECK(worst < 5.0);
+  }
+}
