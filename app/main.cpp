@@ -8,6 +8,7 @@
 #include "qfluct/simulate.hpp"
 #include "qfluct/version.hpp"
 
+#include <nlohmann/json.hpp>
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <charconv>
@@ -211,12 +212,12 @@ int run_command(const CommonOptions& o, const std::vector<std::string>& argv, qf
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   nlohmann::json sidecar = sidecar_header(o, argv, config.to_json());
   sidecar["derived"] = series.info["derived"];
-  series.info.erase("derived");
+  series.info.json().erase("derived");
   sidecar["columns"] = series.columns;
   sidecar["csv"] = o.output;
-  sidecar["solver"] = series.info;
+  sidecar["solver"] = series.info.json();
   sidecar["wall_seconds"] = wall;
-  if (!o.quiet && series.info.contains("heavy_tail_times") && !series.info["heavy_tail_times"].empty())
+  if (!o.quiet && series.info.json().contains("heavy_tail_times") && !series.info["heavy_tail_times"].empty())
     fmt::print(stderr, "qfluct: note: at {} output time(s) one trajectory carries over 5% of <q^4> (heavy tails, "
                        "typically early times): standard errors of q, Q2, Q4 there are unreliable; see "
                        "solver.heavy_tail_times in the sidecar\n", series.info["heavy_tail_times"].size());

@@ -9,6 +9,7 @@
 #include "qfluct/solver/jump_unravelling.hpp"
 #include "qfluct/solver/master_equation.hpp"
 
+#include <nlohmann/json.hpp>
 #include <chrono>
 #include <cmath>
 #include <cstdio>

@@ -14,6 +14,7 @@
 #include "qfluct/solver/steady_state.hpp"
 #include "qfluct/space/dicke.hpp"
 
+#include <nlohmann/json.hpp>
 #include <cmath>
 #include <fmt/format.h>
 #include <omp.h>
@@ -507,8 +508,8 @@ TimeSeries simulate(const RunConfig& config, const SimulateOptions& options) {
   out.info["derived"] = model_info(config, cutoff, top);
   if (config.kind == ModelKind::spin_boson) {
     out.info["derived"]["fock_cutoff_estimate"] = estimate;
-    out.info["derived"]["fock_cutoff_retries"] = out.info.value("cutoff_retries", 0);
-    out.info.erase("cutoff_retries");
+    out.info["derived"]["fock_cutoff_retries"] = out.info.json().value("cutoff_retries", 0);
+    out.info.json().erase("cutoff_retries");
   }
   return out;
 }

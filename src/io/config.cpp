@@ -4,6 +4,7 @@
 #include "qfluct/core/random.hpp"
 #include "qfluct/io/matrix_input.hpp"
 
+#include <nlohmann/json.hpp>
 #include <boost/random/exponential_distribution.hpp>
 #include <boost/random/normal_distribution.hpp>
 #include <boost/random/uniform_real_distribution.hpp>

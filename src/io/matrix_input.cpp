@@ -2,6 +2,7 @@
 
 #include "qfluct/core/error.hpp"
 
+#include <nlohmann/json.hpp>
 #include <Eigen/Eigenvalues>
 #include <charconv>
 #include <cmath>

@@ -3,6 +3,7 @@
 #include "qfluct/core/error.hpp"
 #include "qfluct/io/sha256.hpp"
 
+#include <nlohmann/json.hpp>
 #include <cerrno>
 #include <charconv>
 #include <csignal>

@@ -5,6 +5,7 @@
 #include "qfluct/stats/jackknife.hpp"
 #include "qfluct/stats/second_order.hpp"
 
+#include <nlohmann/json.hpp>
 #include <atomic>
 #include <chrono>
 #include <cmath>

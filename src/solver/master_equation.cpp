@@ -2,6 +2,7 @@
 
 #include "qfluct/core/error.hpp"
 
+#include <nlohmann/json.hpp>
 #include <unsupported/Eigen/KroneckerProduct>
 
 #include <algorithm>

@@ -2,6 +2,7 @@
 
 #include "qfluct/core/random.hpp"
 
+#include <nlohmann/json.hpp>
 #include <Eigen/Eigenvalues>
 #include <Eigen/SparseLU>
 #include <chrono>

@@ -1,8 +1,23 @@
 #include "qfluct/solver/time_series.hpp"
 
 #include <cmath>
+#include <nlohmann/json.hpp>
 
 namespace qfluct {
+
+Diagnostics::Diagnostics() : value_(std::make_unique<nlohmann::json>(nlohmann::json::object())) {}
+Diagnostics::Diagnostics(const Diagnostics& other) : value_(std::make_unique<nlohmann::json>(*other.value_)) {}
+Diagnostics& Diagnostics::operator=(const Diagnostics& other) {
+  if (this != &other) value_ = std::make_unique<nlohmann::json>(*other.value_);
+  return *this;
+}
+Diagnostics::~Diagnostics() = default;
+Diagnostics& Diagnostics::operator=(nlohmann::json value) {
+  *value_ = std::move(value);
+  return *this;
+}
+nlohmann::json& Diagnostics::operator[](const std::string& key) { return (*value_)[key]; }
+const nlohmann::json& Diagnostics::operator[](const std::string& key) const { return value_->at(key); }
 
 std::vector<double> time_grid(double t_end, double dt) {
   // n whole steps; t_end / dt within rounding below an integer counts as that integer (the

@@ -5,6 +5,7 @@
 #include "qfluct/io/config.hpp"
 #include "qfluct/simulate.hpp"
 
+#include <nlohmann/json.hpp>
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
 #include <algorithm>

@@ -6,6 +6,7 @@
 #include "qfluct/core/error.hpp"
 #include "qfluct/io/config.hpp"
 
+#include <nlohmann/json.hpp>
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
 

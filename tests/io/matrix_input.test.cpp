@@ -4,6 +4,7 @@
 #include "qfluct/core/error.hpp"
 #include "qfluct/io/matrix_input.hpp"
 
+#include <nlohmann/json.hpp>
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
 #include <random>

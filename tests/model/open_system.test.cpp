@@ -10,6 +10,7 @@
 #include "qfluct/solver/master_equation.hpp"
 #include "qfluct/solver/steady_state.hpp"
 
+#include <nlohmann/json.hpp>
 #include <catch2/catch.hpp>
 #include <unsupported/Eigen/KroneckerProduct>
 #include <unsupported/Eigen/MatrixFunctions>

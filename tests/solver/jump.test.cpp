@@ -5,6 +5,7 @@
 #include "qfluct/solver/ensemble.hpp"
 #include "qfluct/solver/master_equation.hpp"
 
+#include <nlohmann/json.hpp>
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <numeric>

@@ -7,6 +7,7 @@
 #include "qfluct/solver/master_equation.hpp"
 #include "qfluct/solver/steady_state.hpp"
 
+#include <nlohmann/json.hpp>
 #include <Eigen/LU>
 #include <catch2/catch.hpp>
 #include <limits>

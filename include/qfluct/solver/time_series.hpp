@@ -2,18 +2,43 @@
 /// What a time-dependent run returns: observables on the output grid, their standard errors
 /// (stochastic solvers), and the solver's diagnostics for the JSON sidecar.
 #include <Eigen/Core>
-#include <nlohmann/json.hpp>
+#include <memory>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <vector>
 
 namespace qfluct {
+
+/// A solver's diagnostics (steps, jumps, tolerances reached, ...): a JSON object, written to the
+/// sidecar. Only the forward declaration of nlohmann::json reaches this header, so a simulation
+/// does not pull the JSON library into its translation units; include <nlohmann/json.hpp> where
+/// the values are read or written.
+class Diagnostics {
+ public:
+  Diagnostics();  ///< an empty object
+  Diagnostics(const Diagnostics& other);  ///< copies (moves copy too: the object is small)
+  Diagnostics& operator=(const Diagnostics& other);
+  ~Diagnostics();
+  /// Replaces the whole object.
+  Diagnostics& operator=(nlohmann::json value);
+
+  nlohmann::json& json() { return *value_; }
+  const nlohmann::json& json() const { return *value_; }
+  /// The entry `key`, created (null) when absent.
+  nlohmann::json& operator[](const std::string& key);
+  /// The entry `key`; throws (nlohmann::json::out_of_range) when absent.
+  const nlohmann::json& operator[](const std::string& key) const;
+
+ private:
+  std::unique_ptr<nlohmann::json> value_;
+};
 
 struct TimeSeries {
   std::vector<std::string> columns;
   std::vector<double> times;
   Eigen::MatrixXd values;  ///< times x columns
   Eigen::MatrixXd errors;  ///< same shape for stochastic solvers; empty for exact ones
-  nlohmann::json info;     ///< diagnostics: steps, jumps, tolerances reached, ...
+  Diagnostics info;        ///< diagnostics: steps, jumps, tolerances reached, ...
 };
 
 /// The output grid 0, dt, 2 dt, ..., t_end: t_i = i dt while below t_end, and the last point is
