@@ -25,9 +25,8 @@ function(qfluct_warnings target)
   target_compile_options(${target} PRIVATE $<$<CXX_COMPILER_ID:GNU,Clang,AppleClang>:-Wall -Wextra -Wpedantic>)
 endfunction()
 
-# A program of this project (CLI, tests, benchmarks, examples): warnings, and the libraries its
-# own sources use directly (the library keeps fmt and OpenMP private).
+# A program of this project (CLI, tests, benchmarks, examples): the library, and the libraries
+# its own sources use directly (the library keeps fmt and OpenMP private).
 function(qfluct_program target)
-  qfluct_warnings(${target})
   target_link_libraries(${target} PRIVATE qfluct_lib fmt::fmt OpenMP::OpenMP_CXX)
 endfunction()

@@ -11,6 +11,12 @@
 #include "qfluct/solver/time_series.hpp"
 #include "qfluct/version.hpp"
 
+// The headers of a simulation (model, solver, results) must not pull in the config parser's
+// TOML library (issue 11).
+#ifdef TOMLPLUSPLUS_H
+#error "toml++ is reachable from the simulation headers"
+#endif
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
