@@ -1,6 +1,6 @@
 // qfluct: the command-line front end. See README.md for the contract.
 #include "qfluct/core/error.hpp"
-#include "qfluct/io/config.hpp"
+#include "qfluct/io/config_file.hpp"
 #include "qfluct/io/interrupt.hpp"
 #include "qfluct/io/output.hpp"
 #include "qfluct/io/progress.hpp"
@@ -266,7 +266,7 @@ int steady_command(const CommonOptions& o, const std::optional<std::string>& sca
       if (!scan) throw;
       throw NumericalError(fmt::format("at {} = {:.10g}: {}", scan->key, values[i], e.what()));
     }
-    nlohmann::json point = rows.back().info;
+    nlohmann::json point = rows.back().info.json();
     if (scan) point[scan->column] = values[i];
     points.push_back(point);
     bar.update(double(i + 1));

@@ -15,9 +15,12 @@
 #include "qfluct/solver/time_series.hpp"
 
 // The headers of a simulation (model, solver, results) must not pull in the config parser's
-// TOML library (issue 11).
+// TOML library or the JSON library (issue 11; diagnostics reach them as a forward declaration).
 #ifdef TOMLPLUSPLUS_H
 #error "toml++ is reachable from the simulation headers"
+#endif
+#ifdef INCLUDE_NLOHMANN_JSON_HPP_
+#error "nlohmann/json.hpp is reachable from the simulation headers"
 #endif
 
 #include <algorithm>

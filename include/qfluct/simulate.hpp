@@ -22,7 +22,7 @@ TimeSeries simulate(const RunConfig& config, const SimulateOptions& options = {}
 struct Stationary {
   std::vector<std::string> columns;  ///< tau_x, tau_y, tau_z, n, q, Q2, Q4, nongauss, Q2sq3
   std::vector<double> values;
-  nlohmann::json info;               ///< residual, trace error, unknowns, cutoff, ...
+  Diagnostics info;                  ///< residual, trace error, unknowns, cutoff, ...
 };
 Stationary stationary(const RunConfig& config);
 

@@ -1,4 +1,4 @@
-#include "qfluct/io/config.hpp"
+#include "qfluct/io/config_file.hpp"
 
 #include "qfluct/core/error.hpp"
 #include "qfluct/core/random.hpp"

@@ -2,7 +2,7 @@
 // array-element overrides start from the documented defaults, keys that do not apply get a note,
 // and every accuracy knob has a validated range with a note where it is loose enough to bias.
 #include "qfluct/core/error.hpp"
-#include "qfluct/io/config.hpp"
+#include "qfluct/io/config_file.hpp"
 #include "qfluct/simulate.hpp"
 
 #include <nlohmann/json.hpp>

@@ -4,7 +4,7 @@
 // names (steady with solver.method = "jump", model.N with spin_boson).
 #include "io/process.hpp"
 #include "qfluct/core/error.hpp"
-#include "qfluct/io/config.hpp"
+#include "qfluct/io/config_file.hpp"
 
 #include <nlohmann/json.hpp>
 #include <catch2/catch.hpp>

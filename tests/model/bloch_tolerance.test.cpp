@@ -3,7 +3,7 @@
 // runs exactly like the normalised one on every path (sector ME, trajectories, full space,
 // mean field, spin-boson); one further out is refused with |r| printed to enough digits.
 #include "qfluct/core/error.hpp"
-#include "qfluct/io/config.hpp"
+#include "qfluct/io/config_file.hpp"
 #include "qfluct/model/central_spin.hpp"
 #include "qfluct/simulate.hpp"
 #include "qfluct/solver/master_equation.hpp"
