@@ -66,11 +66,23 @@ TEST_CASE("open_system against QuTiP: master equation, steady state and trajecto
       REQUIRE(steady.count(column) == 1);
       CHECK(steady.at(column)[0] == Approx(values[0]).margin(1e-9));
     }
-    // Trajectories: every column at every time within 5 standard errors of QuTiP's mesolve;
-    // columns that are exactly determined (zero error) must match to rounding.
-    const auto traj = run({"run", config, "--set", "solver.method=\"jump\"", "--set", "solver.ntraj=2000", "--set", "solver.seed=5"});
+    // Trajectories: every column at every time within 5 standard errors of the master equation
+    // (which agrees with QuTiP above). two_qubits has rare, strong events at t <~ 1 (a thermal
+    // photon, nbar = 1e-4, and gain at kappa_up = 1e-4: ~0.2 of them in 2000 trajectories) that
+    // carry a visible part of tiny columns such as rho_00 ~ 1e-5; an ensemble that misses them
+    // underestimates its own error there (as any Monte Carlo average does), so the trajectory
+    // comparison switches them off, for both runs. Columns without spread (all trajectories
+    // equal) must match to rounding.
+    std::vector<std::string> rare_off;
+    if (name == "two_qubits") rare_off = {"--set", "mode[0].kappa_up=0", "--set", "mode[0].nbar=0"};
+    std::vector<std::string> me_args{"run", config, "--set", "solver.rtol=1e-10", "--set", "solver.atol=1e-12"};
+    me_args.insert(me_args.end(), rare_off.begin(), rare_off.end());
+    const auto exact = run(me_args);
+    std::vector<std::string> traj_args{"run", config, "--set", "solver.method=\"jump\"", "--set", "solver.ntraj=2000", "--set", "solver.seed=5"};
+    traj_args.insert(traj_args.end(), rare_off.begin(), rare_off.end());
+    const auto traj = run(traj_args);
     double worst = 0.0;
-    for (const auto& [column, values] : me_ref) {
+    for (const auto& [column, values] : exact) {
       if (column == "t") continue;
       INFO(column);
       const auto& est = traj.at(column);
