@@ -4,7 +4,7 @@
 Reads an open_system TOML configuration (the contract of issue 11), builds the model on the full
 truncated space S (x) mode_0 (x) mode_1 (x) ... (last mode fastest) with QuTiP, and writes
 
-  --times FILE    the master equation (qutip.mesolve, atol 1e-13, rtol 1e-12) on qfluct's output
+  --times FILE    the master equation (qutip.mesolve, atol 1e-15, rtol 1e-14) on qfluct's output
                   grid 0, dt, 2 dt, ..., t_end, columns
                     t, rho_00_re, rho_00_im, rho_01_re, ... (reduced rho of S, row-major),
                     n_0, n_1, ..., <named observables>, purity[, concurrence, negativity]
@@ -55,8 +55,8 @@ import scipy.sparse.linalg
 # reference good to 1e-12 must keep them (1/2 (rho + rho^+) lost 7e-13 of the trace otherwise).
 qutip.settings.auto_tidyup = False
 
-MESOLVE_ATOL = 1e-13
-MESOLVE_RTOL = 1e-12
+MESOLVE_ATOL = 1e-15
+MESOLVE_RTOL = 1e-14
 
 
 class ConfigError(Exception):
@@ -354,10 +354,10 @@ def measure(spec, rho, a):
     return row, tops
 
 
-def run_times(spec):
+def run_times(spec, atol=MESOLVE_ATOL, rtol=MESOLVE_RTOL):
     H, c_ops, rho0, a = build(spec)
     times = time_grid(spec["t_end"], spec["dt"])
-    options = qutip.Options(atol=MESOLVE_ATOL, rtol=MESOLVE_RTOL, nsteps=10**7, store_states=True)
+    options = qutip.Options(atol=atol, rtol=rtol, nsteps=10**7, store_states=True)
     result = qutip.mesolve(H, rho0, times, c_ops, [], options=options)
     rows, top = [], [0.0] * len(spec["modes"])
     for t, state in zip(times, result.states):
@@ -367,41 +367,68 @@ def run_times(spec):
     return rows, top
 
 
+class NotUnique(Exception):
+    pass
+
+
 def run_steady(spec):
-    """Stationary state: qutip.steadystate (method "direct", sparse LU), then polished by iterative
-    refinement with one sparse LU of A = L + w |0>< vec(1)| (the trace condition added to the first
-    row, as QuTiP does; L rho = 0 and tr rho = 1 make A vec(rho) = w |0>). Checks: the residual
-    max |L rho| and the spectral gap (the second-smallest |eigenvalue| of L must be well away from
-    0: a unique stationary state). Returns the row, top populations, residual, gap and the size of
-    the refinement's correction to QuTiP's state."""
-    H, c_ops, _, a = build(spec)
-    rho_qutip = qutip.steadystate(H, c_ops, method="direct")
+    """Stationary state from QuTiP (qutip.steadystate: sparse direct LU up to a full space of 60
+    states; above, where LU fill-in makes it take minutes, GMRES with an incomplete-LU
+    preconditioner, method "iterative-gmres"), then polished by GMRES on
+    A vec(rho) = w |0>, A = L + w |0>< vec(1)| (the trace condition added to the first row, as
+    QuTiP does; L rho = 0 and tr rho = 1), preconditioned by an incomplete LU of A, to a relative
+    residual of 1e-15. Checks: the residual max |L rho|; uniqueness, as the distance to the
+    solution polished from a random start (a second stationary state would make A singular and
+    the two differ); and, up to a Liouvillian of 5000 rows, the spectral gap (second-smallest
+    |eigenvalue| of L). Returns the row, top populations, residual, uniqueness distance, gap
+    (None when not computed) and the polish's change to QuTiP's state."""
+    H, c_ops, _, numbers = build(spec)
+    dim = H.shape[0]
     L = qutip.liouvillian(H, c_ops)
     Ld = L.data.tocsc()
-    n = int(round(math.sqrt(Ld.shape[0])))
-    w = float(np.abs(Ld.data).mean())
-    trace_row = np.zeros(n * n)
-    trace_row[[k * (n + 1) for k in range(n)]] = 1.0  # column-stacked vec: rho_kk at k (n + 1)
-    A = (Ld + scipy.sparse.csc_matrix((w * trace_row, (np.zeros(n * n, dtype=int), np.arange(n * n))),
-                                      shape=Ld.shape)).tocsc()
-    b = np.zeros(n * n, dtype=complex)
-    b[0] = w
-    lu = scipy.sparse.linalg.splu(A)
-    x = qutip.operator_to_vector(rho_qutip).full().ravel()
-    for _ in range(4):
-        x = x + lu.solve(b - A @ x)
-    rho = qutip.vector_to_operator(qutip.Qobj(x.reshape(-1, 1), dims=[L.dims[0], [1]]))
-    rho = 0.5 * (rho + rho.dag())
-    rho = rho / rho.tr()
-    correction = float(np.abs(rho.full() - rho_qutip.full()).max())
-    residual = float(np.abs(Ld @ qutip.operator_to_vector(rho).full().ravel()).max())
-    if n * n <= 400:
-        ev = np.linalg.eigvals(L.full())
-    else:
+    N = Ld.shape[0]
+    gap = None
+    if N <= 400:
+        gap = float(np.sort(np.abs(np.linalg.eigvals(L.full())))[1])
+    elif N <= 5000:
         ev = scipy.sparse.linalg.eigs(Ld, k=3, sigma=-1e-3, which="LM", return_eigenvectors=False)
-    gap = float(np.sort(np.abs(ev))[1])
-    row, tops = measure(spec, rho, a)
-    return row, tops, residual, gap, correction
+        gap = float(np.sort(np.abs(ev))[1])
+    if gap is not None and not gap > 1e-10:
+        raise NotUnique(f"the Liouvillian has a second eigenvalue {gap:.2e} ~ 0")
+    if dim <= 60:
+        rho_qutip = qutip.steadystate(H, c_ops, method="direct")
+    else:
+        rho_qutip = qutip.steadystate(H, c_ops, method="iterative-gmres", use_precond=True, tol=1e-14,
+                                      drop_tol=1e-5, fill_factor=20, restart=200, maxiter=10000)
+    w = float(np.abs(Ld.data).mean())
+    trace_row = np.zeros(N)
+    trace_row[[k * (dim + 1) for k in range(dim)]] = 1.0  # column-stacked vec: rho_kk at k (dim + 1)
+    A = (Ld + scipy.sparse.csc_matrix((w * trace_row, (np.zeros(N, dtype=int), np.arange(N))), shape=Ld.shape)).tocsc()
+    b = np.zeros(N, dtype=complex)
+    b[0] = w
+    try:
+        ilu = scipy.sparse.linalg.spilu(A, drop_tol=1e-5, fill_factor=20)
+    except RuntimeError as e:  # "Factor is exactly singular": a second stationary state
+        raise NotUnique(f"the steady-state system is singular ({e})") from e
+    M = scipy.sparse.linalg.LinearOperator(A.shape, ilu.solve, dtype=complex)
+
+    def polish(x0):
+        x, info = scipy.sparse.linalg.gmres(A, b, x0=x0, M=M, tol=1e-15, atol=0.0, restart=200, maxiter=100)
+        return x
+
+    def to_operator(x):
+        rho = x.reshape(dim, dim, order="F")  # undo the column stacking
+        rho = 0.5 * (rho + rho.conj().T)
+        return qutip.Qobj(rho / np.trace(rho).real, dims=H.dims)
+
+    rho = to_operator(polish(qutip.operator_to_vector(rho_qutip).full().ravel()))
+    rng = np.random.default_rng(20231127)
+    other = to_operator(polish(rng.standard_normal(N) + 1j * rng.standard_normal(N)))
+    uniqueness = float(np.abs(rho.full() - other.full()).max())
+    correction = float(np.abs(rho.full() - rho_qutip.full()).max())
+    residual = float(np.abs(Ld @ rho.full().ravel(order="F")).max())
+    row, tops = measure(spec, rho, numbers)
+    return row, tops, residual, uniqueness, gap, correction
 
 
 # ---------------------------------------------------------------------------------------------
@@ -518,14 +545,14 @@ def selftest():
     t = col(header, rows, "t")
     r00 = 0.7 * np.exp(-0.4 * t)
     r01 = (0.3 - 0.1j) * np.exp(-(0.7j + 0.2) * t)
-    check("qubit decay rho_00", np.abs(col(header, rows, "rho_00_re") - r00).max(), 1e-9)
-    check("qubit decay rho_01", np.abs(col(header, rows, "rho_01_re") + 1j * col(header, rows, "rho_01_im") - r01).max(), 1e-9)
+    check("qubit decay rho_00", np.abs(col(header, rows, "rho_00_re") - r00).max(), 1e-11)
+    check("qubit decay rho_01", np.abs(col(header, rows, "rho_01_re") + 1j * col(header, rows, "rho_01_im") - r01).max(), 1e-11)
     check("qubit decay rho_10 = conj rho_01",
-          np.abs(col(header, rows, "rho_10_re") + 1j * col(header, rows, "rho_10_im") - r01.conj()).max(), 1e-9)
-    check("qubit decay sz", np.abs(col(header, rows, "sz") - (2 * r00 - 1)).max(), 1e-9)
+          np.abs(col(header, rows, "rho_10_re") + 1j * col(header, rows, "rho_10_im") - r01.conj()).max(), 1e-11)
+    check("qubit decay sz", np.abs(col(header, rows, "sz") - (2 * r00 - 1)).max(), 1e-11)
     purity = r00**2 + (1 - r00)**2 + 2 * np.abs(r01)**2
-    check("qubit decay purity", np.abs(col(header, rows, "purity") - purity).max(), 1e-9)
-    row, _, residual, gap, _ = run_steady(spec)
+    check("qubit decay purity", np.abs(col(header, rows, "purity") - purity).max(), 1e-11)
+    row, _, residual, uniqueness, gap, _ = run_steady(spec)
     expect = np.zeros(len(row))
     expect[6] = 1.0      # rho_11_re
     expect[8] = -1.0     # sz
@@ -534,6 +561,19 @@ def selftest():
     check("qubit decay steady residual", residual, 1e-12)
     # Spectrum of the Liouvillian: 0, -rate (populations), -rate/2 +- i h (coherences).
     check("qubit decay spectral gap = rate (> 0: unique)", abs(gap - 0.4), 1e-10)
+    check("qubit decay uniqueness (random start)", uniqueness, 1e-12)
+
+    # 1b. Pure dephasing (L = sigma_z): every diagonal state is stationary, so the checks must
+    #     report a non-unique stationary state (zero gap, random start lands elsewhere).
+    spec = parse_config(tomllib.loads(SELFTEST_QUBIT_DECAY.replace("L = [[0, 0], [1, 0]]", "L = [[1, 0], [0, -1]]")))
+    try:
+        run_steady(spec)
+        detected = "no"
+    except NotUnique as e:
+        detected = str(e)
+    print(f"selftest: dephasing: a second stationary state is detected: {detected}")
+    if detected == "no":
+        failures.append("dephasing not unique")
 
     # 2. A damped mode from thermal nbar_0 = 0.1: dn/dt = -(kd - ku) n + ku, so
     #    n(t) = n_ss + (n_0 - n_ss) e^{-(kd - ku) t} with n_ss = ku / (kd - ku) = 1/3.
@@ -543,15 +583,16 @@ def selftest():
     header = column_names(1, 1, [], False, True)
     t = col(header, rows, "t")
     n_t = 1 / 3 + (0.1 - 1 / 3) * np.exp(-0.75 * t)
-    check("thermal mode n(t)", np.abs(col(header, rows, "n_0") - n_t).max(), 1e-9)
-    # mesolve's atol (1e-13) is the floor for the top populations during the run.
+    check("thermal mode n(t)", np.abs(col(header, rows, "n_0") - n_t).max(), 1e-11)
+    # mesolve's atol is the floor for the top populations during the run.
     check("thermal mode truncation (mesolve)", max(top), 1e-12)
-    row, top, residual, gap, _ = run_steady(spec)
+    row, top, residual, uniqueness, gap, _ = run_steady(spec)
     check("thermal mode steady n", abs(row[2] - 1 / 3), 1e-13)
     check("thermal mode steady truncation", max(top), 1e-20)
     check("thermal mode steady residual", residual, 1e-12)
     # Spectrum: -(kd - ku) k for populations, -(kd - ku) m / 2 - i omega m for coherences.
     check("thermal mode spectral gap = kd - ku (> 0: unique)", abs(gap - 0.75), 1e-8)
+    check("thermal mode uniqueness (random start)", uniqueness, 1e-12)
 
     # 3. A qubit coupled resonantly to two modes, no loss: |up,0,0> exchanges its excitation with
     #    the bright mode (g0 a_0 + g1 a_1)/g, g = sqrt(|g0|^2 + |g1|^2) = 0.5:
@@ -562,10 +603,10 @@ def selftest():
     header = column_names(2, 2, spec["observables"], False, True)
     t = col(header, rows, "t")
     p_up = np.cos(0.5 * t)**2
-    check("two-mode JC P_up", np.abs(col(header, rows, "rho_00_re") - p_up).max(), 1e-9)
-    check("two-mode JC n_0", np.abs(col(header, rows, "n_0") - 0.36 * (1 - p_up)).max(), 1e-9)
-    check("two-mode JC n_1", np.abs(col(header, rows, "n_1") - 0.64 * (1 - p_up)).max(), 1e-9)
-    check("two-mode JC sz", np.abs(col(header, rows, "sz") - np.cos(t)).max(), 1e-9)
+    check("two-mode JC P_up", np.abs(col(header, rows, "rho_00_re") - p_up).max(), 1e-11)
+    check("two-mode JC n_0", np.abs(col(header, rows, "n_0") - 0.36 * (1 - p_up)).max(), 1e-11)
+    check("two-mode JC n_1", np.abs(col(header, rows, "n_1") - 0.64 * (1 - p_up)).max(), 1e-11)
+    check("two-mode JC sz", np.abs(col(header, rows, "sz") - np.cos(t)).max(), 1e-11)
     check("two-mode JC coherence stays 0", np.abs(col(header, rows, "rho_01_re")).max(), 1e-12)
     check("two-mode JC truncation (one excitation)", max(top), 1e-14)
 
@@ -576,13 +617,13 @@ def selftest():
     header = column_names(4, 0, [], True, True)
     t = col(header, rows, "t")
     c = np.abs(np.sin(0.9 * t))
-    check("exchange concurrence", np.abs(col(header, rows, "concurrence") - c).max(), 1e-9)
+    check("exchange concurrence", np.abs(col(header, rows, "concurrence") - c).max(), 1e-11)
     rho_S = [np.array([r[1 + 2 * k] + 1j * r[2 + 2 * k] for k in range(16)]).reshape(4, 4) for r in rows]
     check("exchange concurrence, qutip.concurrence (sqrt |eig| of rho rho~)",
           max(abs(qutip.concurrence(qutip.Qobj(m, dims=[[2, 2], [2, 2]])) - x) for m, x in zip(rho_S, c)), 1e-7)
-    check("exchange negativity", np.abs(col(header, rows, "negativity") - c / 2).max(), 1e-9)
-    check("exchange purity", np.abs(col(header, rows, "purity") - 1).max(), 1e-9)
-    check("exchange rho_12", np.abs(col(header, rows, "rho_12_im") - np.sin(0.45 * t) * np.cos(0.45 * t)).max(), 1e-9)
+    check("exchange negativity", np.abs(col(header, rows, "negativity") - c / 2).max(), 1e-11)
+    check("exchange purity", np.abs(col(header, rows, "purity") - 1).max(), 1e-11)
+    check("exchange rho_12", np.abs(col(header, rows, "rho_12_im") - np.sin(0.45 * t) * np.cos(0.45 * t)).max(), 1e-11)
 
     # 5. The time grid and bad input.
     check("time grid 0.3 / 0.1", abs(len(time_grid(0.3, 0.1)) - 4) + abs(time_grid(0.3, 0.1)[-1] - 0.3), 0)
@@ -623,6 +664,8 @@ def main():
     p.add_argument("--times", metavar="CSV", help="write the master equation on the output grid")
     p.add_argument("--steady", metavar="CSV", help="write the stationary state")
     p.add_argument("--selftest", action="store_true", help="check this script against closed forms")
+    p.add_argument("--atol", type=float, default=MESOLVE_ATOL, help=f"mesolve atol (default {MESOLVE_ATOL:g})")
+    p.add_argument("--rtol", type=float, default=MESOLVE_RTOL, help=f"mesolve rtol (default {MESOLVE_RTOL:g})")
     args = p.parse_args()
     if args.selftest:
         return selftest()
@@ -641,14 +684,20 @@ def main():
     dim = d * math.prod(m["cutoff"] + 1 for m in spec["modes"])
     print(f"QuTiP {qutip.__version__}: d = {d}, {n_modes} modes, full space {dim}", file=sys.stderr)
     if args.times:
-        rows, top = run_times(spec)
+        rows, top = run_times(spec, args.atol, args.rtol)
         report_truncation(spec, top, "mesolve")
         write_csv(args.times, column_names(d, n_modes, spec["observables"], spec["entanglement"], True), rows)
     if args.steady:
-        row, top, residual, gap, _ = run_steady(spec)
+        try:
+            row, top, residual, uniqueness, gap, correction = run_steady(spec)
+        except NotUnique as e:
+            print(f"qutip_open_system.py: error: no unique stationary state: {e}", file=sys.stderr)
+            return 1
         report_truncation(spec, top, "steady")
-        print(f"steady: residual max |L rho| = {residual:.2e}, spectral gap {gap:.4g}", file=sys.stderr)
-        if residual > 1e-11 or not gap > 1e-6:
+        print(f"steady: residual max |L rho| = {residual:.2e}, distance to the state from a random start "
+              f"{uniqueness:.2e}, spectral gap {'not computed' if gap is None else f'{gap:.4g}'}, polishing "
+              f"changed QuTiP's state by {correction:.2e}", file=sys.stderr)
+        if residual > 1e-12 or uniqueness > 1e-10 or (gap is not None and not gap > 1e-6):
             print("qutip_open_system.py: error: the stationary state is not accurate or not unique", file=sys.stderr)
             return 1
         write_csv(args.steady, column_names(d, n_modes, spec["observables"], spec["entanglement"], False), [row])

@@ -14,8 +14,12 @@
 #include <boost/random/uniform_real_distribution.hpp>
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <fstream>
 #include <functional>
+#include <sstream>
 #include <stdexcept>
+#include <string>
+#include <vector>
 
 using namespace qfluct;
 
@@ -343,4 +347,44 @@ TEST_CASE("entanglement measures: wrong shapes throw, non-finite entries give Na
   CMat bad = CMat::Identity(3, 3) / 3.0;
   bad(0, 0) = std::nan("");
   CHECK(std::isnan(purity(bad)));
+}
+
+TEST_CASE("the reduced states of the QuTiP two-qubit reference give its purity, concurrence and negativity", "[entanglement]") {
+  // tests/data/open_system/two_qubits.me.csv (scripts/qutip_open_system.py): per row the reduced
+  // rho of the two qubits and the purity (numpy), concurrence (numpy, tau-matrix route) and
+  // negativity (qutip.negativity, eigenvalues of the partial transpose) computed from it. The
+  // printed 17 digits carry rho exactly; tolerance 1e-12 covers the different eigensolvers.
+  std::ifstream in(std::string(QFLUCT_SOURCE_DIR) + "/tests/data/open_system/two_qubits.me.csv");
+  REQUIRE(in.good());
+  std::string line;
+  std::getline(in, line);
+  std::vector<std::string> header;
+  std::string cell;
+  for (std::stringstream ss(line); std::getline(ss, cell, ',');) header.push_back(cell);
+  const auto column = [&](const std::string& name) {
+    const auto it = std::find(header.begin(), header.end(), name);
+    REQUIRE(it != header.end());
+    return std::size_t(it - header.begin());
+  };
+  int rows = 0;
+  double largest = 0.0;
+  while (std::getline(in, line)) {
+    std::vector<double> v;
+    for (std::stringstream ss(line); std::getline(ss, cell, ',');) v.push_back(std::stod(cell));
+    REQUIRE(v.size() == header.size());
+    CMat rho(4, 4);
+    for (Index a = 0; a < 4; ++a)
+      for (Index b = 0; b < 4; ++b) {
+        const std::string ab = "rho_" + std::to_string(a) + std::to_string(b);
+        rho(a, b) = cplx(v[column(ab + "_re")], v[column(ab + "_im")]);
+      }
+    INFO("t = " << v[column("t")]);
+    CHECK(std::abs(purity(rho) - v[column("purity")]) < 1e-12);
+    CHECK(std::abs(concurrence(rho) - v[column("concurrence")]) < 1e-12);
+    CHECK(std::abs(negativity(rho) - v[column("negativity")]) < 1e-12);
+    largest = std::max(largest, v[column("concurrence")]);
+    ++rows;
+  }
+  CHECK(rows == 17);       // t = 0, 0.25, ..., 4
+  CHECK(largest > 0.2);    // the run does entangle the qubits
 }
