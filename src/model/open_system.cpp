@@ -243,6 +243,12 @@ void OpenSystemModel::fill_truncation_weight(int i, int, Window w, RVec& weight)
       for (Index a = 0; a < d_; ++a) weight(a * L_ + k) = 1.0;
 }
 
+double OpenSystemModel::truncation_population(int i, const SectorState& state) const {
+  RVec weight;
+  fill_truncation_weight(i, state.sector, state.window, weight);
+  return weight.dot(state.psi.cwiseAbs2()) / state.psi.squaredNorm();
+}
+
 long displaced_thermal_cutoff(double amplitude, double thermal_mean, double tol) {
   // Poisson tail of mean A^2 beyond n (summed upward from the mode), then the geometric tail of
   // the thermal part; the two parts' widths add (the occupation of a displaced thermal state is

@@ -93,6 +93,15 @@ void SectorModel::fill_truncation_weight(int, int s, Window w, RVec& weight) con
     for (Index k = std::max(w.begin, L - 2); k < w.end(); ++k) weight(c * w.size + (k - w.begin)) = 1.0;
 }
 
+double SectorModel::truncation_population(int, const SectorState& state) const {
+  const Index d = system_dim(), L = ladder_size(state.sector);
+  const Window w = state.window;
+  double p = 0.0;
+  for (Index k = std::max(w.begin, L - 2); k < w.end(); ++k)
+    for (Index c = 0; c < d; ++c) p += std::norm(state.psi(c * w.size + (k - w.begin)));
+  return p / state.psi.squaredNorm();
+}
+
 Index ObservableDeclaration::raw_size() const {
   Index n = 0;
   for (const auto& q : linear) n += Index(q.names.size());

@@ -238,10 +238,7 @@ double JumpUnravelling::trim_to_margin(Index keep, double norm2) {
   return discarded;
 }
 
-double JumpUnravelling::top_level_population(int mode) {
-  model_.fill_truncation_weight(mode, state_.sector, state_.window, weight_);
-  return weight_.dot(state_.psi.cwiseAbs2()) / state_.psi.squaredNorm();
-}
+double JumpUnravelling::top_level_population(int mode) { return model_.truncation_population(mode, state_); }
 
 double JumpUnravelling::edge_population() const {
   const Index d = model_.system_dim();

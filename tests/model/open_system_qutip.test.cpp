@@ -48,7 +48,12 @@ TEST_CASE("open_system against QuTiP: master equation, steady state and trajecto
     INFO(name);
     const std::string config = (data_dir / (name + ".toml")).string();
     const auto me_ref = read_csv(slurp((data_dir / (name + ".me.csv")).string()));
-    const auto steady_ref = read_csv(slurp((data_dir / (name + ".steady.csv")).string()));
+    // two_qubits' stationary state is checked on two_qubits_steady.toml, the same model with
+    // cutoffs 4 and 3: the sparse LU of the 168-state space (28224 unknowns) fills in to 2e8
+    // nonzeros and takes minutes (README.md of the data folder).
+    const std::string steady_name = name == "two_qubits" ? "two_qubits_steady" : name;
+    const std::string steady_config = (data_dir / (steady_name + ".toml")).string();
+    const auto steady_ref = read_csv(slurp((data_dir / (steady_name + ".steady.csv")).string()));
     REQUIRE(me_ref.count("t") == 1);
     // The master equation at rtol 1e-10, atol 1e-12 (QuTiP's reference is at atol 1e-12, rtol
     // 1e-10): 1e-8 leaves room for both integrators' global errors, a wrong term is O(0.1).
@@ -60,7 +65,7 @@ TEST_CASE("open_system against QuTiP: master equation, steady state and trajecto
       for (std::size_t i = 0; i < values.size(); ++i) CHECK(me.at(column)[i] == Approx(values[i]).margin(1e-8));
     }
     // Both stationary states are direct solves (sparse LU here): 1e-9.
-    const auto steady = run({"steady", config});
+    const auto steady = run({"steady", steady_config});
     for (const auto& [column, values] : steady_ref) {
       INFO(column);
       REQUIRE(steady.count(column) == 1);

@@ -50,6 +50,7 @@ class OpenSystemModel final : public SectorModel {
   bool ladder_truncated() const override { return !spec_.modes.empty(); }
   std::vector<std::string> truncated_modes() const override;
   void fill_truncation_weight(int i, int s, Window w, RVec& weight) const override;
+  double truncation_population(int i, const SectorState& state) const override;
   std::string kind() const override { return "open_system"; }
 
   const OpenSystemSpec& spec() const { return spec_; }

@@ -115,6 +115,9 @@ class SectorModel {
   /// Diagonal weight (window layout) whose expectation is the population of the two highest
   /// levels of truncated mode i. The default: the top two rungs of the ladder, on every level.
   virtual void fill_truncation_weight(int i, int s, Window w, RVec& weight) const;
+  /// The same population in the pure state `state` (divided by its squared norm). The default
+  /// sums the top two rungs directly (trajectories call this at every output time).
+  virtual double truncation_population(int i, const SectorState& state) const;
 
   /// Short name of the kind ("central_spin", "spin_boson", ...).
   virtual std::string kind() const = 0;
