@@ -18,6 +18,7 @@
 #include <cmath>
 #include <fmt/format.h>
 #include <omp.h>
+#include <optional>
 
 namespace qfluct {
 
@@ -244,6 +245,13 @@ MasterOptions master_options(const RunConfig& c) {
 
 constexpr double max_open_system_unknowns = 3e4;
 
+/// Thrown by a master equation's monitor when an automatic Fock cutoff is seen to truncate real
+/// population: the run stops there and is repeated with the cutoff doubled.
+struct TruncationExceeded {
+  std::size_t mode;
+  double population;
+};
+
 /// Full-space dimension d * prod (cutoff_i + 1).
 double open_system_dim(const RunConfig& c, const std::vector<long>& cutoffs) {
   double D = double(c.open_system.dim());
@@ -309,11 +317,18 @@ auto solve_open_system(const RunConfig& c, double t_end, double target, Solve&& 
   const std::vector<long> estimate = cutoffs;
   for (int attempt = 0;; ++attempt) {
     const OpenSystemModel model(spec, cutoffs);
-    auto result = solve(model, cutoffs);
-    const std::vector<double> populations = top(model, result);
+    std::optional<decltype(solve(model, cutoffs))> result;
+    std::vector<double> populations(cutoffs.size(), 0.0);
     std::vector<std::size_t> failing;
-    for (std::size_t m = 0; m < cutoffs.size(); ++m)
-      if (populations[m] > spec.fock_tol) failing.push_back(m);
+    try {
+      result.emplace(solve(model, cutoffs));
+      populations = top(model, *result);
+      for (std::size_t m = 0; m < cutoffs.size(); ++m)
+        if (populations[m] > spec.fock_tol) failing.push_back(m);
+    } catch (const TruncationExceeded& e) {  // the monitor stopped the run early
+      populations[e.mode] = e.population;
+      failing.push_back(e.mode);
+    }
     if (failing.empty()) {
       report = nlohmann::json::object();
       report["space_dimension"] = open_system_dim(c, cutoffs);
@@ -328,7 +343,7 @@ auto solve_open_system(const RunConfig& c, double t_end, double target, Solve&& 
                                    {"fock_cutoff_automatic", spec.modes[m].fock_cutoff == 0},
                                    {"fock_cutoff_estimate", estimate[m]},
                                    {"top_population", populations[m]}});
-      return result;
+      return std::move(*result);
     }
     for (std::size_t m : failing) {
       if (spec.modes[m].fock_cutoff > 0)
@@ -360,6 +375,11 @@ TimeSeries simulate_open_system(const RunConfig& config, const SimulateOptions& 
           ProgressBar bar("master equation", 1.0, "", options.progress);
           MasterOptions opts = master_options(config);
           opts.progress = [&](double f) { bar.update(f); };
+          opts.monitor = [&](const std::vector<double>& top) {  // stop early when an automatic cutoff fails
+            for (std::size_t m = 0; m < top.size(); ++m)
+              if (top[m] > config.open_system.fock_tol && config.open_system.modes[m].fock_cutoff == 0)
+                throw TruncationExceeded{m, top[m]};
+          };
           return BlockMasterEquation(model).solve(times, opts);
         }
         const auto& sv = config.solver;
@@ -483,6 +503,7 @@ TimeSeries simulate(const RunConfig& config, const SimulateOptions& options) {
   }
   TimeSeries out;
   double top = 0.0;
+  const bool automatic = config.kind == ModelKind::spin_boson && config.fock_cutoff == 0;
   for (int attempt = 0;; ++attempt) {
     if (config.solver.method == SolverMethod::master) check_master_memory(config, cutoff, times.size());
     else check_jump_memory(config, cutoff, times.size());
@@ -492,7 +513,16 @@ TimeSeries simulate(const RunConfig& config, const SimulateOptions& options) {
         ProgressBar bar("master equation", 1.0, "", options.progress);
         MasterOptions opts = master_options(config);
         opts.progress = [&](double f) { bar.update(f); };
-        out = BlockMasterEquation(*model).solve(times, opts);
+        if (automatic) opts.monitor = [&](const std::vector<double>& top) {
+          if (top[0] > config.fock_tol) throw TruncationExceeded{0, top[0]};
+        };
+        try {
+          out = BlockMasterEquation(*model).solve(times, opts);
+        } catch (const TruncationExceeded& e) {  // seen early: double without finishing the run
+          if (attempt == max_cutoff_retries || 2 * cutoff > largest_cutoff) check_truncation(config, cutoff, e.population);
+          cutoff *= 2;
+          continue;
+        }
         break;
       }
       case SolverMethod::jump: {

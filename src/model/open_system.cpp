@@ -291,7 +291,11 @@ long mode_cutoff_estimate(double force, double kappa_down, double kappa_up, doub
     const double limit = kappa_up / kappa;
     thermal_mean = stationary ? std::max(nbar, limit) : std::max(nbar, limit + (nbar - limit) * std::exp(-kappa * t));
   }
-  return displaced_thermal_cutoff(amplitude, thermal_mean, tol);
+  return starting_cutoff(displaced_thermal_cutoff(amplitude, thermal_mean, tol), displaced_thermal_cutoff(0.0, thermal_mean, tol));
+}
+
+long starting_cutoff(long bound, long thermal) {
+  return std::max(thermal, std::min(bound, std::max(32L, 2 * thermal)));
 }
 
 std::vector<long> estimate_fock_cutoffs(const OpenSystemSpec& spec, double t_end, double tol) {

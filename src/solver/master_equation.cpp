@@ -192,6 +192,7 @@ TimeSeries BlockMasterEquation::solve(CVec& y, const std::vector<double>& times,
     for (const auto& block : b) trace += block.trace();
     max_trace_error = std::max(max_trace_error, std::abs(trace - 1.0));
     const auto top = top_level_populations(model_, b);
+    if (options.monitor) options.monitor(top);
     for (std::size_t m = 0; m < top.size(); ++m) {
       top_per_mode[m] = std::max(top_per_mode[m], top[m]);
       max_top = std::max(max_top, top[m]);

@@ -27,6 +27,9 @@ double top_rung_population(const SectorModel& model, const std::vector<Eigen::Ma
 struct MasterOptions {
   OdeTolerances tol{1e-9, 1e-11};
   std::function<void(double fraction)> progress;  ///< called after each output time
+  /// Called at each output time with the per-mode populations of the two highest Fock levels
+  /// (top_level_populations); it may throw to stop the run (an automatic cutoff found too small).
+  std::function<void(const std::vector<double>& top)> monitor;
 };
 
 class BlockMasterEquation {
