@@ -243,6 +243,34 @@ MasterOptions master_options(const RunConfig& c) {
 // --- solve by the population of each mode's two top levels; an automatic cutoff that fails the
 // --- check is doubled and the solve repeated (rare: the estimate is meant to be conservative).
 
+/// The sidecar entry of one stationary solve.
+nlohmann::json steady_info(const SteadyState& ss, nlohmann::json derived) {
+  return {{"method", "sparse LU on the assembled Liouvillian (Eigen SparseLU, COLAMD)"},
+          {"residual_max", ss.residual},
+          {"trace_error", ss.trace_error},
+          {"anti_hermitian_part", ss.anti_hermitian},
+          {"smallest_eigenvalue", ss.min_eigenvalue},
+          {"relative_gap", ss.gap},
+          {"state_tolerance", ss.state_tolerance},
+          {"unknowns", ss.unknowns},
+          {"nonzeros", ss.nonzeros},
+          {"factor_nonzeros", ss.factor_nonzeros},
+          {"solver_seconds", ss.seconds},
+          {"derived", std::move(derived)}};
+}
+
+/// The ensemble settings of a jump run, with a progress bar.
+EnsembleOptions ensemble_options(const RunConfig& c, bool full_sectors, ProgressBar& bar) {
+  const auto& sv = c.solver;
+  EnsembleOptions opts;
+  opts.ntraj = sv.ntraj;
+  opts.seed = sv.seed;
+  opts.tol = sv.tol;
+  opts.jump = {full_sectors, sv.window_tol, JumpOptions{}.taylor_tol, sv.jump_tol};
+  opts.progress = [&bar](long done, long) { bar.update(double(done)); };
+  return opts;
+}
+
 constexpr double max_open_system_unknowns = 3e4;
 
 /// Thrown by a master equation's monitor when an automatic Fock cutoff is seen to truncate real
@@ -382,15 +410,8 @@ TimeSeries simulate_open_system(const RunConfig& config, const SimulateOptions& 
           };
           return BlockMasterEquation(model).solve(times, opts);
         }
-        const auto& sv = config.solver;
-        ProgressBar bar("trajectories", double(sv.ntraj), "traj", options.progress);
-        EnsembleOptions opts;
-        opts.ntraj = sv.ntraj;
-        opts.seed = sv.seed;
-        opts.tol = sv.tol;
-        opts.jump = {true, sv.window_tol, JumpOptions{}.taylor_tol, sv.jump_tol};
-        opts.progress = [&](long done, long) { bar.update(double(done)); };
-        return run_ensemble(model, times, opts);
+        ProgressBar bar("trajectories", double(config.solver.ntraj), "traj", options.progress);
+        return run_ensemble(model, times, ensemble_options(config, true, bar));
       },
       [&](const OpenSystemModel& model, const TimeSeries& out) {
         std::vector<double> top;
@@ -427,18 +448,7 @@ Stationary stationary_open_system(const RunConfig& config) {
   Stationary st;
   st.columns = observables.column_names();
   st.values = col;
-  st.info = {{"method", "sparse LU on the assembled Liouvillian (Eigen SparseLU, COLAMD)"},
-             {"residual_max", ss.residual},
-             {"trace_error", ss.trace_error},
-             {"anti_hermitian_part", ss.anti_hermitian},
-             {"smallest_eigenvalue", ss.min_eigenvalue},
-             {"relative_gap", ss.gap},
-             {"state_tolerance", ss.state_tolerance},
-             {"unknowns", ss.unknowns},
-             {"nonzeros", ss.nonzeros},
-             {"factor_nonzeros", ss.factor_nonzeros},
-             {"solver_seconds", ss.seconds},
-             {"derived", report}};
+  st.info = steady_info(ss, report);
   return st;
 }
 
@@ -526,15 +536,8 @@ TimeSeries simulate(const RunConfig& config, const SimulateOptions& options) {
         break;
       }
       case SolverMethod::jump: {
-        const auto& sv = config.solver;
-        ProgressBar bar("trajectories", double(sv.ntraj), "traj", options.progress);
-        EnsembleOptions opts;
-        opts.ntraj = sv.ntraj;
-        opts.seed = sv.seed;
-        opts.tol = sv.tol;
-        opts.jump = {sv.full_sectors, sv.window_tol, JumpOptions{}.taylor_tol, sv.jump_tol};
-        opts.progress = [&](long done, long) { bar.update(double(done)); };
-        out = run_ensemble(*model, times, opts);
+        ProgressBar bar("trajectories", double(config.solver.ntraj), "traj", options.progress);
+        out = run_ensemble(*model, times, ensemble_options(config, config.solver.full_sectors, bar));
         break;
       }
     }
@@ -641,18 +644,7 @@ Stationary stationary(const RunConfig& config) {
   Stationary st;
   st.columns = {"tau_x", "tau_y", "tau_z", "n", "q", "Q2", "Q4", "nongauss", "Q2sq3"};
   st.values = {col[0], col[1], col[2], col[7], col[3], col[4], col[5], col[6], 3.0 * col[4] * col[4]};
-  st.info = {{"method", "sparse LU on the assembled Liouvillian (Eigen SparseLU, COLAMD)"},
-             {"residual_max", ss.residual},
-             {"trace_error", ss.trace_error},
-             {"anti_hermitian_part", ss.anti_hermitian},
-             {"smallest_eigenvalue", ss.min_eigenvalue},
-             {"relative_gap", ss.gap},
-             {"state_tolerance", ss.state_tolerance},
-             {"unknowns", ss.unknowns},
-             {"nonzeros", ss.nonzeros},
-             {"factor_nonzeros", ss.factor_nonzeros},
-             {"solver_seconds", ss.seconds},
-             {"derived", model_info(config, cutoff, top)}};
+  st.info = steady_info(ss, model_info(config, cutoff, top));
   if (config.kind == ModelKind::spin_boson) st.info["derived"]["fock_cutoff_estimate"] = estimate;
   return st;
 }

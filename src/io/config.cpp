@@ -149,24 +149,13 @@ const toml::node* find(const toml::table& t, const std::string& section, const s
   return s ? s->get(key) : nullptr;
 }
 
-std::string type_name(const toml::node& n) {
-  switch (n.type()) {
-    case toml::node_type::string: return "a string";
-    case toml::node_type::integer: return "an integer";
-    case toml::node_type::floating_point: return "a number";
-    case toml::node_type::boolean: return "a boolean";
-    case toml::node_type::array: return "an array";
-    case toml::node_type::table: return "a table";
-    default: return "a date/time";
-  }
-}
 
 double get_double(const toml::table& t, const std::string& section, const std::string& key, double fallback) {
   const toml::node* n = find(t, section, key);
   if (!n) return fallback;
   if (auto v = n->value_exact<double>()) return *v;
   if (auto v = n->value_exact<int64_t>()) return double(*v);
-  throw InputError(section + "." + key, "expected a number, got " + type_name(*n));
+  throw InputError(section + "." + key, "expected a number, got " + toml_type_name(*n));
 }
 
 long long get_integer(const toml::table& t, const std::string& section, const std::string& key, long long fallback) {
@@ -175,14 +164,14 @@ long long get_integer(const toml::table& t, const std::string& section, const st
   if (auto v = n->value_exact<int64_t>()) return *v;
   if (auto v = n->value_exact<double>(); v && std::isfinite(*v) && *v == std::floor(*v) && std::abs(*v) < 9e15)
     return (long long)*v;
-  throw InputError(section + "." + key, "expected an integer, got " + type_name(*n));
+  throw InputError(section + "." + key, "expected an integer, got " + toml_type_name(*n));
 }
 
 bool get_bool(const toml::table& t, const std::string& section, const std::string& key, bool fallback) {
   const toml::node* n = find(t, section, key);
   if (!n) return fallback;
   if (auto v = n->value_exact<bool>()) return *v;
-  throw InputError(section + "." + key, "expected true or false, got " + type_name(*n));
+  throw InputError(section + "." + key, "expected true or false, got " + toml_type_name(*n));
 }
 
 std::string get_choice(const toml::table& t, const std::string& section, const std::string& key,
@@ -192,7 +181,7 @@ std::string get_choice(const toml::table& t, const std::string& section, const s
   const auto v = n->value_exact<std::string>();
   std::string list;
   for (const auto& c : choices) list += (list.empty() ? "\"" : ", \"") + c + "\"";
-  if (!v) throw InputError(section + "." + key, "expected one of " + list + ", got " + type_name(*n));
+  if (!v) throw InputError(section + "." + key, "expected one of " + list + ", got " + toml_type_name(*n));
   if (std::find(choices.begin(), choices.end(), *v) == choices.end())
     throw InputError(section + "." + key, fmt::format("unknown value \"{}\"; expected one of {}", *v, list));
   return *v;
@@ -206,7 +195,7 @@ Vec3 as_vec3(const toml::node& n, const std::string& key) {
     const toml::node& e = *a->get(i);
     if (auto d = e.value_exact<double>()) v[i] = *d;
     else if (auto k = e.value_exact<int64_t>()) v[i] = double(*k);
-    else throw InputError(key, fmt::format("entry {} must be a number, got {}", i, type_name(e)));
+    else throw InputError(key, fmt::format("entry {} must be a number, got {}", i, toml_type_name(e)));
   }
   return v;
 }
@@ -391,7 +380,7 @@ void check_accuracy(RunConfig& c, bool solver_applies) {
 double number_at(const toml::node& n, const std::string& key) {
   if (auto v = n.value_exact<double>()) return *v;
   if (auto v = n.value_exact<int64_t>()) return double(*v);
-  throw InputError(key, "expected a number, got " + type_name(n));
+  throw InputError(key, "expected a number, got " + toml_type_name(n));
 }
 
 double finite_at(const toml::node& n, const std::string& key) {
@@ -454,7 +443,7 @@ void parse_open_system(const toml::table& t, RunConfig& c) {
     ch.name = fmt::format("L{}", i);
     if (const toml::node* n = channels[i]->get("name")) {
       const auto name = n->value_exact<std::string>();
-      if (!name) throw InputError(key + ".name", "expected a string, got " + type_name(*n));
+      if (!name) throw InputError(key + ".name", "expected a string, got " + toml_type_name(*n));
       check_name(*name, key + ".name");
       ch.name = *name;
     }
@@ -478,7 +467,7 @@ void parse_open_system(const toml::table& t, RunConfig& c) {
     if (const auto* n = modes[i]->get("nbar")) m.nbar = nonnegative_at(*n, key + ".nbar", "a thermal occupation");
     if (const auto* n = modes[i]->get("fock_cutoff")) {
       const auto cutoff = n->value_exact<int64_t>();
-      if (!cutoff) throw InputError(key + ".fock_cutoff", "expected an integer, got " + type_name(*n));
+      if (!cutoff) throw InputError(key + ".fock_cutoff", "expected an integer, got " + toml_type_name(*n));
       if (*cutoff < 1)
         throw InputError(key + ".fock_cutoff", fmt::format("must be >= 1 (or absent for automatic), got {}", *cutoff));
       m.fock_cutoff = long(*cutoff);
@@ -525,7 +514,7 @@ void parse_open_system(const toml::table& t, RunConfig& c) {
     const std::string key = fmt::format("output.observable[{}]", i);
     const toml::node& n = required(observables[i], key + ".name", "name", "the observable's column name");
     const auto name = n.value_exact<std::string>();
-    if (!name) throw InputError(key + ".name", "expected a string, got " + type_name(n));
+    if (!name) throw InputError(key + ".name", "expected a string, got " + toml_type_name(n));
     check_name(*name, key + ".name");
     if (std::regex_match(*name, standard))
       throw InputError(key + ".name", fmt::format("\"{}\" is {} standard column name (t, rho_AB_re, rho_AB_im, n_i, "
@@ -621,7 +610,7 @@ void apply_override(toml::table& table, const std::string& assignment) {
       const auto s = scalar_default(array_key);
       const auto text = current ? current->value_exact<std::string>() : std::nullopt;
       std::string why = text      ? fmt::format("{} is \"{}\" here, not an array", array_key, *text)
-                        : current ? fmt::format("{} is {} here, not an array", array_key, type_name(*current))
+                        : current ? fmt::format("{} is {} here, not an array", array_key, toml_type_name(*current))
                         : s     ? fmt::format("{} {}, not an array", array_key, *s)
                                 : fmt::format("{} has no default", array_key);
       throw InputError(key, why + fmt::format("; set the whole array first (in the file or by --set '{}=[...]')", array_key));
@@ -702,7 +691,7 @@ RunConfig parse_config(const toml::table& t, Command command) {
         double v;
         if (auto d = e.value_exact<double>()) v = *d;
         else if (auto k = e.value_exact<int64_t>()) v = double(*k);
-        else throw InputError("model.couplings", fmt::format("entry {} must be a number, got {}", i, type_name(e)));
+        else throw InputError("model.couplings", fmt::format("entry {} must be a number, got {}", i, toml_type_name(e)));
         if (!std::isfinite(v)) throw InputError("model.couplings", fmt::format("entry {} is not finite", i));
         c.couplings.push_back(v);
       }

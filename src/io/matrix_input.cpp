@@ -13,17 +13,6 @@ namespace qfluct {
 
 namespace {
 
-std::string type_name(const toml::node& n) {
-  switch (n.type()) {
-    case toml::node_type::string: return "a string";
-    case toml::node_type::integer: return "an integer";
-    case toml::node_type::floating_point: return "a number";
-    case toml::node_type::boolean: return "a boolean";
-    case toml::node_type::array: return "an array";
-    case toml::node_type::table: return "a table";
-    default: return "a date/time";
-  }
-}
 
 std::optional<double> number(const toml::node& n) {
   if (auto v = n.value_exact<double>()) return *v;
@@ -39,7 +28,7 @@ cplx entry(const toml::node& e, const std::string& key, const std::string& where
   } else if (const auto* a = e.as_array(); a && a->size() == 2 && number(*a->get(0)) && number(*a->get(1))) {
     z = {*number(*a->get(0)), *number(*a->get(1))};
   } else {
-    throw InputError(key, fmt::format("{}must be a number or a complex number [re, im], got {}{}", where, type_name(e),
+    throw InputError(key, fmt::format("{}must be a number or a complex number [re, im], got {}{}", where, toml_type_name(e),
                                       e.is_array() ? fmt::format(" of {} entries", e.as_array()->size()) : ""));
   }
   if (!std::isfinite(z.real()) || !std::isfinite(z.imag()))
@@ -284,6 +273,18 @@ class ExpressionParser {
 
 }  // namespace
 
+std::string toml_type_name(const toml::node& n) {
+  switch (n.type()) {
+    case toml::node_type::string: return "a string";
+    case toml::node_type::integer: return "an integer";
+    case toml::node_type::floating_point: return "a number";
+    case toml::node_type::boolean: return "a boolean";
+    case toml::node_type::array: return "an array";
+    case toml::node_type::table: return "a table";
+    default: return "a date/time";
+  }
+}
+
 CMat parse_operator_expression(const std::string& text, const std::string& key) {
   return ExpressionParser(text, key).parse();
 }
@@ -292,7 +293,7 @@ cplx read_complex(const toml::node& node, const std::string& key) { return entry
 
 std::vector<cplx> read_complex_list(const toml::node& node, const std::string& key) {
   const auto* a = node.as_array();
-  if (!a) throw InputError(key, fmt::format("expected an array of numbers or [re, im], got {}", type_name(node)));
+  if (!a) throw InputError(key, fmt::format("expected an array of numbers or [re, im], got {}", toml_type_name(node)));
   std::vector<cplx> v;
   for (std::size_t i = 0; i < a->size(); ++i) v.push_back(entry(*a->get(i), key, fmt::format("entry {} ", i)));
   return v;
@@ -308,7 +309,7 @@ CMat read_matrix(const toml::node& node, const std::string& key) {
   if (!a)
     throw InputError(key, fmt::format("expected a matrix (an array of rows such as [[1, 0], [0, -1]], or an operator "
                                       "expression such as \"sigma_z\"), got {}",
-                                      type_name(node)));
+                                      toml_type_name(node)));
   if (a->empty()) throw InputError(key, "is an empty array; a matrix needs d >= 1 rows");
   const Index d = Index(a->size());
   for (std::size_t i = 0; i < a->size(); ++i) {
@@ -316,7 +317,7 @@ CMat read_matrix(const toml::node& node, const std::string& key) {
     if (!row)
       throw InputError(key, fmt::format("row {} is {}, not an array: a matrix is an array of rows such as [[1, 0], "
                                         "[0, -1]]{}",
-                                        i, type_name(*a->get(i)),
+                                        i, toml_type_name(*a->get(i)),
                                         number(*a->get(i)) ? " (a 1-D array is a state vector, allowed for system.initial only)"
                                                            : ""));
     const std::size_t first = a->get(0)->as_array()->size();

@@ -48,6 +48,10 @@
 
 namespace qfluct {
 
+/// "a string", "an integer", "a number", "a boolean", "an array", "a table" or "a date/time":
+/// the kind of a TOML value, for error messages.
+std::string toml_type_name(const toml::node& n);
+
 /// The largest dimension d of the system S accepted (matrices d x d with 1 <= d <= 64).
 inline constexpr Index max_system_dim = 64;
 
