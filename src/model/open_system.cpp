@@ -173,8 +173,10 @@ ObservableDeclaration OpenSystemModel::declare_observables() const {
   std::vector<std::string> rho;
   for (Index a = 0; a < d_; ++a)
     for (Index b = 0; b < d_; ++b) {
-      rho.push_back(fmt::format("rho_{}{}_re", a, b));
-      rho.push_back(fmt::format("rho_{}{}_im", a, b));
+      // rho_ab_re for d <= 10 (the contract's names); rho_a_b_re beyond, where rho_111 would be ambiguous
+      const std::string ab = d_ <= 10 ? fmt::format("{}{}", a, b) : fmt::format("{}_{}", a, b);
+      rho.push_back(fmt::format("rho_{}_re", ab));
+      rho.push_back(fmt::format("rho_{}_im", ab));
     }
   const Index r = decl.add({Form::reduced_density, rho});
   decl.add_copy(rho, r);

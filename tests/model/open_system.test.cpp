@@ -288,3 +288,57 @@ TEST_CASE("the estimated Fock cutoff keeps the top levels below the tolerance it
   undamped.modes[0].kappa_down = undamped.modes[0].kappa_up = 0.0;
   CHECK_THROWS_AS(estimate_fock_cutoffs(undamped, std::numeric_limits<double>::infinity(), 1e-10), InputError);
 }
+
+TEST_CASE("open_system at d = 64: six independent qubits against their closed form", "[open_system]") {
+  // H = sum_i (w_i/2) sigma_z^(i), L_i = sigma_-^(i) at rate g_i, from |+>^6 (index 0 = up, the
+  // first qubit slowest). Each qubit evolves alone: p_up(t) = e^{-g t}/2, and its coherence
+  // <up|rho|down> = e^{-(g/2 + i w) t}/2; the all-up population is the product of the p_up, and
+  // rho_{0,63} (all up, all down) is the product of the coherences. The ME must give these to its
+  // tolerance (1e-9); the trajectories must cover them within 5 standard errors.
+  const int qubits = 6;
+  const Index d = Index(1) << qubits;
+  const double w[qubits] = {0.3, -0.5, 0.7, 0.2, -0.1, 0.45}, g[qubits] = {0.2, 0.35, 0.1, 0.5, 0.25, 0.15};
+  auto on = [&](int i, const Eigen::Matrix2cd& op) {
+    CMat out = CMat::Identity(1, 1);
+    for (int j = 0; j < qubits; ++j) out = kron(out, j == i ? CMat(op) : CMat::Identity(2, 2));
+    return out;
+  };
+  Eigen::Matrix2cd sz, sm;
+  sz << 1, 0, 0, -1;
+  sm << 0, 0, 1, 0;
+  OpenSystemSpec s;
+  s.H = CMat::Zero(d, d);
+  for (int i = 0; i < qubits; ++i) {
+    s.H += 0.5 * w[i] * on(i, sz);
+    s.channels.push_back({"decay_" + std::to_string(i), on(i, sm), g[i]});
+  }
+  s.initial = CMat::Constant(d, d, 1.0 / double(d));  // |+>^6
+  const OpenSystemModel model(s, {});
+  const auto times = time_grid(2.0, 0.5);
+  MasterOptions o;
+  o.tol = {1e-11, 1e-13};
+  const TimeSeries me = BlockMasterEquation(model).solve(times, o);
+  const ObservableSet obs(model);
+  const Index all_up = obs.column_index("rho_0_0_re");
+  const Index corner_re = obs.column_index("rho_0_63_re"), corner_im = obs.column_index("rho_0_63_im");  // d > 10: a_b
+  REQUIRE(obs.column_count() == 2 * d * d + 1);
+  for (Index k = 0; k < Index(times.size()); ++k) {
+    const double t = times[std::size_t(k)];
+    double p = 1.0;
+    cplx c = 1.0;
+    for (int i = 0; i < qubits; ++i) {
+      p *= 0.5 * std::exp(-g[i] * t);
+      c *= 0.5 * std::exp(cplx(-0.5 * g[i], -w[i]) * t);
+    }
+    CHECK(me.values(k, all_up) == Approx(p).margin(1e-9));
+    CHECK(me.values(k, corner_re) == Approx(c.real()).margin(1e-9));
+    CHECK(me.values(k, corner_im) == Approx(c.imag()).margin(1e-9));
+  }
+  EnsembleOptions e;
+  e.ntraj = 1000;
+  e.seed = 3;
+  const TimeSeries traj = run_ensemble(model, times, e);
+  for (Index k = 1; k < Index(times.size()); ++k)
+    for (Index c : {all_up, corner_re, corner_im, obs.column_index("purity")})
+      CHECK(std::abs(traj.values(k, c) - me.values(k, c)) <= 5.0 * traj.errors(k, c) + 1e-12);
+}

@@ -16,7 +16,8 @@
 /// sum K^+K is diagonal (the fast path) when every system channel's L^+L is; otherwise the
 /// solvers take the general path.
 ///
-/// Columns (the CSV contract of issue 11): rho_ab_re, rho_ab_im (row-major over a, b), n_i,
+/// Columns (the CSV contract of issue 11): rho_ab_re, rho_ab_im (row-major over a, b; rho_a_b_re
+/// for d > 10, where rho_111 would be ambiguous), n_i,
 /// named observables, purity, and concurrence, negativity when spec.entanglement (d = 4).
 #include "qfluct/model/open_system_spec.hpp"
 #include "qfluct/model/sector_model.hpp"
