@@ -143,12 +143,24 @@ constexpr long max_scan_points = 100'000;
 
 /// model.w[0] -> w_x: vector components are named by their axis.
 std::string scan_column(const std::string& key) {
-  std::string column = key.substr(key.rfind('.') + 1);
+  const auto dot = key.rfind('.');
+  std::string column = key.substr(dot + 1);
+  // A key inside an element of an array of tables is prefixed with it (mode[1].omega ->
+  // mode1_omega, system.channel[0].rate -> channel0_rate): the last part alone is ambiguous there.
+  std::string prefix;
+  if (dot != std::string::npos) {
+    const std::string parent = key.substr(0, dot);
+    const std::string last = parent.substr(parent.rfind('.') == std::string::npos ? 0 : parent.rfind('.') + 1);
+    if (const auto bracket = last.find('['); bracket != std::string::npos)
+      prefix = last.substr(0, bracket) + last.substr(bracket + 1, last.size() - bracket - 2) + "_";
+  }
   if (const auto bracket = column.find('['); bracket != std::string::npos) {
     const std::string index = column.substr(bracket + 1, column.size() - bracket - 2);
-    column = column.substr(0, bracket) + "_" + (index == "0" ? "x" : index == "1" ? "y" : index == "2" ? "z" : index);
+    const bool vector = prefix.empty();  // model.w[0] -> w_x; coupling[0].a[1] -> coupling0_a_1
+    column = column.substr(0, bracket) + "_" +
+             (vector && index == "0" ? "x" : vector && index == "1" ? "y" : vector && index == "2" ? "z" : index);
   }
-  return column;
+  return prefix + column;
 }
 
 Scan parse_scan(const std::string& spec) {

@@ -359,7 +359,7 @@ auto solve_open_system(const RunConfig& c, double t_end, double target, Solve&& 
     }
     if (failing.empty()) {
       report = nlohmann::json::object();
-      report["space_dimension"] = open_system_dim(c, cutoffs);
+      report["space_dimension"] = static_cast<long long>(open_system_dim(c, cutoffs));
       report["diagonal_channel_weights"] = model.diagonal_channel_weights();
       report["channels"] = nlohmann::json::array();
       for (const auto& ch : model.channels()) report["channels"].push_back({{"name", ch.name}, {"rate", ch.rate}});
