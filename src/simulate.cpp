@@ -436,7 +436,11 @@ Stationary stationary_open_system(const RunConfig& config) {
         try {
           return solve_steady_state(*me);
         } catch (const SteadyStateNotUnique& e) {
-          throw InputError("system", fmt::format("the stationary state {} ({})", e.verdict(), e.evidence()));
+          throw InputError("system.channel",
+                           fmt::format("the stationary state {}: the channels and mode damping do not connect every "
+                                       "state, so something is conserved and every mixture of its stationary states "
+                                       "is stationary; add dissipation that breaks it ({})",
+                                       e.verdict(), e.evidence()));
         }
       },
       [&](const OpenSystemModel& model, const SteadyState& s) { return top_level_populations(model, me->blocks(s.rho)); },
