@@ -94,6 +94,15 @@ const std::vector<KroneckerTerm>& Operator::kronecker_terms() const {
   return kron_->terms;
 }
 
+namespace {
+/// The message for operands whose shapes do not fit an operator of rows x cols.
+std::string shape_mismatch(const char* what, const CMatCRef& X, const CMatCRef& Y, Index rows, Index cols) {
+  return "Operator::" + std::string(what) + ": X is " + std::to_string(X.rows()) + " x " + std::to_string(X.cols()) +
+         " and Y " + std::to_string(Y.rows()) + " x " + std::to_string(Y.cols()) + " for a " + std::to_string(rows) +
+         " x " + std::to_string(cols) + " operator";
+}
+}  // namespace
+
 // Y += alpha A X, Y(a L_out + l, j) += alpha sum_{c,k} S(a, c) B(l, k) X(c L_in + k, j).
 // The system factors are GEMMs over all columns at once: an operand laid out as an (L m) x d
 // matrix whose column c holds the level-c rows of every column of X (as an L x m matrix), built
@@ -106,9 +115,7 @@ const std::vector<KroneckerTerm>& Operator::kronecker_terms() const {
 // Scratch: about (terms + 1) times the size of X.
 void Operator::apply_kronecker(const CMatCRef& X, CMatRef Y, cplx alpha) const {
   if (X.rows() != cols_ || Y.rows() != rows_ || X.cols() != Y.cols())
-    throw std::invalid_argument("Operator::apply: X is " + std::to_string(X.rows()) + " x " + std::to_string(X.cols()) +
-                                " and Y " + std::to_string(Y.rows()) + " x " + std::to_string(Y.cols()) + " for a " +
-                                std::to_string(rows_) + " x " + std::to_string(cols_) + " operator");
+    throw std::invalid_argument(shape_mismatch("apply", X, Y, rows_, cols_));
   const Index m = X.cols();
   if (m == 0) return;
   if (X.outerStride() != X.rows()) {  // the views below need contiguous columns
@@ -178,10 +185,7 @@ void Operator::apply_kronecker(const CMatCRef& X, CMatRef Y, cplx alpha) const {
 // the alpha S_t^dagger side by side, then the ladder products level by level).
 void Operator::apply_adjoint_right_kronecker(const CMatCRef& X, CMatRef Y, cplx alpha) const {
   if (X.cols() != cols_ || Y.cols() != rows_ || X.rows() != Y.rows())
-    throw std::invalid_argument("Operator::apply_adjoint_right: X is " + std::to_string(X.rows()) + " x " +
-                                std::to_string(X.cols()) + " and Y " + std::to_string(Y.rows()) + " x " +
-                                std::to_string(Y.cols()) + " for a " + std::to_string(rows_) + " x " +
-                                std::to_string(cols_) + " operator");
+    throw std::invalid_argument(shape_mismatch("apply_adjoint_right", X, Y, rows_, cols_));
   const Index n = X.rows();
   if (n == 0) return;
   if (X.outerStride() != X.rows()) {
