@@ -361,6 +361,7 @@ void JumpUnravelling::jump(Rng& rng, TrajectoryStatistics& stats) {
   const int s = state_.sector;
   branch_p_.resize(std::size_t(ch.branches()));
   double branch_total = 0.0;
+  Index computed = -1;  // general path: the branch whose K_b phi scratch2_ holds (the last computed)
   for (Index b = 0; b < ch.branches(); ++b) {
     double w = 0.0;
     const int target = s + ch.sector_shift[b];
@@ -373,6 +374,7 @@ void JumpUnravelling::jump(Rng& rng, TrajectoryStatistics& stats) {
       scratch2_.setZero(model_.system_dim() * wt.size);
       kraus_.apply(phi, scratch2_);
       w = scratch2_.squaredNorm();
+      computed = b;
     }
     branch_total += (branch_p_[b] = w);
   }
@@ -390,9 +392,11 @@ void JumpUnravelling::jump(Rng& rng, TrajectoryStatistics& stats) {
   const int target = s + ch.sector_shift[b];
   const Window wt = options_.full_sectors ? model_.full_window(target)
                                           : model_.branch_window(int(c), int(b), s, state_.window);
-  model_.fill_kraus(int(c), int(b), s, state_.window, wt, kraus_);
-  scratch2_.setZero(model_.system_dim() * wt.size);
-  kraus_.apply(phi, scratch2_);
+  if (computed != b) {  // the general path's weight loop has it already when b was computed last
+    model_.fill_kraus(int(c), int(b), s, state_.window, wt, kraus_);
+    scratch2_.setZero(model_.system_dim() * wt.size);
+    kraus_.apply(phi, scratch2_);
+  }
   // Self-check of the declared weights: ||K_b phi||^2 against the branch weight used to choose it
   // (equal up to rounding unless a model's weights are not its Kraus operators' K^+K).
   const double applied = scratch2_.squaredNorm();
