@@ -1,0 +1,43 @@
+#pragma once
+/// Exact reduced dynamics of S coupled to M identical reservoir components (ReservoirSpec,
+/// Fantechi & Merkli Eqs. (1)-(9) at finite M): the references against which the fluctuation
+/// reservoir F (model/fluctuation_reservoir.hpp) is checked.
+///
+/// Methods (solver.reservoir_method), each exact up to a checked truncation:
+/// - full:          the full tensor-product space S (x) R^(x)M (small M; the independent check).
+/// - symmetric:     pure rho_R: the symmetric subspace of R^(x)M (occupation numbers of the
+///                  d_R levels summing to M, collective operators b_k^+ b_l), truncated in the
+///                  number of quanta outside the populated level; checked at every output time.
+/// - dicke:         qubit components (d_R = 2), any rho_R: Dicke sectors j weighted by their
+///                  multiplicities and the populations of rho_R, each truncated in the number of
+///                  flips away from the more populated level; sectors of negligible weight skipped.
+/// - nondemolition: H_S and every G_q diagonal in one orthonormal basis and no channels on S:
+///                  coherences rho_mn(t) = rho_mn(0) e^{-i(e_m - e_n)t} [tr(rho_R e^{i h_n t}
+///                  e^{-i h_m t})]^M with h_j = h_R + lambda_M sum_q (g_qj v_q + conj(g_qj) v_q^+);
+///                  any d_R, rho_R and M.
+/// choose_finite_method() picks one for `automatic`; the sidecar records which and why.
+/// Errors: InputError naming "solver.reservoir_method" when a forced method does not apply to
+/// the model (saying why), and "reservoir.M" when the chosen space would not fit.
+#include "qfluct/model/reservoir_spec.hpp"
+#include "qfluct/solver/reduced_evolution.hpp"
+
+#include <string>
+#include <vector>
+
+namespace qfluct {
+
+struct FiniteReservoirOptions {
+  OdeTolerances ode{1e-10, 1e-12};
+  double truncation_tol = 1e-10;  ///< bound on the population of a truncation's top levels
+};
+
+ReducedEvolution finite_reservoir_full(const ReservoirSpec& spec, const std::vector<double>& times,
+                                       const FiniteReservoirOptions& opt);
+ReducedEvolution finite_reservoir_symmetric(const ReservoirSpec& spec, const std::vector<double>& times,
+                                            const FiniteReservoirOptions& opt);
+ReducedEvolution finite_reservoir_dicke(const ReservoirSpec& spec, const std::vector<double>& times,
+                                        const FiniteReservoirOptions& opt);
+ReducedEvolution finite_reservoir_nondemolition(const ReservoirSpec& spec, const std::vector<double>& times,
+                                                const FiniteReservoirOptions& opt);
+
+}  // namespace qfluct
