@@ -4,6 +4,9 @@
 #include "qfluct/core/memory_limit.hpp"
 #include "qfluct/io/progress.hpp"
 #include "qfluct/model/central_spin.hpp"
+#include "qfluct/model/finite_reservoir.hpp"
+#include "qfluct/model/fluctuation_reservoir.hpp"
+#include "qfluct/model/reduced_columns.hpp"
 #include "qfluct/model/full_space_central_spin.hpp"
 #include "qfluct/model/mean_field.hpp"
 #include "qfluct/model/observables.hpp"
@@ -14,6 +17,7 @@
 #include "qfluct/solver/steady_state.hpp"
 #include "qfluct/space/dicke.hpp"
 
+#include <Eigen/Eigenvalues>
 #include <nlohmann/json.hpp>
 #include <cmath>
 #include <fmt/format.h>
@@ -44,7 +48,9 @@ double longest_state(const RunConfig& c, long cutoff) {
     case ModelKind::central_spin: return full_space(c) ? std::ldexp(1.0, c.model.N + 1) : 2.0 * (c.model.N + 1);
     case ModelKind::spin_boson: return 2.0 * (double(cutoff) + 1.0);
     case ModelKind::mean_field: return 2.0;
-    case ModelKind::open_system: return double(c.open_system.dim());  // times the modes' ladder: open_system_bytes
+    case ModelKind::open_system:
+    case ModelKind::bosonized: return double(c.open_system.dim());  // times the modes' ladder: open_system_bytes
+    case ModelKind::finite_reservoir: return double(c.reservoir.system_dim());  // its methods check their spaces
   }
   return 0.0;
 }
@@ -456,6 +462,140 @@ Stationary stationary_open_system(const RunConfig& config) {
   return st;
 }
 
+// --- bosonized and finite_reservoir ---------------------------------------------------------
+
+/// The sidecar's description of F: the common eigenbasis, and every mode with its (k, l),
+/// omega_kl, p_k and the coefficients of a and a^+ in each X_q (Eq. (18)).
+nlohmann::json fluctuation_reservoir_info(const RunConfig& c) {
+  const ReservoirSpec& r = c.reservoir;
+  std::vector<CMat> v;
+  for (const auto& cp : r.couplings) v.push_back(cp.v);
+  const FluctuationReservoir F = fluctuation_reservoir(r.h, r.rho, v);
+  auto cnum = [](cplx z) { return nlohmann::json::array({z.real(), z.imag()}); };
+  nlohmann::json modes = nlohmann::json::array();
+  for (std::size_t i = 0; i < F.modes.size(); ++i) {
+    nlohmann::json X = nlohmann::json::array();
+    for (std::size_t q = 0; q < F.a.size(); ++q) X.push_back({{"a", cnum(F.a[q][i])}, {"a_dag", cnum(F.a_dag[q][i])}});
+    modes.push_back({{"k", F.modes[i].k}, {"l", F.modes[i].l}, {"omega", F.modes[i].omega}, {"p_k", F.modes[i].p_k},
+                     {"X", X}});
+  }
+  nlohmann::json basis = nlohmann::json::array();
+  for (Index j = 0; j < F.basis.cols(); ++j) {
+    nlohmann::json col = nlohmann::json::array();
+    for (Index i = 0; i < F.basis.rows(); ++i) col.push_back(cnum(F.basis(i, j)));
+    basis.push_back(col);
+  }
+  std::vector<double> E(F.energies.data(), F.energies.data() + F.energies.size());
+  std::vector<double> p(F.populations.data(), F.populations.data() + F.populations.size());
+  return {{"source", "Fantechi & Merkli, PRL 136, 060402 (2026), Eqs. (13)-(18); indices 0-based"},
+          {"basis", basis},
+          {"energies", E},
+          {"populations", p},
+          {"modes", modes},
+          {"note", "basis[j] = chi_j in the input basis; omega = E_l - E_k; X_q = sum_i a[i] a_i + a_dag[i] a_i^+"}};
+}
+
+/// bosonized without channels: S + F is unitary from the vacuum of F, so only the pure components
+/// of rho_S are evolved (at most d_S vectors on S (x) Fock instead of a density matrix on it),
+/// with the Fock cutoffs chosen and checked as for open_system.
+TimeSeries simulate_bosonized_unitary(const RunConfig& config, const SimulateOptions& options,
+                                      const std::vector<double>& times) {
+  const OpenSystemSpec& spec = config.open_system;
+  nlohmann::json report;
+  TimeSeries out = solve_open_system(
+      config, config.output.t_end, spec.fock_tol,
+      [&](const OpenSystemModel& model, const std::vector<long>& cutoffs) {
+        const Index d = model.system_dim(), L = model.ladder_size(0), modes = Index(cutoffs.size());
+        const Eigen::SelfAdjointEigenSolver<CMat> es(spec.initial, Eigen::EigenvaluesOnly);
+        const double rank = double((es.eigenvalues().array() > 1e-14).count());
+        // Dopri5 keeps about 10 vectors of the state (y, 7 stages, dense output), plus H.
+        require_memory(16.0 * 12.0 * rank * double(d * L) + 16.0 * 8.0 * double(d * L) * double(2 * modes + 1),
+                       open_system_key(config, cutoffs),
+                       fmt::format("the unitary S + F evolution of {} pure component(s) at {}", rank,
+                                   open_system_size(config, cutoffs)),
+                       "raise model.fock_tol");
+        ProgressBar bar("S + F (unitary)", 1.0, "", options.progress);
+        CompositeSystem sys;
+        sys.d_S = d;
+        sys.d_E = L;
+        sys.H = model.hamiltonian(0, Window::full(L), Window::full(L)).to_sparse();
+        // Flattened Fock index, the last mode fastest: occupations n_m, then each mode's top two levels.
+        std::vector<RVec> n(std::size_t(modes), RVec::Zero(L)), top(std::size_t(modes), RVec::Zero(L));
+        for (Index k = 0; k < L; ++k) {
+          Index rest = k;
+          for (Index m = modes - 1; m >= 0; --m) {
+            const Index levels = Index(cutoffs[std::size_t(m)]) + 1, nm = rest % levels;
+            rest /= levels;
+            n[std::size_t(m)](k) = double(nm);
+            top[std::size_t(m)](k) = nm >= levels - 2 ? 1.0 : 0.0;
+          }
+        }
+        sys.env_diagonals = n;
+        sys.env_diagonals.insert(sys.env_diagonals.end(), top.begin(), top.end());
+        CVec vacuum = CVec::Zero(L);
+        vacuum(0) = 1.0;
+        const ReducedEvolution r = reduced_evolution(sys, spec.initial, vacuum, times, {config.solver.rtol, config.solver.atol});
+        bar.update(1.0);
+        TimeSeries ts = reduced_time_series(spec, std::size_t(modes), r, times);
+        ts.info = r.info.json();
+        ts.info["solver"] = "unitary S + F: pure components of rho_S (Dopri5)";
+        std::vector<double> largest(std::size_t(modes), 0.0);
+        for (const auto& row : r.env)
+          for (std::size_t m = 0; m < std::size_t(modes); ++m) largest[m] = std::max(largest[m], row[std::size_t(modes) + m]);
+        ts.info["top_level_population_per_mode"] = largest;
+        return ts;
+      },
+      [&](const OpenSystemModel&, const TimeSeries& ts) {
+        return ts.info["top_level_population_per_mode"].get<std::vector<double>>();
+      },
+      report);
+  out.info["derived"] = report;
+  return out;
+}
+
+TimeSeries simulate_bosonized(const RunConfig& config, const SimulateOptions& options, const std::vector<double>& times) {
+  const ReservoirSpec& r = config.reservoir;
+  const bool unitary = config.open_system.channels.empty() && config.solver.method == SolverMethod::master;
+  const bool closed_form = false;  // NONDEMOLITION-MERGE: unitary && nondemolition_basis(r).has_value()
+  if (r.method == ReservoirMethod::nondemolition && !closed_form)
+    throw InputError("solver.reservoir_method",
+                     config.solver.method == SolverMethod::jump
+                         ? "nondemolition is a closed form, not an unravelling: use solver.method = \"master\""
+                         : "nondemolition needs H_S and every G_q diagonal in one basis and no system.channel; this "
+                           "model is not");
+  TimeSeries out;
+  std::string how;
+  if (closed_form && r.method != ReservoirMethod::fock) {
+    // NONDEMOLITION-MERGE: the closed form of model/nondemolition.hpp
+    how = "nondemolition closed form (every mode a displaced oscillator per eigenstate of S; no truncation)";
+  } else if (unitary) {
+    out = simulate_bosonized_unitary(config, options, times);
+    how = "S + F on truncated Fock spaces, unitary: pure components of rho_S";
+  } else {
+    out = simulate_open_system(config, options, times);
+    how = config.solver.method == SolverMethod::jump ? "S + F on truncated Fock spaces: quantum-jump trajectories"
+                                                     : "S + F on truncated Fock spaces: master equation";
+  }
+  out.info["method"] = how;
+  out.info["fluctuation_reservoir"] = fluctuation_reservoir_info(config);
+  return out;
+}
+
+TimeSeries simulate_finite_reservoir(const RunConfig& config, const SimulateOptions& options,
+                                     const std::vector<double>& times) {
+  ProgressBar bar("finite reservoir", 1.0, "", options.progress);
+  FiniteReservoirOptions opt;
+  opt.ode = {config.solver.rtol, config.solver.atol};
+  const ReducedEvolution r = finite_reservoir_evolution(config.reservoir, times, opt);
+  bar.update(1.0);
+  TimeSeries out = reduced_time_series(config.reservoir.system, 0, r, times);
+  out.info = r.info.json();
+  out.info["method"] = r.method;
+  out.info["M"] = config.reservoir.M;
+  out.info["coupling_factor"] = config.reservoir.coupling_factor();
+  return out;
+}
+
 }  // namespace
 
 std::unique_ptr<SectorModel> make_model(const RunConfig& c, long fock_cutoff) {
@@ -466,8 +606,12 @@ std::unique_ptr<SectorModel> make_model(const RunConfig& c, long fock_cutoff) {
     case ModelKind::spin_boson: return std::make_unique<SpinBosonModel>(c.model, fock_cutoff);
     case ModelKind::mean_field: return std::make_unique<MeanFieldModel>(c.model);
     case ModelKind::open_system:
+    case ModelKind::bosonized:
       return std::make_unique<OpenSystemModel>(c.open_system,
                                                estimate_fock_cutoffs(c.open_system, c.output.t_end, c.open_system.fock_tol));
+    case ModelKind::finite_reservoir:
+      throw InputError("model.kind", "finite_reservoir is not a sector model: it is solved by the exact methods of "
+                                     "model/finite_reservoir.hpp");
   }
   throw std::logic_error("make_model: unknown kind");
 }
@@ -498,6 +642,8 @@ nlohmann::json derived_quantities(const RunConfig& config) {
 TimeSeries simulate(const RunConfig& config, const SimulateOptions& options) {
   const auto times = time_grid(config.output.t_end, config.output.dt);
   if (config.kind == ModelKind::open_system) return simulate_open_system(config, options, times);
+  if (config.kind == ModelKind::bosonized) return simulate_bosonized(config, options, times);
+  if (config.kind == ModelKind::finite_reservoir) return simulate_finite_reservoir(config, options, times);
   // Fock cutoff: fixed, or estimated without a solve (spin_boson_cutoff_estimate, aiming a factor
   // 100 lower for trajectory ensembles, whose estimate of the top population is itself noisy),
   // then verified on the run's own top-level population: an automatic cutoff that fails is
@@ -565,6 +711,11 @@ TimeSeries simulate(const RunConfig& config, const SimulateOptions& options) {
 
 Stationary stationary(const RunConfig& config) {
   if (config.kind == ModelKind::open_system) return stationary_open_system(config);
+  if (config.kind == ModelKind::bosonized || config.kind == ModelKind::finite_reservoir)
+    throw InputError("model.kind", fmt::format("{} describes a Hamiltonian coupling to an undamped reservoir: the "
+                                               "reduced dynamics is quasi-periodic, with no stationary state in the "
+                                               "sense of qfluct steady; use qfluct run",
+                                               to_string(config.kind)));
   if (config.kind == ModelKind::mean_field)
     throw InputError("model.kind", "the mean_field model is time-dependent (driven by m(t)): it has no stationary "
                                    "state in this sense; run it to long times instead");

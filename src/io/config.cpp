@@ -3,6 +3,7 @@
 #include "qfluct/core/error.hpp"
 #include "qfluct/core/random.hpp"
 #include "qfluct/io/matrix_input.hpp"
+#include "qfluct/model/fluctuation_reservoir.hpp"
 
 #include <nlohmann/json.hpp>
 #include <boost/random/exponential_distribution.hpp>
@@ -30,6 +31,8 @@ std::string to_string(ModelKind k) {
     case ModelKind::spin_boson: return "spin_boson";
     case ModelKind::mean_field: return "mean_field";
     case ModelKind::open_system: return "open_system";
+    case ModelKind::bosonized: return "bosonized";
+    case ModelKind::finite_reservoir: return "finite_reservoir";
   }
   return "?";
 }
@@ -51,9 +54,11 @@ const std::map<std::string, std::set<std::string>>& schema() {
        {"kind", "N", "coupling", "g0", "w", "h", "gamma_up", "gamma_down", "Gamma_up", "Gamma_down", "Gamma_phi",
         "fock_cutoff", "fock_tol", "couplings", "couplings_seed"}},
       {"initial", {"central", "bath"}},
-      {"solver", {"method", "rtol", "atol", "ntraj", "seed", "tol", "window", "window_tol", "jump_tol"}},
+      {"solver",
+       {"method", "rtol", "atol", "ntraj", "seed", "tol", "window", "window_tol", "jump_tol", "reservoir_method"}},
       {"output", {"t_end", "dt", "fluctuations", "entanglement", "observable"}},
       {"system", {"H", "initial", "channel"}},
+      {"reservoir", {"h", "rho", "M", "scaling", "coupling"}},
   };
   return keys;
 }
@@ -65,6 +70,7 @@ const std::map<std::string, std::set<std::string>>& array_schema() {
       {"coupling", {"G", "a", "a_dag"}},
       {"system.channel", {"L", "rate", "name"}},
       {"output.observable", {"name", "O"}},
+      {"reservoir.coupling", {"G", "v"}},
   };
   return keys;
 }
@@ -133,7 +139,7 @@ void check_known_keys(const toml::table& table) {
         if (s.first.find('.') == std::string::npos) sections.push_back(s.first);
       throw InputError(section, "unknown section" + suggestion(section, sections) +
                                     "; sections are [model], [initial], [solver], [output], [system], [[mode]], "
-                                    "[[coupling]]");
+                                    "[[coupling]], [reservoir]");
     }
     if (!node.is_table()) throw InputError(section, "must be a table ([" + section + "])");
     for (const auto& [key, value] : *node.as_table()) {
@@ -310,7 +316,9 @@ double density_dimension(const RunConfig& c) {
   switch (c.kind) {
     case ModelKind::mean_field: return 2.0;
     case ModelKind::spin_boson: return 2.0 * double((c.fock_cutoff > 0 ? c.fock_cutoff : 16) + 1);
-    case ModelKind::open_system: {
+    case ModelKind::finite_reservoir: return double(c.reservoir.system_dim());  // checked by its methods
+    case ModelKind::open_system:
+    case ModelKind::bosonized: {
       double D = double(c.open_system.dim());
       for (const auto& m : c.open_system.modes) D *= double((m.fock_cutoff > 0 ? m.fock_cutoff : 16) + 1);
       return D;
@@ -325,7 +333,8 @@ double density_dimension(const RunConfig& c) {
 
 /// Fock modes whose truncation model.fock_tol bounds.
 bool has_fock_space(const RunConfig& c) {
-  return c.kind == ModelKind::spin_boson || (c.kind == ModelKind::open_system && !c.open_system.modes.empty());
+  return c.kind == ModelKind::spin_boson ||
+         ((c.kind == ModelKind::open_system || c.kind == ModelKind::bosonized) && !c.open_system.modes.empty());
 }
 
 /// `solver_applies` = false (qfluct steady): the solver settings are only range-checked.
@@ -396,9 +405,10 @@ double nonnegative_at(const toml::node& n, const std::string& key, const char* w
   return x;
 }
 
-const toml::node& required(const toml::table* tbl, const std::string& key, const char* k, const char* what) {
+const toml::node& required(const toml::table* tbl, const std::string& key, const char* k, const char* what,
+                           ModelKind kind = ModelKind::open_system) {
   const toml::node* n = tbl ? tbl->get(k) : nullptr;
-  if (!n) throw InputError(key, fmt::format("is required for model.kind = \"open_system\": {}", what));
+  if (!n) throw InputError(key, fmt::format("is required for model.kind = \"{}\": {}", to_string(kind), what));
   return *n;
 }
 
@@ -417,22 +427,63 @@ std::vector<const toml::table*> tables_of(const toml::table& t, const std::strin
   return out;
 }
 
-void parse_open_system(const toml::table& t, RunConfig& c) {
-  OpenSystemSpec& s = c.open_system;
+/// m, which must be d x d (read_matrix made it square), for `key`.
+const CMat& system_sized(const CMat& m, Index d, const std::string& key) {
+  if (m.rows() != d)
+    throw InputError(key, fmt::format("is {} x {}, but system.H is {} x {}: every matrix on S is d x d with d = {}",
+                                      m.rows(), m.cols(), d, d, d));
+  return m;
+}
+
+/// [[output.observable]] and output.entanglement: operators on S, checked against system.H's size.
+void parse_system_observables(const toml::table& t, RunConfig& c, OpenSystemSpec& s) {
+  const Index d = s.dim();
+  auto same_size = [d](const CMat& m, const std::string& key) { return system_sized(m, d, key); };
+  s.entanglement = get_bool(t, "output", "entanglement", false);
+  if (s.entanglement && d != 4)
+    throw InputError("output.entanglement", fmt::format("concurrence and negativity are for two qubits: d = 4 (basis uu, "
+                                                        "ud, du, dd), but system.H is {} x {}",
+                                                        d, d));
+  // Names a standard column has: t, rho_AB_re/_im (also rho_A_B_re, should indices be separated
+  // for d > 10), n_i, purity, concurrence, negativity, and the _err partners of trajectory runs.
+  const std::regex standard(R"(t|purity|concurrence|negativity|rho_[0-9]+(_[0-9]+)?_(re|im)|n_[0-9]+|.*_err)");
+  std::set<std::string> names;
+  const auto observables = tables_of(t, "output", "observable");
+  for (std::size_t i = 0; i < observables.size(); ++i) {
+    const std::string key = fmt::format("output.observable[{}]", i);
+    const toml::node& n = required(observables[i], key + ".name", "name", "the observable's column name", c.kind);
+    const auto name = n.value_exact<std::string>();
+    if (!name) throw InputError(key + ".name", "expected a string, got " + toml_type_name(n));
+    check_name(*name, key + ".name");
+    if (std::regex_match(*name, standard))
+      throw InputError(key + ".name", fmt::format("\"{}\" is {} standard column name (t, rho_AB_re, rho_AB_im, n_i, "
+                                                  "purity, concurrence, negativity, and X_err)",
+                                                  *name, name->ends_with("_err") ? "reserved for the error column of a" : "a"));
+    if (!names.insert(*name).second)
+      throw InputError(key + ".name", fmt::format("\"{}\" names an earlier observable too; names must differ", *name));
+    OpenSystemSpec::NamedObservable o;
+    o.name = *name;
+    o.O = checked_hermitian(
+        same_size(read_matrix(required(observables[i], key + ".O", "O", "a d x d Hermitian matrix on S", c.kind), key + ".O"),
+                  key + ".O"),
+        key + ".O");
+    s.observables.push_back(std::move(o));
+  }
+}
+
+/// [system] and the observables of S ([[output.observable]], output.entanglement), shared by
+/// open_system, bosonized and finite_reservoir.
+void parse_system(const toml::table& t, RunConfig& c, OpenSystemSpec& s) {
   s.fock_tol = c.fock_tol;
   const toml::table* system = t.get_as<toml::table>("system");
-  s.H = checked_hermitian(
-      read_matrix(required(system, "system.H", "H", "the Hamiltonian of S, a d x d Hermitian matrix"), "system.H"),
-      "system.H");
+  s.H = checked_hermitian(read_matrix(required(system, "system.H", "H", "the Hamiltonian of S, a d x d Hermitian matrix",
+                                               c.kind),
+                                      "system.H"),
+                          "system.H");
   const Index d = s.dim();
-  auto same_size = [&](const CMat& m, const std::string& key) {
-    if (m.rows() != d)
-      throw InputError(key, fmt::format("is {} x {}, but system.H is {} x {}: every matrix on S is d x d with d = {}",
-                                        m.rows(), m.cols(), d, d, d));
-    return m;
-  };
-  const toml::node& initial =
-      required(system, "system.initial", "initial", "the initial state of S, a d x d density matrix or a state vector");
+  auto same_size = [d](const CMat& m, const std::string& key) { return system_sized(m, d, key); };
+  const toml::node& initial = required(system, "system.initial", "initial",
+                                       "the initial state of S, a d x d density matrix or a state vector", c.kind);
   s.initial = checked_density_matrix(same_size(read_state(initial, "system.initial"), "system.initial"), "system.initial");
 
   std::set<std::string> channel_names;
@@ -450,11 +501,21 @@ void parse_open_system(const toml::table& t, RunConfig& c) {
     if (!channel_names.insert(ch.name).second)
       throw InputError(channels[i]->get("name") ? key + ".name" : key,
                        fmt::format("the channel name \"{}\" is taken by an earlier channel; names must differ", ch.name));
-    ch.L = same_size(read_matrix(required(channels[i], key + ".L", "L", "the Lindblad operator, a d x d matrix"), key + ".L"),
-                     key + ".L");
-    ch.rate = nonnegative_at(required(channels[i], key + ".rate", "rate", "the rate of D[L], >= 0"), key + ".rate", "a rate");
+    ch.L = same_size(
+        read_matrix(required(channels[i], key + ".L", "L", "the Lindblad operator, a d x d matrix", c.kind), key + ".L"),
+        key + ".L");
+    ch.rate = nonnegative_at(required(channels[i], key + ".rate", "rate", "the rate of D[L], >= 0", c.kind),
+                             key + ".rate", "a rate");
     s.channels.push_back(std::move(ch));
   }
+  parse_system_observables(t, c, s);
+}
+
+void parse_open_system(const toml::table& t, RunConfig& c) {
+  OpenSystemSpec& s = c.open_system;
+  parse_system(t, c, s);
+  const Index d = s.dim();
+  auto same_size = [d](const CMat& m, const std::string& key) { return system_sized(m, d, key); };
 
   const auto modes = tables_of(t, "", "mode");
   for (std::size_t i = 0; i < modes.size(); ++i) {
@@ -500,37 +561,94 @@ void parse_open_system(const toml::table& t, RunConfig& c) {
     s.couplings.push_back(std::move(cp));
   }
 
-  s.entanglement = get_bool(t, "output", "entanglement", false);
-  if (s.entanglement && d != 4)
-    throw InputError("output.entanglement", fmt::format("concurrence and negativity are for two qubits: d = 4 (basis uu, "
-                                                        "ud, du, dd), but system.H is {} x {}",
-                                                        d, d));
-  // Names a standard column has: t, rho_AB_re/_im (also rho_A_B_re, should indices be separated
-  // for d > 10), n_i, purity, concurrence, negativity, and the _err partners of trajectory runs.
-  const std::regex standard(R"(t|purity|concurrence|negativity|rho_[0-9]+(_[0-9]+)?_(re|im)|n_[0-9]+|.*_err)");
-  std::set<std::string> names;
-  const auto observables = tables_of(t, "output", "observable");
-  for (std::size_t i = 0; i < observables.size(); ++i) {
-    const std::string key = fmt::format("output.observable[{}]", i);
-    const toml::node& n = required(observables[i], key + ".name", "name", "the observable's column name");
-    const auto name = n.value_exact<std::string>();
-    if (!name) throw InputError(key + ".name", "expected a string, got " + toml_type_name(n));
-    check_name(*name, key + ".name");
-    if (std::regex_match(*name, standard))
-      throw InputError(key + ".name", fmt::format("\"{}\" is {} standard column name (t, rho_AB_re, rho_AB_im, n_i, "
-                                                  "purity, concurrence, negativity, and X_err)",
-                                                  *name, name->ends_with("_err") ? "reserved for the error column of a" : "a"));
-    if (!names.insert(*name).second)
-      throw InputError(key + ".name", fmt::format("\"{}\" names an earlier observable too; names must differ", *name));
-    OpenSystemSpec::NamedObservable o;
-    o.name = *name;
-    o.O = checked_hermitian(
-        same_size(read_matrix(required(observables[i], key + ".O", "O", "a d x d Hermitian matrix on S"), key + ".O"),
-                  key + ".O"),
-        key + ".O");
-    s.observables.push_back(std::move(o));
+}
+
+// --- model.kind = "bosonized" and "finite_reservoir" -----------------------------------------
+
+const std::vector<std::pair<std::string, ReservoirMethod>>& reservoir_methods() {
+  static const std::vector<std::pair<std::string, ReservoirMethod>> m = {
+      {"auto", ReservoirMethod::automatic}, {"fock", ReservoirMethod::fock},   {"full", ReservoirMethod::full},
+      {"symmetric", ReservoirMethod::symmetric}, {"dicke", ReservoirMethod::dicke},
+      {"nondemolition", ReservoirMethod::nondemolition}};
+  return m;
+}
+
+void parse_reservoir(const toml::table& t, RunConfig& c) {
+  ReservoirSpec& r = c.reservoir;
+  const bool bosonized = c.kind == ModelKind::bosonized;
+  parse_system(t, c, r.system);
+  const toml::table* res = t.get_as<toml::table>("reservoir");
+  r.h = read_matrix(required(res, "reservoir.h", "h", "the Hamiltonian h_R of one reservoir component, a d_R x d_R "
+                                                      "Hermitian matrix", c.kind),
+                    "reservoir.h");
+  r.rho = read_state(required(res, "reservoir.rho", "rho", "the state rho_R of one component, a d_R x d_R density "
+                                                           "matrix stationary under h (or a state vector)", c.kind),
+                     "reservoir.rho");
+  const auto couplings = tables_of(t, "reservoir", "coupling");
+  if (couplings.empty())
+    throw InputError("reservoir.coupling", "needs at least one [[reservoir.coupling]] table with G (on S) and v (on one "
+                                           "component): V_M = sum_q G_q (x) M^(-1/2) sum_m v_q^[m] + h.c.");
+  for (std::size_t q = 0; q < couplings.size(); ++q) {
+    const std::string key = fmt::format("reservoir.coupling[{}]", q);
+    ReservoirSpec::Coupling cp;
+    cp.G = system_sized(read_matrix(required(couplings[q], key + ".G", "G", "the operator on S, a d_S x d_S matrix", c.kind),
+                                    key + ".G"),
+                        r.system.dim(), key + ".G");
+    cp.v = read_matrix(required(couplings[q], key + ".v", "v", "the operator on one component, a d_R x d_R matrix", c.kind),
+                       key + ".v");
+    r.couplings.push_back(std::move(cp));
+  }
+  const std::string scaling = get_choice(t, "reservoir", "scaling", "sqrt", {"sqrt", "linear"});
+  r.scaling = scaling == "linear" ? ReservoirScaling::linear : ReservoirScaling::sqrt;
+  std::vector<std::string> allowed;
+  if (bosonized) {
+    if (find(t, "reservoir", "M"))
+      c.notes.push_back("reservoir.M is ignored: bosonized is the M -> infinity limit (finite_reservoir uses M)");
+    if (r.scaling == ReservoirScaling::linear)
+      throw InputError("reservoir.scaling", "bosonized is the M -> infinity limit of the sqrt (fluctuation) scaling; the "
+                                            "linear (mean-field) scaling has no fluctuation reservoir: use model.kind = "
+                                            "\"finite_reservoir\" for it");
+    allowed = {"auto", "fock", "nondemolition"};
+  } else {
+    const long long M = get_integer(t, "reservoir", "M", 0);
+    if (!find(t, "reservoir", "M"))
+      throw InputError("reservoir.M", "is required for model.kind = \"finite_reservoir\": the number of reservoir "
+                                      "components, >= 1");
+    if (M < 1 || M > 1'000'000'000'000LL)
+      throw InputError("reservoir.M", fmt::format("must be between 1 and 1e12 components, got {}", M));
+    r.M = M;
+    allowed = {"auto", "full", "symmetric", "dicke", "nondemolition"};
+  }
+  const std::string method = get_choice(t, "solver", "reservoir_method", "auto", allowed);
+  for (const auto& [name, m] : reservoir_methods())
+    if (name == method) r.method = m;
+
+  // h_R, rho_R and the v_q: checked by the construction of F (Eqs. (7), (8) and shapes). The
+  // mean-field scaling does not need centred v_q (their mean is the mean-field term).
+  std::vector<CMat> v;
+  for (const auto& cp : r.couplings) v.push_back(cp.v);
+  if (r.scaling == ReservoirScaling::linear) {
+    fluctuation_reservoir(r.h, r.rho, {});
+    for (std::size_t q = 0; q < v.size(); ++q)
+      if (v[q].rows() != r.h.rows())
+        throw InputError(fmt::format("reservoir.coupling[{}].v", q),
+                         fmt::format("is {} x {}, but reservoir.h is {} x {}: every matrix on a component is d_R x d_R",
+                                     v[q].rows(), v[q].cols(), r.h.rows(), r.h.rows()));
+  } else {
+    const FluctuationReservoir F = fluctuation_reservoir(r.h, r.rho, v);
+    if (bosonized) {
+      std::vector<CMat> G;
+      for (const auto& cp : r.couplings) G.push_back(cp.G);
+      OpenSystemSpec s = bosonized_spec(r.system.H, r.system.initial, G, F);
+      s.channels = r.system.channels;
+      s.observables = r.system.observables;
+      s.entanglement = r.system.entanglement;
+      s.fock_tol = c.fock_tol;
+      c.open_system = std::move(s);
+    }
   }
 }
+
 }  // namespace
 
 std::vector<double> random_couplings(const std::string& distribution, int N, std::uint64_t seed) {
@@ -628,12 +746,17 @@ RunConfig parse_config(const toml::table& t, Command command) {
   RunConfig c;
   c.command = command;
   const std::string kind =
-      get_choice(t, "model", "kind", "central_spin", {"central_spin", "spin_boson", "mean_field", "open_system"});
-  c.kind = kind == "spin_boson"    ? ModelKind::spin_boson
-           : kind == "mean_field"  ? ModelKind::mean_field
-           : kind == "open_system" ? ModelKind::open_system
-                                   : ModelKind::central_spin;
-  const bool open = c.kind == ModelKind::open_system;
+      get_choice(t, "model", "kind", "central_spin",
+                 {"central_spin", "spin_boson", "mean_field", "open_system", "bosonized", "finite_reservoir"});
+  c.kind = kind == "spin_boson"         ? ModelKind::spin_boson
+           : kind == "mean_field"       ? ModelKind::mean_field
+           : kind == "open_system"      ? ModelKind::open_system
+           : kind == "bosonized"        ? ModelKind::bosonized
+           : kind == "finite_reservoir" ? ModelKind::finite_reservoir
+                                        : ModelKind::central_spin;
+  // Kinds described by matrices ([system], ...), for which the central-spin keys do not apply.
+  const bool reservoir = c.kind == ModelKind::bosonized || c.kind == ModelKind::finite_reservoir;
+  const bool open = c.kind == ModelKind::open_system || reservoir;
   auto note_unused = [&](const std::string& section, const std::string& key, const std::string& why) {
     if (find(t, section, key)) c.notes.push_back(fmt::format("{}.{} is ignored: {}", section, key, why));
   };
@@ -642,25 +765,44 @@ RunConfig parse_config(const toml::table& t, Command command) {
     throw InputError("model.fock_cutoff", fmt::format("must be >= 1 (or absent for automatic), got {}", cutoff));
   c.fock_cutoff = long(cutoff);
   c.fock_tol = get_double(t, "model", "fock_tol", c.fock_tol);
-  if (open) {
+  if (c.kind == ModelKind::open_system) {
     note_unused("model", "fock_cutoff", "open_system sets a Fock cutoff per mode (mode[i].fock_cutoff)");
     // fock_tol: noted below when there are no modes.
+  } else if (c.kind == ModelKind::bosonized) {
+    note_unused("model", "fock_cutoff", "the modes of the fluctuation reservoir get their Fock cutoffs automatically "
+                                        "(within model.fock_tol)");
+  } else if (c.kind == ModelKind::finite_reservoir) {
+    note_unused("model", "fock_cutoff", "finite_reservoir has no Fock space");
+    note_unused("model", "fock_tol", "finite_reservoir has no Fock space (its truncations are checked to 1e-10)");
   } else if (c.kind != ModelKind::spin_boson) {
     note_unused("model", "fock_cutoff", "only the spin_boson and open_system models have a Fock space");
     note_unused("model", "fock_tol", "only the spin_boson and open_system models have a Fock space");
   }
   // The central-spin parameters: read (types checked) for every kind, noted where they do not apply.
   if (open) {
+    const std::string from = reservoir ? "[system], [reservoir] and [[reservoir.coupling]]"
+                                       : "[system], [[mode]] and [[coupling]]";
     for (const char* key : {"N", "coupling", "g0", "w", "h", "gamma_up", "gamma_down", "Gamma_up", "Gamma_down",
                             "Gamma_phi"})
-      note_unused("model", key, "it is a central-spin parameter; open_system takes its model from [system], [[mode]] "
-                                "and [[coupling]]");
-    for (const char* key : {"central", "bath"}) note_unused("initial", key, "open_system starts from system.initial");
-    note_unused("output", "fluctuations", "open_system reports rho, n_i, the named observables and purity");
+      note_unused("model", key, fmt::format("it is a central-spin parameter; {} takes its model from {}", kind, from));
+    for (const char* key : {"central", "bath"}) note_unused("initial", key, kind + " starts from system.initial");
+    note_unused("output", "fluctuations",
+                kind + (c.kind == ModelKind::finite_reservoir ? " reports rho, the named observables and purity"
+                                                              : " reports rho, n_i, the named observables and purity"));
+    if (reservoir)
+      for (const char* section : {"mode", "coupling"})
+        if (t.get(section))
+          c.notes.push_back(fmt::format("{} is ignored: it describes model.kind = \"open_system\" ({} builds its "
+                                        "couplings from [[reservoir.coupling]])",
+                                        section, kind));
+    if (!reservoir && t.get("reservoir"))
+      c.notes.push_back("reservoir is ignored: it describes model.kind = \"bosonized\" and \"finite_reservoir\"");
   } else {
     for (const char* section : {"system", "mode", "coupling"})
       if (t.get(section))
         c.notes.push_back(fmt::format("{} is ignored: it describes model.kind = \"open_system\"", section));
+    if (t.get("reservoir"))
+      c.notes.push_back("reservoir is ignored: it describes model.kind = \"bosonized\" and \"finite_reservoir\"");
     for (const char* key : {"entanglement", "observable"})
       note_unused("output", key, "it applies to model.kind = \"open_system\"");
   }
@@ -740,10 +882,12 @@ RunConfig parse_config(const toml::table& t, Command command) {
     p.fluctuations = true;
   }
 
-  if (open) {
+  if (c.kind == ModelKind::open_system) {
     parse_open_system(t, c);
     if (c.open_system.modes.empty()) note_unused("model", "fock_tol", "there are no [[mode]] tables");
   }
+  if (reservoir) parse_reservoir(t, c);
+  if (!reservoir) note_unused("solver", "reservoir_method", "it applies to model.kind = \"bosonized\" and \"finite_reservoir\"");
 
   const std::string method = get_choice(t, "solver", "method", "master", {"master", "jump"});
   c.solver.method = method == "jump" ? SolverMethod::jump : SolverMethod::master;
@@ -761,6 +905,9 @@ RunConfig parse_config(const toml::table& t, Command command) {
   sv.full_sectors = get_choice(t, "solver", "window", "adaptive", {"adaptive", "full"}) == "full";
   sv.window_tol = get_double(t, "solver", "window_tol", sv.window_tol);
   sv.jump_tol = get_double(t, "solver", "jump_tol", sv.jump_tol);
+  if (c.kind == ModelKind::finite_reservoir && sv.method == SolverMethod::jump && command == Command::run)
+    throw InputError("solver.method", "finite_reservoir is solved exactly (solver.reservoir_method picks how); "
+                                      "trajectories are for the other kinds, e.g. model.kind = \"bosonized\"");
 
   if (command == Command::steady) {
     for (const auto& key : schema().at("solver"))
@@ -881,14 +1028,44 @@ namespace {
 /// The sidecar's parameters of an open_system config: the keys parse_config reads, with every
 /// matrix written out (an expression as its matrix, a state vector as its density matrix), and
 /// nothing that would earn a rerun a note (window settings, fock_tol without modes).
+/// [system] and [output] of the kinds described by matrices.
+void system_json(const OpenSystemSpec& s, const RunConfig& c, nlohmann::json& j) {
+  nlohmann::json system = {{"H", matrix_to_json(s.H)}, {"initial", matrix_to_json(s.initial)}};
+  for (const auto& ch : s.channels)
+    system["channel"].push_back({{"name", ch.name}, {"L", matrix_to_json(ch.L)}, {"rate", ch.rate}});
+  j["system"] = system;
+  nlohmann::json output = {{"t_end", c.output.t_end}, {"dt", c.output.dt}, {"entanglement", s.entanglement}};
+  for (const auto& o : s.observables) output["observable"].push_back({{"name", o.name}, {"O", matrix_to_json(o.O)}});
+  j["output"] = output;
+}
+
+nlohmann::json reservoir_json(const RunConfig& c, nlohmann::json solver_json) {
+  const ReservoirSpec& r = c.reservoir;
+  nlohmann::json model = {{"kind", to_string(c.kind)}};
+  if (c.kind == ModelKind::bosonized) model["fock_tol"] = c.fock_tol;
+  nlohmann::json j = {{"model", model}};
+  system_json(r.system, c, j);
+  nlohmann::json res = {{"h", matrix_to_json(r.h)}, {"rho", matrix_to_json(r.rho)}};
+  if (c.kind == ModelKind::finite_reservoir) {
+    res["M"] = r.M;
+    res["scaling"] = r.scaling == ReservoirScaling::sqrt ? "sqrt" : "linear";
+  }
+  for (const auto& cp : r.couplings) res["coupling"].push_back({{"G", matrix_to_json(cp.G)}, {"v", matrix_to_json(cp.v)}});
+  j["reservoir"] = res;
+  solver_json.erase("window");
+  solver_json.erase("window_tol");
+  for (const auto& [name, m] : reservoir_methods())
+    if (m == r.method) solver_json["reservoir_method"] = name;
+  if (c.command == Command::run) j["solver"] = solver_json;
+  return j;
+}
+
 nlohmann::json open_system_json(const RunConfig& c, nlohmann::json solver_json) {
   const OpenSystemSpec& s = c.open_system;
   nlohmann::json model = {{"kind", to_string(c.kind)}};
   if (!s.modes.empty()) model["fock_tol"] = c.fock_tol;
-  nlohmann::json system = {{"H", matrix_to_json(s.H)}, {"initial", matrix_to_json(s.initial)}};
-  for (const auto& ch : s.channels)
-    system["channel"].push_back({{"name", ch.name}, {"L", matrix_to_json(ch.L)}, {"rate", ch.rate}});
-  nlohmann::json j = {{"model", model}, {"system", system}};
+  nlohmann::json j = {{"model", model}};
+  system_json(s, c, j);
   for (const auto& m : s.modes) {
     nlohmann::json mode = {{"omega", m.omega}, {"kappa_down", m.kappa_down}, {"kappa_up", m.kappa_up}, {"nbar", m.nbar}};
     if (m.fock_cutoff > 0) mode["fock_cutoff"] = m.fock_cutoff;
@@ -900,9 +1077,6 @@ nlohmann::json open_system_json(const RunConfig& c, nlohmann::json solver_json) 
   solver_json.erase("window");
   solver_json.erase("window_tol");
   if (c.command == Command::run) j["solver"] = solver_json;
-  nlohmann::json output = {{"t_end", c.output.t_end}, {"dt", c.output.dt}, {"entanglement", s.entanglement}};
-  for (const auto& o : s.observables) output["observable"].push_back({{"name", o.name}, {"O", matrix_to_json(o.O)}});
-  j["output"] = output;
   return j;
 }
 
@@ -926,6 +1100,7 @@ nlohmann::json RunConfig::to_json() const {
     solver_json["jump_tol"] = solver.jump_tol;
   }
   if (kind == ModelKind::open_system) return open_system_json(*this, solver_json);
+  if (kind == ModelKind::bosonized || kind == ModelKind::finite_reservoir) return reservoir_json(*this, solver_json);
   nlohmann::json model_json = {{"kind", to_string(kind)},
             {"N", p.N},
             {"coupling", to_string(p.coupling)},

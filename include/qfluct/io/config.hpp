@@ -19,12 +19,20 @@
 ///                        absent: automatic)
 ///   [[coupling]]         G (d x d), a, a_dag (one complex coefficient per mode; default zeros)
 ///   [[output.observable]] name, O (d x d Hermitian); output.entanglement (d = 4 only)
+/// model.kind = "bosonized" (S + the fluctuation reservoir F, Fantechi & Merkli Eqs. (15)-(19))
+/// and "finite_reservoir" (S + M components, exact) read [system] as open_system and
+///   [reservoir]          h (d_R x d_R Hermitian), rho (d_R x d_R density matrix, [h, rho] = 0),
+///                        M (finite_reservoir: >= 1), scaling ("sqrt" | "linear"; finite_reservoir)
+///   [[reservoir.coupling]] G (d_S x d_S), v (d_R x d_R, tr(rho v) = 0)
+///   solver.reservoir_method: "auto" | "fock" | "nondemolition" (bosonized); "auto" | "full" |
+///                        "symmetric" | "dicke" | "nondemolition" (finite_reservoir)
 /// Matrices: see io/matrix_input.hpp (nested arrays with [re, im] entries, or expressions such as
 /// "0.5*sigma_z(x)1"). The central-spin keys ([model] N, g0, ..., [initial]) and
 /// output.fluctuations, solver.window and solver.window_tol get a note with open_system; the
 /// open_system tables get a note with the other kinds.
 #include "qfluct/model/central_spin_parameters.hpp"
 #include "qfluct/model/open_system_spec.hpp"
+#include "qfluct/model/reservoir_spec.hpp"
 
 #include <cstdint>
 #include <nlohmann/json_fwd.hpp>
@@ -33,7 +41,7 @@
 
 namespace qfluct {
 
-enum class ModelKind { central_spin, spin_boson, mean_field, open_system };
+enum class ModelKind { central_spin, spin_boson, mean_field, open_system, bosonized, finite_reservoir };
 enum class SolverMethod { master, jump };
 /// The command a configuration is read for. `steady` solves L rho = 0 directly (sparse LU): the
 /// [solver] section does not apply (each key set gets a note, the solver settings are left at
@@ -74,6 +82,10 @@ struct RunConfig {
   /// open_system: the system, its modes and couplings, the named observables (fock_tol is
   /// model.fock_tol, as above).
   OpenSystemSpec open_system;
+  /// bosonized and finite_reservoir: S, one reservoir component, the couplings, M, the scaling
+  /// and solver.reservoir_method. For bosonized, open_system holds S + F (bosonized_spec with
+  /// S's channels, observables and entanglement), which the open-system solvers run.
+  ReservoirSpec reservoir;
   SolverConfig solver;
   OutputConfig output;
   Command command = Command::run;

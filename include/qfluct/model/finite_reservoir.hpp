@@ -40,4 +40,20 @@ ReducedEvolution finite_reservoir_dicke(const ReservoirSpec& spec, const std::ve
 ReducedEvolution finite_reservoir_nondemolition(const ReservoirSpec& spec, const std::vector<double>& times,
                                                 const FiniteReservoirOptions& opt);
 
+/// The method `automatic` stands for, with the reason in one line: nondemolition when it applies
+/// (exact for any M, no truncation), else symmetric for a pure rho_R, else dicke for qubit
+/// components, else full (which refuses, naming reservoir.M, when the space does not fit).
+struct MethodChoice {
+  ReservoirMethod method;
+  std::string reason;
+};
+MethodChoice choose_finite_method(const ReservoirSpec& spec);
+
+/// spec.method (or the automatic choice) run; r.info["method_reason"] says why it was chosen.
+ReducedEvolution finite_reservoir_evolution(const ReservoirSpec& spec, const std::vector<double>& times,
+                                            const FiniteReservoirOptions& opt);
+
+/// "full", "symmetric", ... (the solver.reservoir_method names; "auto" for automatic).
+std::string to_string(ReservoirMethod m);
+
 }  // namespace qfluct
