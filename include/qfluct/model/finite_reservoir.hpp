@@ -40,4 +40,14 @@ ReducedEvolution finite_reservoir_dicke(const ReservoirSpec& spec, const std::ve
 ReducedEvolution finite_reservoir_nondemolition(const ReservoirSpec& spec, const std::vector<double>& times,
                                                 const FiniteReservoirOptions& opt);
 
+/// finite_reservoir_symmetric at one fixed quanta cutoff K (min(K, M); K >= 1, else
+/// std::invalid_argument): no doubling and no check, for tests and convergence studies of the
+/// truncation. info: "quanta_cutoff", "dimension", "top_population" (the largest population of
+/// the states with exactly K quanta outside the populated level over the output times, also
+/// env[i][0]), "truncated" (K < M). finite_reservoir_symmetric reports the same for the K it
+/// settled on (K = 8, doubled until top_population <= opt.truncation_tol, or K = M), plus
+/// "cutoffs_tried".
+ReducedEvolution finite_reservoir_symmetric_at(const ReservoirSpec& spec, const std::vector<double>& times,
+                                               const FiniteReservoirOptions& opt, long long quanta_cutoff);
+
 }  // namespace qfluct
