@@ -175,6 +175,7 @@ ReducedEvolution finite_reservoir_full(const ReservoirSpec& spec, const std::vec
     }
     out = reduced_evolution(sys, spec.system.initial, rhoE, times, opt.ode);
   }
+  out.info["evolution"] = out.method;  // the engine's path: pure_components or density_matrix
   out.method = "full";
   out.info["dimension"] = dim;
   out.info["environment_dimension"] = d_E;

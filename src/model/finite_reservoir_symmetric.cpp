@@ -182,6 +182,7 @@ ReducedEvolution evolve(const ReservoirSpec& spec, const Model& mod, const std::
   ReducedEvolution out = reduced_evolution(sys, spec.system.initial, psi, times, opt.ode);
   double reached = 0.0;
   for (const auto& e : out.env) reached = std::max(reached, e.at(0));
+  out.info["evolution"] = out.method;  // the engine's path: pure_components or density_matrix
   out.method = "symmetric";
   out.info["quanta_cutoff"] = K;
   out.info["dimension"] = dim;

@@ -5,9 +5,14 @@
 ///
 /// Methods (solver.reservoir_method), each exact up to a checked truncation:
 /// - full:          the full tensor-product space S (x) R^(x)M (small M; the independent check).
+///                  Limits (refused before allocating): D = d_S d_R^M <= 1e6, D^2 <= 4e6 when a
+///                  density matrix is evolved (mixed rho_R or channels on S), and a bound on
+///                  nnz(H) <= 2e7. info: "dimension", "environment_dimension", "reservoir_start"
+///                  ("pure" or "mixed"), "hamiltonian_nonzeros", "evolution" (the engine's path).
 /// - symmetric:     pure rho_R: the symmetric subspace of R^(x)M (occupation numbers of the
 ///                  d_R levels summing to M, collective operators b_k^+ b_l), truncated in the
 ///                  number of quanta outside the populated level; checked at every output time.
+///                  Same size limits as full, on d_S x (the truncated subspace's dimension).
 /// - dicke:         qubit components (d_R = 2), any rho_R: Dicke sectors j weighted by their
 ///                  multiplicities and the populations of rho_R, each truncated in the number of
 ///                  flips away from the more populated level; sectors of negligible weight skipped.
