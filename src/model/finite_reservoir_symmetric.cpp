@@ -241,10 +241,15 @@ Model prepare(const ReservoirSpec& spec) {
   return mod;
 }
 
+bool fits(const Model& mod, Index K) {
+  const double D = double(mod.d_S) * space_size(mod.d_R - 1, double(K));
+  return mod.density ? D * D <= kMaxDensityEntries : D <= kMaxPureDimension;
+}
+
 /// Refuses (InputError "reservoir.M") a cutoff whose space would not fit.
 void check_size(const Model& mod, Index K, const std::string& why) {
   const double D = double(mod.d_S) * space_size(mod.d_R - 1, double(K));
-  if (mod.density ? D * D > kMaxDensityEntries : D > kMaxPureDimension)
+  if (!fits(mod, K))
     throw InputError("reservoir.M",
                      fmt::format("the symmetric subspace at {} quanta outside the populated level has dimension "
                                  "{:.6g} (d_S {} x {:.6g}), over the limit {}{}",
@@ -261,6 +266,7 @@ ReducedEvolution finite_reservoir_symmetric(const ReservoirSpec& spec, const std
   const Model mod = prepare(spec);
   const long long M = spec.M;
   Index K = Index(std::min(kFirstCutoff, M));
+  while (K > 1 && !fits(mod, K)) --K;  // many levels: start lower (check_size refuses K = 1)
   std::vector<Index> tried;
   for (;;) {
     check_size(mod, K,
@@ -276,7 +282,17 @@ ReducedEvolution finite_reservoir_symmetric(const ReservoirSpec& spec, const std
       out.info["cutoffs_tried"] = tried;
       return out;
     }
+    // Double; when that does not fit, the largest cutoff that does (if it is still larger).
+    const Index previous = K;
     K = Index(std::min<long long>(2 * K, M));
+    if (!fits(mod, K)) {
+      Index lo = previous, hi = K;  // fits(lo), !fits(hi)
+      while (hi - lo > 1) {
+        const Index mid = lo + (hi - lo) / 2;
+        (fits(mod, mid) ? lo : hi) = mid;
+      }
+      if (lo > previous) K = lo;  // else check_size refuses K with the reason
+    }
   }
 }
 

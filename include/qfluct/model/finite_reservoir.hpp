@@ -50,8 +50,10 @@ ReducedEvolution finite_reservoir_nondemolition(const ReservoirSpec& spec, const
 /// truncation. info: "quanta_cutoff", "dimension", "top_population" (the largest population of
 /// the states with exactly K quanta outside the populated level over the output times, also
 /// env[i][0]), "truncated" (K < M). finite_reservoir_symmetric reports the same for the K it
-/// settled on (K = 8, doubled until top_population <= opt.truncation_tol, or K = M), plus
-/// "cutoffs_tried".
+/// settled on, plus "cutoffs_tried": K starts at min(8, M) (lower if that does not fit) and
+/// doubles (capped at M, and once at the largest K that fits) until top_population <=
+/// opt.truncation_tol or K = M (nothing truncated); InputError "reservoir.M" when the next K
+/// would not fit.
 ReducedEvolution finite_reservoir_symmetric_at(const ReservoirSpec& spec, const std::vector<double>& times,
                                                const FiniteReservoirOptions& opt, long long quanta_cutoff);
 
