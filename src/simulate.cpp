@@ -6,6 +6,7 @@
 #include "qfluct/model/central_spin.hpp"
 #include "qfluct/model/finite_reservoir.hpp"
 #include "qfluct/model/fluctuation_reservoir.hpp"
+#include "qfluct/model/nondemolition.hpp"
 #include "qfluct/model/reduced_columns.hpp"
 #include "qfluct/model/full_space_central_spin.hpp"
 #include "qfluct/model/mean_field.hpp"
@@ -556,7 +557,7 @@ TimeSeries simulate_bosonized_unitary(const RunConfig& config, const SimulateOpt
 TimeSeries simulate_bosonized(const RunConfig& config, const SimulateOptions& options, const std::vector<double>& times) {
   const ReservoirSpec& r = config.reservoir;
   const bool unitary = config.open_system.channels.empty() && config.solver.method == SolverMethod::master;
-  const bool closed_form = false;  // NONDEMOLITION-MERGE: unitary && nondemolition_basis(r).has_value()
+  const bool closed_form = unitary && nondemolition_basis(r).has_value();
   if (r.method == ReservoirMethod::nondemolition && !closed_form)
     throw InputError("solver.reservoir_method",
                      config.solver.method == SolverMethod::jump
@@ -566,7 +567,8 @@ TimeSeries simulate_bosonized(const RunConfig& config, const SimulateOptions& op
   TimeSeries out;
   std::string how;
   if (closed_form && r.method != ReservoirMethod::fock) {
-    // NONDEMOLITION-MERGE: the closed form of model/nondemolition.hpp
+    out = reduced_time_series(config.open_system, config.open_system.modes.size(), bosonized_nondemolition(r, times),
+                              times);
     how = "nondemolition closed form (every mode a displaced oscillator per eigenstate of S; no truncation)";
   } else if (unitary) {
     out = simulate_bosonized_unitary(config, options, times);
