@@ -15,9 +15,10 @@
 // and K rungs beyond, K doubled until the last rung's population stays below truncation_tol.
 //
 // Without channels the window's H is diagonalised and rho_S(t) is summed from the spectral
-// form at each output time (exact up to rounding, and ~10x faster than an ODE at 1e-10 here:
-// the ladder energies make Dopri5 take thousands of steps per sector); with channels the window
-// goes through reduced_evolution (the Lindblad equation on S (x) window).
+// form at each output time: exact up to rounding, and 26-33x faster than reduced_evolution's
+// pure components at ODE tolerance 1e-10 (measured at M = 4096, t in [0, 10], 201 outputs: 1.5 s
+// against 38 s, 5.9 s against 195 s; the ladder energies make Dopri5 take small steps). With
+// channels the window goes through reduced_evolution (the Lindblad equation on S (x) window).
 #include "qfluct/model/finite_reservoir.hpp"
 
 #include "qfluct/core/error.hpp"
