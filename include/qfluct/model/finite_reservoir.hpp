@@ -5,9 +5,14 @@
 ///
 /// Methods (solver.reservoir_method), each exact up to a checked truncation:
 /// - full:          the full tensor-product space S (x) R^(x)M (small M; the independent check).
+///                  Limits (refused before allocating): D = d_S d_R^M <= 1e6, D^2 <= 4e6 when a
+///                  density matrix is evolved (mixed rho_R or channels on S), and a bound on
+///                  nnz(H) <= 2e7. info: "dimension", "environment_dimension", "reservoir_start"
+///                  ("pure" or "mixed"), "hamiltonian_nonzeros", "evolution" (the engine's path).
 /// - symmetric:     pure rho_R: the symmetric subspace of R^(x)M (occupation numbers of the
 ///                  d_R levels summing to M, collective operators b_k^+ b_l), truncated in the
 ///                  number of quanta outside the populated level; checked at every output time.
+///                  Same size limits as full, on d_S x (the truncated subspace's dimension).
 /// - dicke:         qubit components (d_R = 2), any rho_R: Dicke sectors j weighted by their
 ///                  multiplicities and the populations of rho_R, each truncated in the number of
 ///                  flips away from the more populated level; sectors of negligible weight skipped.
@@ -55,5 +60,17 @@ ReducedEvolution finite_reservoir_evolution(const ReservoirSpec& spec, const std
 
 /// "full", "symmetric", ... (the solver.reservoir_method names; "auto" for automatic).
 std::string to_string(ReservoirMethod m);
+
+/// finite_reservoir_symmetric at one fixed quanta cutoff K (min(K, M); K >= 1, else
+/// std::invalid_argument): no doubling and no check, for tests and convergence studies of the
+/// truncation. info: "quanta_cutoff", "dimension", "top_population" (the largest population of
+/// the states with exactly K quanta outside the populated level over the output times, also
+/// env[i][0]), "truncated" (K < M). finite_reservoir_symmetric reports the same for the K it
+/// settled on, plus "cutoffs_tried": K starts at min(8, M) (lower if that does not fit) and
+/// doubles (capped at M, and once at the largest K that fits) until top_population <=
+/// opt.truncation_tol or K = M (nothing truncated); InputError "reservoir.M" when the next K
+/// would not fit.
+ReducedEvolution finite_reservoir_symmetric_at(const ReservoirSpec& spec, const std::vector<double>& times,
+                                               const FiniteReservoirOptions& opt, long long quanta_cutoff);
 
 }  // namespace qfluct
