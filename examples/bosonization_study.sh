@@ -11,8 +11,8 @@
 #  4. entanglement of two qubits through a shared reservoir (examples/bosonized_entanglement.toml):
 #     F, finite M with the scalings 1/sqrt(M) and 1/M.
 #   examples/bosonization_study.sh [--full] [OUTDIR]      (default OUTDIR: results/bosonization)
-# The default (reduced) version uses M up to 512 (nondemolition: 4096) and runs in about a minute
-# on 2 cores; --full goes to M = 4096 (nondemolition: 65536).
+# The default (reduced) version goes to M = 512 for the qubit example (Dicke sectors) and 4096 for
+# the others; --full to 4096 and 65536.
 # QFLUCT=path/to/qfluct overrides the binary (default build/qfluct).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,12 +22,13 @@ if [ "${1:-}" = "--full" ]; then mode=full; shift; fi
 out=${1:-results/bosonization}
 mkdir -p "$out"
 
+# M lists per finite-M method: dicke (qubit example, mixed rho_R), symmetric (qutrit and
+# entanglement studies, pure rho_R), nondemolition (exact for any M, cheap)
+pow2() { local m=$1 out=""; while [ "$m" -le "$2" ]; do out="$out $m"; m=$((m * 2)); done; echo $out; }
 if [ "$mode" = full ]; then
-  Ms="8 16 32 64 128 256 512 1024 2048 4096"
-  Ms_nd="8 16 32 64 128 256 512 1024 2048 4096 16384 65536"
+  Ms_dicke=$(pow2 8 4096); Ms_sym=$(pow2 8 65536); Ms_nd=$(pow2 8 65536)
 else
-  Ms="8 16 32 64 128 256 512"
-  Ms_nd="8 16 32 64 128 256 512 1024 4096"
+  Ms_dicke=$(pow2 8 512); Ms_sym=$(pow2 8 4096); Ms_nd=$(pow2 8 4096)
 fi
 finite='model.kind="finite_reservoir"'
 
@@ -42,15 +43,15 @@ run() {
 
 start=$SECONDS
 echo "bosonization ($mode) -> $out"
-echo "1. qubit example: S + F, effective mode, finite M = $Ms"
+echo "1. qubit example: S + F, effective mode, finite M = $Ms_dicke"
 run qubit_F examples/bosonized_qubit.toml
 run qubit_effective examples/bosonized_qubit_effective.toml
 run qubit_printed examples/bosonized_qubit_effective.toml --set 'mode[0].nbar=0' --set 'coupling[0].a=[1.0]'
-for M in $Ms; do run "qubit_M$M" examples/bosonized_qubit.toml --set "$finite" --set reservoir.M="$M"; done
+for M in $Ms_dicke; do run "qubit_M$M" examples/bosonized_qubit.toml --set "$finite" --set reservoir.M="$M"; done
 
-echo "2. qutrit reservoir: S + F, finite M = $Ms"
+echo "2. qutrit reservoir: S + F, finite M = $Ms_sym"
 run qutrit_F examples/bosonized_qutrit.toml
-for M in $Ms; do run "qutrit_M$M" examples/bosonized_qutrit.toml --set "$finite" --set reservoir.M="$M"; done
+for M in $Ms_sym; do run "qutrit_M$M" examples/bosonized_qutrit.toml --set "$finite" --set reservoir.M="$M"; done
 
 echo "3. nondemolition: closed form, S + F in Fock space, finite M = $Ms_nd"
 run nd_F examples/bosonized_nondemolition.toml --set 'solver.reservoir_method="nondemolition"'
@@ -59,9 +60,9 @@ for M in $Ms_nd; do run "nd_M$M" examples/bosonized_nondemolition.toml --set "$f
 run homog_F examples/bosonized_homogeneous.toml --set 'solver.reservoir_method="nondemolition"'
 for M in $Ms_nd; do run "homog_M$M" examples/bosonized_homogeneous.toml --set "$finite" --set reservoir.M="$M"; done
 
-echo "4. entanglement: S + F, finite M = $Ms with scaling 1/sqrt(M) and 1/M"
+echo "4. entanglement: S + F, finite M = $Ms_sym with scaling 1/sqrt(M) and 1/M"
 run ent_F examples/bosonized_entanglement.toml
-for M in $Ms; do
+for M in $Ms_sym; do
   run "ent_M$M" examples/bosonized_entanglement.toml --set "$finite" --set reservoir.M="$M"
   run "ent_linear_M$M" examples/bosonized_entanglement.toml --set "$finite" --set reservoir.M="$M" \
     --set 'reservoir.scaling="linear"'
