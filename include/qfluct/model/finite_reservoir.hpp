@@ -19,7 +19,15 @@
 /// - nondemolition: H_S and every G_q diagonal in one orthonormal basis and no channels on S:
 ///                  coherences rho_mn(t) = rho_mn(0) e^{-i(e_m - e_n)t} [tr(rho_R e^{i h_n t}
 ///                  e^{-i h_m t})]^M with h_j = h_R + lambda_M sum_q (g_qj v_q + conj(g_qj) v_q^+);
-///                  any d_R, rho_R and M.
+///                  any d_R, rho_R and M (model/nondemolition.hpp; no truncation, no ODE: opt is
+///                  unused; env has one empty row per time). d^M = exp(M log(1 + delta)) with
+///                  delta = d - 1 = O(1/M) computed to relative rounding (a Duhamel expansion around
+///                  h_R, never forming h_R + lambda V). Accuracy, measured for M up to 1e12 (t up to
+///                  10, ||v|| ~ 1): |D_M - D_F| follows its c/M or c/sqrt(M) law to 1e-16 absolute
+///                  when h_R is given diagonal; otherwise the basis change of h_R adds ~1e-16
+///                  sqrt(M) t ||V|| (7e-11 at M = 1e12), the same size as the order-lambda phase
+///                  that rounding of Eq. (8) (tr(rho_R v) = 0 only to ~1e-17) puts in the input.
+///                  InputError "solver.reservoir_method" when not nondemolition, "reservoir.M" for M < 1.
 /// choose_finite_method() picks one for `automatic`; the sidecar records which and why.
 /// Errors: InputError naming "solver.reservoir_method" when a forced method does not apply to
 /// the model (saying why), and "reservoir.M" when the chosen space would not fit.
