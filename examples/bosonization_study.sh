@@ -31,6 +31,7 @@ else
   Ms_dicke=$(pow2 8 512); Ms_sym=$(pow2 8 4096); Ms_nd=$(pow2 8 4096)
 fi
 finite='model.kind="finite_reservoir"'
+nd=(--set 'solver.reservoir_method="nondemolition"')   # closed form (F) and factorised method (finite M)
 
 # run NAME CONFIG [--set ...]: one qfluct run into $out/NAME.csv (and NAME.json), timed
 run() {
@@ -54,11 +55,11 @@ run qutrit_F examples/bosonized_qutrit.toml
 for M in $Ms_sym; do run "qutrit_M$M" examples/bosonized_qutrit.toml --set "$finite" --set reservoir.M="$M"; done
 
 echo "3. nondemolition: closed form, S + F in Fock space, finite M = $Ms_nd"
-run nd_F examples/bosonized_nondemolition.toml --set 'solver.reservoir_method="nondemolition"'
+run nd_F examples/bosonized_nondemolition.toml "${nd[@]}"
 run nd_fock examples/bosonized_nondemolition.toml --set 'solver.reservoir_method="fock"'
-for M in $Ms_nd; do run "nd_M$M" examples/bosonized_nondemolition.toml --set "$finite" --set reservoir.M="$M"; done
-run homog_F examples/bosonized_homogeneous.toml --set 'solver.reservoir_method="nondemolition"'
-for M in $Ms_nd; do run "homog_M$M" examples/bosonized_homogeneous.toml --set "$finite" --set reservoir.M="$M"; done
+for M in $Ms_nd; do run "nd_M$M" examples/bosonized_nondemolition.toml --set "$finite" --set reservoir.M="$M" "${nd[@]}"; done
+run homog_F examples/bosonized_homogeneous.toml "${nd[@]}"
+for M in $Ms_nd; do run "homog_M$M" examples/bosonized_homogeneous.toml --set "$finite" --set reservoir.M="$M" "${nd[@]}"; done
 
 echo "4. entanglement: S + F, finite M = $Ms_sym with scaling 1/sqrt(M) and 1/M"
 run ent_F examples/bosonized_entanglement.toml
