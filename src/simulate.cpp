@@ -6,6 +6,7 @@
 #include "qfluct/model/central_spin.hpp"
 #include "qfluct/model/finite_reservoir.hpp"
 #include "qfluct/model/fluctuation_reservoir.hpp"
+#include "qfluct/model/nondemolition.hpp"
 #include "qfluct/model/reduced_columns.hpp"
 #include "qfluct/model/full_space_central_spin.hpp"
 #include "qfluct/model/mean_field.hpp"
@@ -305,6 +306,8 @@ std::string open_system_size(const RunConfig& c, const std::vector<long>& cutoff
 /// The key to change when an open_system run is too large: the largest mode's cutoff.
 std::string open_system_key(const RunConfig& c, const std::vector<long>& cutoffs) {
   if (cutoffs.empty()) return "system.H";
+  // S + F: the modes come from [reservoir] (their number) and the couplings (their cutoffs).
+  if (c.kind == ModelKind::bosonized) return "reservoir.coupling";
   const auto m = std::size_t(std::max_element(cutoffs.begin(), cutoffs.end()) - cutoffs.begin());
   return c.open_system.modes[m].fock_cutoff > 0 ? fmt::format("mode[{}].fock_cutoff", m) : fmt::format("mode[{}]", m);
 }
@@ -339,7 +342,10 @@ void check_open_system_memory(const RunConfig& c, const std::vector<long>& cutof
     what = fmt::format("a run of {} trajectories on {} thread(s) at {}", c.solver.ntraj, threads, open_system_size(c, cutoffs));
   }
   require_memory(bytes, open_system_key(c, cutoffs), what,
-                 "lower the Fock cutoffs (mode[i].fock_cutoff), or raise model.fock_tol for automatic ones");
+                 c.kind == ModelKind::bosonized
+                     ? "F has one mode per allowed transition: fewer or weaker couplings, a shorter output.t_end, or a "
+                       "larger model.fock_tol make it smaller; without channels on S the unitary path needs far less"
+                     : "lower the Fock cutoffs (mode[i].fock_cutoff), or raise model.fock_tol for automatic ones");
 }
 
 /// Runs `solve` on the model with the current cutoffs until every mode's top-level population is
@@ -350,6 +356,14 @@ auto solve_open_system(const RunConfig& c, double t_end, double target, Solve&& 
   std::vector<long> cutoffs = estimate_fock_cutoffs(spec, t_end, target);
   const std::vector<long> estimate = cutoffs;
   for (int attempt = 0;; ++attempt) {
+    // The model's own sparse operators (about 2 nonzeros per mode and state for each of a, a^+,
+    // and the couplings): refused before they are built.
+    const double D = open_system_dim(c, cutoffs);
+    require_memory(16.0 * D * (6.0 * double(cutoffs.size()) + 4.0), open_system_key(c, cutoffs),
+                   fmt::format("the operators of the model at {}", open_system_size(c, cutoffs)),
+                   c.kind == ModelKind::bosonized ? "fewer or weaker couplings, a shorter output.t_end or a larger "
+                                                    "model.fock_tol make F's Fock space smaller"
+                                                  : "lower the Fock cutoffs (mode[i].fock_cutoff)");
     const OpenSystemModel model(spec, cutoffs);
     std::optional<decltype(solve(model, cutoffs))> result;
     std::vector<double> populations(cutoffs.size(), 0.0);
@@ -386,7 +400,7 @@ auto solve_open_system(const RunConfig& c, double t_end, double target, Solve&& 
                                      "model.fock_tol = {:.3g}; raise mode[{}].fock_cutoff (or omit it to choose automatically)",
                                      cutoffs[m], populations[m], spec.fock_tol, m));
       if (attempt == max_cutoff_retries)
-        throw InputError(fmt::format("mode[{}]", m),
+        throw InputError(c.kind == ModelKind::bosonized ? std::string("model.fock_tol") : fmt::format("mode[{}]", m),
                          fmt::format("no Fock cutoff up to {} keeps the two highest levels below model.fock_tol = {:.3g} "
                                      "(they hold {:.3g}): the mode is not bounded at these parameters; damp it "
                                      "(kappa_down > kappa_up), or set mode[{}].fock_cutoff, or raise model.fock_tol",
@@ -556,7 +570,7 @@ TimeSeries simulate_bosonized_unitary(const RunConfig& config, const SimulateOpt
 TimeSeries simulate_bosonized(const RunConfig& config, const SimulateOptions& options, const std::vector<double>& times) {
   const ReservoirSpec& r = config.reservoir;
   const bool unitary = config.open_system.channels.empty() && config.solver.method == SolverMethod::master;
-  const bool closed_form = false;  // NONDEMOLITION-MERGE: unitary && nondemolition_basis(r).has_value()
+  const bool closed_form = unitary && nondemolition_basis(r).has_value();
   if (r.method == ReservoirMethod::nondemolition && !closed_form)
     throw InputError("solver.reservoir_method",
                      config.solver.method == SolverMethod::jump
@@ -566,7 +580,8 @@ TimeSeries simulate_bosonized(const RunConfig& config, const SimulateOptions& op
   TimeSeries out;
   std::string how;
   if (closed_form && r.method != ReservoirMethod::fock) {
-    // NONDEMOLITION-MERGE: the closed form of model/nondemolition.hpp
+    out = reduced_time_series(config.open_system, config.open_system.modes.size(), bosonized_nondemolition(r, times),
+                              times);
     how = "nondemolition closed form (every mode a displaced oscillator per eigenstate of S; no truncation)";
   } else if (unitary) {
     out = simulate_bosonized_unitary(config, options, times);

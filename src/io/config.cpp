@@ -321,6 +321,9 @@ double density_dimension(const RunConfig& c) {
     case ModelKind::bosonized: {
       double D = double(c.open_system.dim());
       for (const auto& m : c.open_system.modes) D *= double((m.fock_cutoff > 0 ? m.fock_cutoff : 16) + 1);
+      // bosonized without channels evolves pure states: the error of rho_S then adds up over the
+      // state's D amplitudes in quadrature, as that of a density matrix of dimension sqrt(D).
+      if (c.kind == ModelKind::bosonized && c.open_system.channels.empty()) return std::sqrt(D);
       return D;
     }
     case ModelKind::central_spin: break;

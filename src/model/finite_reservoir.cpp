@@ -1,6 +1,7 @@
 #include "qfluct/model/finite_reservoir.hpp"
 
 #include "qfluct/core/error.hpp"
+#include "qfluct/model/nondemolition.hpp"
 
 #include <Eigen/Eigenvalues>
 #include <fmt/format.h>
@@ -21,7 +22,7 @@ std::string to_string(ReservoirMethod m) {
 }
 
 MethodChoice choose_finite_method(const ReservoirSpec& spec) {
-  if (spec.system.channels.empty() && false)  // NONDEMOLITION-MERGE: nondemolition_basis(spec)
+  if (spec.system.channels.empty() && nondemolition_basis(spec))
     return {ReservoirMethod::nondemolition, "H_S and every G_q are diagonal in one basis and S has no channels: "
                                             "closed form, exact for any M"};
   // Rank of rho_R: populations above 1e-10 (the tolerance of fluctuation_reservoir.hpp).

@@ -3,6 +3,7 @@
 // 11), and the paper's qubit example against its single effective thermal mode (Fantechi &
 // Merkli, "Qubit (spin) system", with the corrections the issue records: coupling factor
 // sqrt(1 - 2w), thermal occupation w / (1 - 2w), frequency -omega_R).
+#include "qfluct/core/error.hpp"
 #include "qfluct/io/config_file.hpp"
 #include "qfluct/simulate.hpp"
 
@@ -177,5 +178,45 @@ a = [{2}]
     CHECK(diff < 1e-10);
     // And the effect is not trivially small: rho_S moves by O(0.1) over the run.
     CHECK((a.values.row(a.values.rows() - 1) - a.values.row(0)).cwiseAbs().maxCoeff() > 0.05);
+  }
+}
+
+TEST_CASE("bosonized: a nondemolition model takes the closed form, equal to S + F on Fock spaces", "[bosonization]") {
+  // H_S and G diagonal: populations constant, coherences decay and revive. Two modes at +-1.
+  const std::string text = R"toml(
+[model]
+kind = "bosonized"
+fock_tol = 1e-12
+[system]
+H = [[0.3, 0, 0], [0, -0.3, 0], [0, 0, 0.1]]
+initial = [[0.4, 0.2, [0, 0.15]], [0.2, 0.3, 0.1], [[0, -0.15], 0.1, 0.3]]
+[reservoir]
+h = [[1, 0], [0, 0]]
+rho = [[0.3, 0], [0, 0.7]]
+[[reservoir.coupling]]
+G = [[0.3, 0, 0], [0, -0.2, 0], [0, 0, [0.1, 0.1]]]
+v = [[0, 1], [1, 0]]
+[solver]
+rtol = 1e-11
+atol = 1e-13
+[output]
+t_end = 3.0
+dt = 0.5
+)toml";
+  const TimeSeries closed = simulate(config(text));
+  CHECK_THAT(closed.info["method"].get<std::string>(), Catch::Contains("nondemolition closed form"));
+  const TimeSeries fock = simulate(config(text, {"solver.reservoir_method=\"fock\""}));
+  CHECK_THAT(fock.info["method"].get<std::string>(), Catch::Contains("unitary"));
+  // The Fock run integrates at rtol 1e-11 with top levels below 1e-12; the closed form is exact.
+  CHECK(largest_difference(closed, fock) < 1e-8);
+  // The populations stay as they were (H_S and G commute with the whole Hamiltonian).
+  REQUIRE(closed.columns[0] == "rho_00_re");
+  CHECK(std::abs(closed.values(closed.values.rows() - 1, 0) - 0.4) < 1e-14);
+  // Forcing the closed form on a model that is not nondemolition is a named error.
+  try {
+    simulate(config(text, {"solver.reservoir_method=\"nondemolition\"", "system.H=[[0.3, 0.1, 0], [0.1, -0.3, 0], [0, 0, 0.1]]"}));
+    FAIL("accepted a non-diagonal H_S for the closed form");
+  } catch (const InputError& e) {
+    CHECK(e.key() == "solver.reservoir_method");
   }
 }
