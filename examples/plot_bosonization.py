@@ -93,7 +93,10 @@ def convergence_panel(ax, Ms, dist, label, marker="o", color=None, ls="-", mfc=N
     slope, fit = fit_slope(Ms, dist)
     if slope is not None:
         ax.loglog(*fit, ":", color=line.get_color(), lw=2)
-        line.set_label(f"{label}: slope {slope:.3f}")
+        # the local slope of the last two points shows where a fit over a range is still bending
+        last = np.log(dist[-1] / dist[-2]) / np.log(Ms[-1] / Ms[-2])
+        line.set_label(f"{label}: slope {slope:.3f} (last pair {last:.2f})")
+        print(f"  slope of {label}: {slope:.4f} (fit over M >= {FIT_MIN_M}); last pair {last:.3f}")
     ax.set_xlabel("M")
     ax.grid(alpha=0.3, which="both")
     return slope
