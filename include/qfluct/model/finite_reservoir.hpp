@@ -48,6 +48,25 @@ ReducedEvolution finite_reservoir_full(const ReservoirSpec& spec, const std::vec
                                        const FiniteReservoirOptions& opt);
 ReducedEvolution finite_reservoir_symmetric(const ReservoirSpec& spec, const std::vector<double>& times,
                                             const FiniteReservoirOptions& opt);
+/// dicke (src/model/finite_reservoir_dicke.cpp): d_R = 2, any rho_R, S, couplings and channels.
+/// In the common eigenbasis chi_0, chi_1 of h_R and rho_R (fluctuation_reservoir(); chi_0 = "up"),
+/// |j,m> has weight d_j p_0^(M/2+m) p_1^(M/2-m); the weights fall geometrically with the number of
+/// flips from the sector's extreme rung in the more populated level. The lightest sectors are
+/// skipped and each kept sector's initial rungs cut where the dropped weight reaches
+/// truncation_tol/2 (each); the ladder is kept to K rungs beyond, K doubled until the last rung's
+/// population stays <= truncation_tol at every output time; rho_S is renormalised over what was
+/// kept. Without channels each window's H is diagonalised (exact up to rounding; opt.ode unused),
+/// with channels the window goes through reduced_evolution's Lindblad path at opt.ode.
+/// Cost ~ (number of sectors ~ 13 sqrt(M p_0 p_1)) x (d_S L)^3 with windows of L ~ log(tol)/log(r)
+/// + K rungs, r = min(p)/max(p): fast away from p = 1/2, whole ladders (2j + 1 ~ sqrt(M)) at p = 1/2.
+/// info: sectors_total, sectors_used, skipped_weight (= skipped_sector_weight +
+/// skipped_rung_weight), rung_cutoff (largest K), largest_window, top_population (largest
+/// last-rung population), populations, energies, start_level, evolution, ode_steps (channels).
+/// Errors: InputError "solver.reservoir_method" (d_R != 2), "reservoir.M" (M < 1, M > 2^30, a
+/// window that would not fit in memory), and those of fluctuation_reservoir() and bosonized_spec()
+/// (reservoir.h, reservoir.rho, reservoir.coupling[q].v / .G, system.H, system.initial), and
+/// "system.channel[c].L" / ".rate". Deterministic for any thread count (OpenMP over sectors,
+/// summed in sector order).
 ReducedEvolution finite_reservoir_dicke(const ReservoirSpec& spec, const std::vector<double>& times,
                                         const FiniteReservoirOptions& opt);
 ReducedEvolution finite_reservoir_nondemolition(const ReservoirSpec& spec, const std::vector<double>& times,
