@@ -33,7 +33,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from results_io import load
 
-FIT_MIN_M = 32
+FIT_MIN_M = 256
 
 
 def rho(data):
@@ -112,6 +112,13 @@ def sidecar(csv_path):
         return json.load(f)
 
 
+def shown(runs, n=6):
+    """At most n of the finite-M runs (spread over the range) for the time plots."""
+    keys = list(runs)
+    idx = sorted(set(np.round(np.linspace(0, len(keys) - 1, min(n, len(keys)))).astype(int))) if keys else []
+    return {keys[i]: runs[keys[i]] for i in idx}
+
+
 def colours(n):
     return plt.cm.viridis(np.linspace(0.0, 0.9, max(n, 1)))
 
@@ -122,11 +129,11 @@ def study_dynamics(directory, prefix, title, extra, png, summary):
     F = load(os.path.join(directory, f"{prefix}_F.csv"))
     finite = finite_runs(directory, prefix)
     fig, axes = plt.subplots(1, 3, figsize=(17, 4.6))
-    cols = colours(len(finite))
+    cols = colours(len(shown(finite)))
     r_F = rho(F)
     for ax, (what, f) in zip(axes[:2], [(r"$\langle\sigma_z\rangle$", lambda r: (r[:, 0, 0] - r[:, 1, 1]).real),
                                         (r"Re $\rho_{01}$", lambda r: r[:, 0, 1].real)]):
-        for (M, d), c in zip(finite.items(), cols):
+        for (M, d), c in zip(shown(finite).items(), cols):
             ax.plot(d["t"], f(rho(d)), color=c, lw=1.0, label=f"M = {M}")
         ax.plot(F["t"], f(r_F), "k-", lw=2.2, alpha=0.6, label="S + F")
         for label, data, ls, color in extra:
@@ -215,7 +222,7 @@ def study_nondemolition(directory, summary):
 
     fig, axes = plt.subplots(1, 3, figsize=(17, 4.6))
     ax = axes[0]
-    for (M, d), c in zip(finite.items(), colours(len(finite))):
+    for (M, d), c in zip(shown(finite).items(), colours(len(shown(finite)))):
         ax.plot(d["t"], abs_D(d), color=c, lw=1.0, label=f"M = {M}")
     ax.plot(t, D_F, "k-", lw=2.2, alpha=0.6, label=f"S + F, qfluct ({side['parameters']['solver']['reservoir_method']})")
     if fock is not None:
@@ -251,7 +258,8 @@ def study_nondemolition(directory, summary):
         corrected = np.exp(-2 * dg ** 2 * (dR - 1) * u ** 2 * th ** 2)
         printed = np.exp(-th ** 2 * (2 * dR - 1) * u ** 2)
         Dh_all, _, _ = decoherence_closed_forms(sh, th)
-        for (M, d), c in zip(finite_runs(directory, "homog").items(), colours(len(finite_runs(directory, "homog")))):
+        hruns = shown(finite_runs(directory, "homog"))
+        for (M, d), c in zip(hruns.items(), colours(len(hruns))):
             ax.plot(d["t"], abs_D(d), color=c, lw=1.0, label=f"M = {M}")
         ax.plot(th, abs_D(H), "k-", lw=2.2, alpha=0.6, label="S + F (qfluct)")
         ax.plot(th, Dh_all, "--", color="C1", lw=1.5, label="Eq. (21), all modes")
@@ -314,7 +322,7 @@ def study_entanglement(directory, summary):
     sq, lin = finite_runs(directory, "ent"), finite_runs(directory, "ent_linear")
     fig, axes = plt.subplots(1, 3, figsize=(17, 4.6))
     for ax, runs, title in [(axes[0], sq, r"scaling $1/\sqrt{M}$ (fluctuation)"), (axes[1], lin, r"scaling $1/M$ (mean field)")]:
-        for (M, d), c in zip(runs.items(), colours(len(runs))):
+        for (M, d), c in zip(shown(runs).items(), colours(len(shown(runs)))):
             ax.plot(d["t"], d["concurrence"], color=c, lw=1.0, label=f"M = {M}")
         ax.plot(F["t"], F["concurrence"], "k-", lw=2.2, alpha=0.6, label="S + F (Eq. (20))")
         ax.set_xlabel("t")
