@@ -529,26 +529,7 @@ TimeSeries simulate_bosonized_unitary(const RunConfig& config, const SimulateOpt
                                    open_system_size(config, cutoffs)),
                        "raise model.fock_tol");
         ProgressBar bar("S + F (unitary)", 1.0, "", options.progress);
-        CompositeSystem sys;
-        sys.d_S = d;
-        sys.d_E = L;
-        sys.H = model.hamiltonian(0, Window::full(L), Window::full(L)).to_sparse();
-        // Flattened Fock index, the last mode fastest: occupations n_m, then each mode's top two levels.
-        std::vector<RVec> n(std::size_t(modes), RVec::Zero(L)), top(std::size_t(modes), RVec::Zero(L));
-        for (Index k = 0; k < L; ++k) {
-          Index rest = k;
-          for (Index m = modes - 1; m >= 0; --m) {
-            const Index levels = Index(cutoffs[std::size_t(m)]) + 1, nm = rest % levels;
-            rest /= levels;
-            n[std::size_t(m)](k) = double(nm);
-            top[std::size_t(m)](k) = nm >= levels - 2 ? 1.0 : 0.0;
-          }
-        }
-        sys.env_diagonals = n;
-        sys.env_diagonals.insert(sys.env_diagonals.end(), top.begin(), top.end());
-        CVec vacuum = CVec::Zero(L);
-        vacuum(0) = 1.0;
-        const ReducedEvolution r = reduced_evolution(sys, spec.initial, vacuum, times, {config.solver.rtol, config.solver.atol});
+        const ReducedEvolution r = unitary_evolution(model, times, {config.solver.rtol, config.solver.atol});
         bar.update(1.0);
         TimeSeries ts = reduced_time_series(spec, std::size_t(modes), r, times);
         ts.info = r.info.json();

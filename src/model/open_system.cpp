@@ -323,4 +323,34 @@ std::vector<long> estimate_fock_cutoffs(const OpenSystemSpec& spec, double t_end
   return out;
 }
 
+ReducedEvolution unitary_evolution(const OpenSystemModel& model, const std::vector<double>& times, OdeTolerances tol) {
+  const OpenSystemSpec& spec = model.spec();
+  if (!model.channels().empty())
+    throw std::invalid_argument("unitary_evolution: the model has channels (use the master equation)");
+  for (const auto& m : spec.modes)
+    if (m.nbar != 0.0) throw std::invalid_argument("unitary_evolution: every mode must start in its vacuum");
+  const auto& cutoffs = model.cutoffs();
+  const Index d = model.system_dim(), L = model.ladder_size(0), modes = Index(cutoffs.size());
+  CompositeSystem sys;
+  sys.d_S = d;
+  sys.d_E = L;
+  sys.H = model.hamiltonian(0, Window::full(L), Window::full(L)).to_sparse();
+  // Flattened Fock index, the last mode fastest: occupations n_m, then each mode's top two levels.
+  std::vector<RVec> n(std::size_t(modes), RVec::Zero(L)), top(std::size_t(modes), RVec::Zero(L));
+  for (Index k = 0; k < L; ++k) {
+    Index rest = k;
+    for (Index m = modes - 1; m >= 0; --m) {
+      const Index levels = Index(cutoffs[std::size_t(m)]) + 1, nm = rest % levels;
+      rest /= levels;
+      n[std::size_t(m)](k) = double(nm);
+      top[std::size_t(m)](k) = nm >= levels - 2 ? 1.0 : 0.0;
+    }
+  }
+  sys.env_diagonals = n;
+  sys.env_diagonals.insert(sys.env_diagonals.end(), top.begin(), top.end());
+  CVec vacuum = CVec::Zero(L);
+  vacuum(0) = 1.0;
+  return reduced_evolution(sys, spec.initial, vacuum, times, tol);
+}
+
 }  // namespace qfluct

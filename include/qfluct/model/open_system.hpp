@@ -21,6 +21,7 @@
 /// named observables, purity, and concurrence, negativity when spec.entanglement (d = 4).
 #include "qfluct/model/open_system_spec.hpp"
 #include "qfluct/model/sector_model.hpp"
+#include "qfluct/solver/reduced_evolution.hpp"
 
 #include <vector>
 
@@ -74,6 +75,14 @@ class OpenSystemModel final : public SectorModel {
   std::vector<ChannelOps> ops_;
   std::vector<Operator> observables_;  // n_0 .. n_{M-1}, then the named observables
 };
+
+/// The unitary evolution of a model without channels whose modes start in their vacuum (S + F
+/// of a fluctuation reservoir, or any such OpenSystemSpec): rho_S = sum_i lambda_i |s_i><s_i| is
+/// evolved as its pure components |s_i> (x) |0> (solver/reduced_evolution.hpp), never as a
+/// density matrix on the Fock space. env[t][i] = <n_i> for i < modes, then env[t][modes + i] = the
+/// population of mode i's two highest Fock levels. std::invalid_argument when the model has
+/// channels or a mode that does not start in the vacuum.
+ReducedEvolution unitary_evolution(const OpenSystemModel& model, const std::vector<double>& times, OdeTolerances tol);
 
 /// A first Fock cutoff per mode, estimated without solving anything: the mode's amplitude grows
 /// at most at the rate f = ||F_i||, F_i = sum_c (a_dag_c[i] G_c + conj(a_c[i]) G_c^+) (the
