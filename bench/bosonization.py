@@ -573,10 +573,22 @@ def part_goals(R, rows):
 
 def fit_exponent(xs, ys):
     xs, ys = np.asarray(xs, float), np.asarray(ys, float)
-    ok = np.isfinite(ys) & (ys > 0)
+    ok = np.isfinite(xs) & np.isfinite(ys) & (ys > 0) & (xs > 0)
     if ok.sum() < 2:
         return float("nan")
     return float(np.polyfit(np.log(xs[ok]), np.log(ys[ok]), 1)[0])
+
+
+def add_fits(fits, name, variable, xs, ts, cs, ms, upper_half=True):
+    """Least-squares exponents of wall time, CPU time and peak RSS against x on log-log axes, over
+    the upper half of the points (below, process start-up, ~5 ms and ~10 MB, dominates)."""
+    if len(xs) < 3:
+        return
+    top = max(2, len(xs) // 2) if upper_half else len(xs)
+    sl = slice(len(xs) - top, len(xs))
+    fits.append(dict(series=name, variable=variable, range=f"{xs[sl][0]:g}..{xs[sl][-1]:g}",
+                     time_exponent=fit_exponent(xs[sl], ts[sl]), cpu_exponent=fit_exponent(xs[sl], cs[sl]),
+                     memory_exponent=fit_exponent(xs[sl], ms[sl])))
 
 
 def part_scaling(R, args, rows, fits):
@@ -586,7 +598,7 @@ def part_scaling(R, args, rows, fits):
     qm, pm, nm = qubit_model(), pure_model(3), nd_model()
     q = args.quick
     series = [
-        ("qubit_full", qm, "full", [2 ** k for k in range(1, 4)] + list(range(5, (7 if q else args.full_mixed_max_M) + 1)),
+        ("qubit_full", qm, "full", list(range(2, (7 if q else args.full_mixed_max_M) + 1)),
          lambda i: f"dim {i.get('dimension')}, {i.get('evolution')}"),
         ("pure3_full", pm, "full", list(range(2, (8 if q else args.full_pure_max_M) + 1)),
          lambda i: f"dim {i.get('dimension')}, {i.get('evolution')}"),
@@ -598,7 +610,7 @@ def part_scaling(R, args, rows, fits):
          lambda i: ""),
     ]
     for name, model, method, Ms, describe in series:
-        xs, ts, cs, ms = [], [], [], []
+        xs, ts, cs, ms, ds = [], [], [], [], []
         for M in Ms:
             r = R.qfluct(model, "finite_reservoir", M=M, method=method)
             dR = model["h"].shape[0]
@@ -611,17 +623,15 @@ def part_scaling(R, args, rows, fits):
             sys.stdout.flush()
             if r["status"] == "ok":
                 xs.append(M), ts.append(r["wall_s"]), cs.append(r["cpu_s"]), ms.append(r["peak_mb"])
-        if len(xs) >= 3:
-            top = max(2, len(xs) // 2)  # the upper half: start-up (~5 ms, ~8 MB) dominates below
-            fits.append(dict(series=name, variable="M", range=f"{xs[-top]}..{xs[-1]}",
-                             time_exponent=fit_exponent(xs[-top:], ts[-top:]),
-                             cpu_exponent=fit_exponent(xs[-top:], cs[-top:]),
-                             memory_exponent=fit_exponent(xs[-top:], ms[-top:])))
+                ds.append(r["info"].get("dimension", float("nan")))
+        add_fits(fits, name, "M", xs, ts, cs, ms)
+        if method in ("full", "symmetric"):
+            add_fits(fits, name, "dimension", ds, ts, cs, ms)
     # against d_R: symmetric at M = 2^18 and bosonized S + F, pure(d_R)
-    for name, kind, method, M in (("pureD_symmetric", "finite_reservoir", "symmetric", 262144),
-                                  ("pureD_bosonized", "bosonized", None, None)):
-        xs, ts, cs, ms = [], [], [], []
-        for dR in (2, 3, 4, 5):
+    for name, kind, method, M, dRs in (("pureD_symmetric", "finite_reservoir", "symmetric", 262144, (2, 3, 4, 5)),
+                                       ("pureD_bosonized", "bosonized", None, None, range(2, args.sf_max_dR + 1))):
+        xs, ts, cs, ms, ds = [], [], [], [], []
+        for dR in dRs:
             model = pure_model(dR)
             r = R.qfluct(model, kind, M=M, method=method)
             if r["status"] == "ok":
@@ -630,6 +640,7 @@ def part_scaling(R, args, rows, fits):
                 note = (f"K {i.get('quanta_cutoff')}" if kind == "finite_reservoir"
                         else f"{dR - 1} modes, cutoffs {[m['fock_cutoff'] for m in r['derived'].get('modes', [])]}")
                 xs.append(dR), ts.append(r["wall_s"]), cs.append(r["cpu_s"]), ms.append(r["peak_mb"])
+                ds.append(float(size) if size != "" else float("nan"))
             else:
                 size, note = "", f"{r['status']}: {r.get('error', '')[-160:]}"
             rows.append(dict(series=name, method=method or "S+F", M=M or "inf", d_R=dR, status=r["status"],
@@ -638,10 +649,8 @@ def part_scaling(R, args, rows, fits):
             print(f"| {name} | {method or 'S+F'} | {M or 'inf'} | {dR} | {fmt_t(r.get('wall_s'))} | "
                   f"{fmt_t(r.get('cpu_s'))} | {fmt_t(r.get('peak_mb'))} | {size} | {note} |")
             sys.stdout.flush()
-        if len(xs) >= 2:
-            fits.append(dict(series=name, variable="d_R", range=f"{xs[0]}..{xs[-1]}",
-                             time_exponent=fit_exponent(xs, ts), cpu_exponent=fit_exponent(xs, cs),
-                             memory_exponent=fit_exponent(xs, ms)))
+        add_fits(fits, name, "d_R", xs, ts, cs, ms, upper_half=False)
+        add_fits(fits, name, "dimension", ds, ts, cs, ms)
     print("\n| series | against | fitted over | time ~ x^a: a (wall) | a (CPU) | peak RSS exponent |")
     print("|---|---|---|---:|---:|---:|")
     for f in fits:
@@ -650,28 +659,44 @@ def part_scaling(R, args, rows, fits):
 
 
 def part_qutip(R, args, rows):
-    print("\n## Finite-M references against QuTiP mesolve on the full tensor space (same tolerances, 1 thread)\n")
-    print("| model | M | dim | QuTiP s | QuTiP MB | method | qfluct s | qfluct MB | QuTiP/qfluct | max abs diff rho_S |")
-    print("|---|---:|---:|---:|---:|---|---:|---:|---:|---:|")
+    qtol = TIGHT_TOL if args.qutip_tol == "tight" else DEFAULT_TOL
+    print(f"\n## Finite-M references against QuTiP mesolve on the full tensor space (QuTiP at rtol "
+          f"{qtol['rtol']:g}, atol {qtol['atol']:g}; qfluct at rtol 1e-10, atol 1e-12 and 100x tighter; 1 thread)\n")
+    print("| model | M | dim | QuTiP s | QuTiP MB | method | qfluct s | qfluct MB | QuTiP/qfluct | qfluct tight s | "
+          "QuTiP/qfluct tight | diff vs QuTiP | diff vs exact | QuTiP vs exact |")
+    print("|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     cases = [(qubit_model(), ("full", "dicke"), range(2, (6 if args.quick else args.qutip_mixed_max_M) + 1)),
              (pure_model(3), ("full", "symmetric"), range(2, (6 if args.quick else args.qutip_pure_max_M) + 1))]
+    tg = times()
     for model, methods, Ms in cases:
         for M in Ms:
             dim = model["H"].shape[0] * model["h"].shape[0] ** M
-            ref = R.worker("full", dict(model=model_json(model), M=M, tol=DEFAULT_TOL), timeout=args.qutip_timeout)
+            ref = R.worker("full", dict(model=model_json(model), M=M, tol=qtol), timeout=args.qutip_timeout)
+            # the qubit example has an exact closed form (exchange_reference); pure(3) has none
+            exact = exchange_reference(M, tg)[0] if model["name"] == "qubit" else None
             for method in methods:
                 r = R.qfluct(model, "finite_reservoir", M=M, method=method)
+                rt = R.qfluct(model, "finite_reservoir", M=M, method=method, tol=TIGHT_TOL) \
+                    if method != "dicke" else r  # dicke without channels is spectral: no ODE tolerance
                 ok = ref["status"] == "ok" and r["status"] == "ok"
                 diff = maxdiff(r["rho"], ref["rho"]) if ok else None
+                dex = maxdiff(r["rho"], exact) if exact is not None and r["status"] == "ok" else None
+                qex = maxdiff(ref["rho"], exact) if exact is not None and ref["status"] == "ok" else None
                 ratio = ref["solver_s"] / r["wall_s"] if ok else None
+                ratio_t = ref["solver_s"] / rt["wall_s"] if ok and rt["status"] == "ok" else None
                 rows.append(dict(model=model["name"], M=M, dim=dim, qutip_status=ref["status"],
+                                 qutip_rtol=qtol["rtol"], qutip_atol=qtol["atol"],
                                  qutip_s=ref.get("solver_s"), qutip_outer_s=ref.get("outer_wall_s"),
                                  qutip_mb=ref.get("peak_mb"), method=method, qfluct_status=r["status"],
                                  qfluct_s=r.get("wall_s"), qfluct_cpu_s=r.get("cpu_s"), qfluct_mb=r.get("peak_mb"),
-                                 ratio=ratio, max_abs_diff=diff))
-                print(f"| {model['name']} | {M} | {dim} | {fmt_t(ref.get('solver_s')) if ref['status'] == 'ok' else ref['status']} | "
-                      f"{fmt_t(ref.get('peak_mb'))} | {method} | {fmt_t(r.get('wall_s'))} | {fmt_t(r.get('peak_mb'))} | "
-                      f"{fmt_t(ratio)} | {fmt_e(diff)} |")
+                                 qfluct_tight_s=rt.get("wall_s"), ratio=ratio, ratio_tight=ratio_t,
+                                 diff_vs_qutip=diff, diff_vs_exact=dex, qutip_vs_exact=qex,
+                                 tight_vs_default=maxdiff(r["rho"], rt["rho"]) if rt["status"] == "ok" and ok else None))
+                qs = fmt_t(ref.get("solver_s")) if ref["status"] == "ok" else ref["status"]
+                print(f"| {model['name']} | {M} | {dim} | {qs} | {fmt_t(ref.get('peak_mb'))} | {method} | "
+                      f"{fmt_t(r.get('wall_s'))} | {fmt_t(r.get('peak_mb'))} | {fmt_t(ratio)} | "
+                      f"{fmt_t(rt.get('wall_s')) if method != 'dicke' else '(same)'} | {fmt_t(ratio_t)} | "
+                      f"{fmt_e(diff)} | {fmt_e(dex)} | {fmt_e(qex)} |")
                 sys.stdout.flush()
             if ref["status"] != "ok":
                 break
@@ -713,9 +738,13 @@ def main():
     ap.add_argument("--full-mixed-max-M", type=int, default=8, help="qubit full tensor space (M = 9: ~25 s)")
     ap.add_argument("--full-pure-max-M", type=int, default=9, help="qutrit full tensor space (M = 10: ~20 s)")
     ap.add_argument("--dicke-max-log2", type=int, default=18)
-    ap.add_argument("--qutip-mixed-max-M", type=int, default=7)
+    ap.add_argument("--sf-max-dR", type=int, default=4,
+                    help="bosonized S + F of pure(d_R) up to this d_R (5: ~15 min and 2 GB, four modes at cutoff 32)")
+    ap.add_argument("--qutip-mixed-max-M", type=int, default=8)
     ap.add_argument("--qutip-pure-max-M", type=int, default=8)
     ap.add_argument("--qutip-timeout", type=float, default=300)
+    ap.add_argument("--qutip-tol", choices=("tight", "same"), default="tight",
+                    help="QuTiP at rtol 1e-12, atol 1e-14 (tight) or at qfluct's 1e-10, 1e-12 (same)")
     ap.add_argument("--results", default=os.path.join(REPO, "bench", "results"))
     ap.add_argument("--suffix", default="", help="CSV names bosonization_<part><suffix>.csv")
     ap.add_argument("--keep", help="keep configs, CSVs and sidecars in this directory")
