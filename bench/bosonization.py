@@ -579,16 +579,20 @@ def fit_exponent(xs, ys):
     return float(np.polyfit(np.log(xs[ok]), np.log(ys[ok]), 1)[0])
 
 
-def add_fits(fits, name, variable, xs, ts, cs, ms, upper_half=True):
-    """Least-squares exponents of wall time, CPU time and peak RSS against x on log-log axes, over
-    the upper half of the points (below, process start-up, ~5 ms and ~10 MB, dominates)."""
+def add_fits(fits, name, variable, xs, ts, cs, ms, upper_half=True, exponential=False):
+    """Least-squares exponents a of wall time, CPU time and peak RSS ~ x^a (log-log axes), or with
+    exponential=True the factor b per unit of x (y ~ b^x), over the upper half of the points
+    (below, process start-up, ~5 ms and ~10 MB, dominates)."""
     if len(xs) < 3:
         return
     top = max(2, len(xs) // 2) if upper_half else len(xs)
     sl = slice(len(xs) - top, len(xs))
-    fits.append(dict(series=name, variable=variable, range=f"{xs[sl][0]:g}..{xs[sl][-1]:g}",
-                     time_exponent=fit_exponent(xs[sl], ts[sl]), cpu_exponent=fit_exponent(xs[sl], cs[sl]),
-                     memory_exponent=fit_exponent(xs[sl], ms[sl])))
+    X = np.exp(np.asarray(xs[sl], float)) if exponential else xs[sl]  # log(e^M) = M: the slope is ln b
+    tr = (lambda a: math.exp(a)) if exponential else (lambda a: a)
+    fits.append(dict(series=name, variable=variable, law="y ~ b^x, b given" if exponential else "y ~ x^a, a given",
+                     range=f"{xs[sl][0]:g}..{xs[sl][-1]:g}",
+                     time_exponent=tr(fit_exponent(X, ts[sl])), cpu_exponent=tr(fit_exponent(X, cs[sl])),
+                     memory_exponent=tr(fit_exponent(X, ms[sl]))))
 
 
 def part_scaling(R, args, rows, fits):
@@ -624,9 +628,11 @@ def part_scaling(R, args, rows, fits):
             if r["status"] == "ok":
                 xs.append(M), ts.append(r["wall_s"]), cs.append(r["cpu_s"]), ms.append(r["peak_mb"])
                 ds.append(r["info"].get("dimension", float("nan")))
-        add_fits(fits, name, "M", xs, ts, cs, ms)
-        if method in ("full", "symmetric"):
+        if method == "full":  # exponential in M: the growth factor per added component, and a power of D
+            add_fits(fits, name, "M", xs, ts, cs, ms, exponential=True)
             add_fits(fits, name, "dimension", ds, ts, cs, ms)
+        else:
+            add_fits(fits, name, "M", xs, ts, cs, ms)
     # against d_R: symmetric at M = 2^18 and bosonized S + F, pure(d_R)
     for name, kind, method, M, dRs in (("pureD_symmetric", "finite_reservoir", "symmetric", 262144, (2, 3, 4, 5)),
                                        ("pureD_bosonized", "bosonized", None, None, range(2, args.sf_max_dR + 1))):
@@ -651,11 +657,11 @@ def part_scaling(R, args, rows, fits):
             sys.stdout.flush()
         add_fits(fits, name, "d_R", xs, ts, cs, ms, upper_half=False)
         add_fits(fits, name, "dimension", ds, ts, cs, ms)
-    print("\n| series | against | fitted over | time ~ x^a: a (wall) | a (CPU) | peak RSS exponent |")
-    print("|---|---|---|---:|---:|---:|")
+    print("\n| series | against x | law | fitted over | wall time | CPU time | peak RSS |")
+    print("|---|---|---|---|---:|---:|---:|")
     for f in fits:
-        print(f"| {f['series']} | {f['variable']} | {f['range']} | {f['time_exponent']:.2f} | {f['cpu_exponent']:.2f} | "
-              f"{f['memory_exponent']:.2f} |")
+        print(f"| {f['series']} | {f['variable']} | {f['law']} | {f['range']} | {f['time_exponent']:.2f} | "
+              f"{f['cpu_exponent']:.2f} | {f['memory_exponent']:.2f} |")
 
 
 def part_qutip(R, args, rows):
