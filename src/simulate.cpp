@@ -601,6 +601,7 @@ TimeSeries simulate_finite_reservoir(const RunConfig& config, const SimulateOpti
   ProgressBar bar("finite reservoir", 1.0, "", options.progress);
   FiniteReservoirOptions opt;
   opt.ode = {config.solver.rtol, config.solver.atol};
+  opt.progress = [&bar](double f) { bar.update(f); };  // ProgressBar::update is thread-safe
   const ReducedEvolution r = finite_reservoir_evolution(config.reservoir, times, opt);
   bar.update(1.0);
   TimeSeries out = reduced_time_series(config.reservoir.system, 0, r, times);

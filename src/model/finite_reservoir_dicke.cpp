@@ -32,6 +32,8 @@
 #include <nlohmann/json.hpp>
 #include <omp.h>
 
+#include <atomic>
+
 #include <algorithm>
 #include <cmath>
 #include <exception>
@@ -401,11 +403,15 @@ ReducedEvolution finite_reservoir_dicke(const ReservoirSpec& spec, const std::ve
   results[heaviest] = run_sector(m, plans[heaviest], kFirstCutoff, times, opt);
   const Index K0 = results[heaviest].cutoff;
   std::vector<std::exception_ptr> errors(plans.size());
+  std::atomic<long> done{1};
+  const double count = double(plans.size());
+  if (opt.progress) opt.progress(1.0 / count);
 #pragma omp parallel for schedule(dynamic)
   for (std::ptrdiff_t i = 0; i < std::ptrdiff_t(plans.size()); ++i) {
     if (std::size_t(i) == heaviest) continue;
     try {
       results[std::size_t(i)] = run_sector(m, plans[std::size_t(i)], K0, times, opt);
+      if (opt.progress) opt.progress(double(++done) / count);
     } catch (...) {
       errors[std::size_t(i)] = std::current_exception();
     }

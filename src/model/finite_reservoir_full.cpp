@@ -141,18 +141,8 @@ ReducedEvolution finite_reservoir_full(const ReservoirSpec& spec, const std::vec
   Triplets().swap(t);
 
   // Channels of S: sqrt(rate) L (x) 1.
-  for (const auto& ch : spec.system.channels) {
-    if (ch.rate == 0.0) continue;
-    Triplets j;
-    const double r = std::sqrt(ch.rate);
-    for (Index s = 0; s < d_S; ++s)
-      for (Index s2 = 0; s2 < d_S; ++s2)
-        if (ch.L(s, s2) != cplx(0.0))
-          for (Index e = 0; e < d_E; ++e) j.emplace_back(s * d_E + e, s2 * d_E + e, r * ch.L(s, s2));
-    SparseMat J(dim, dim);
-    J.setFromTriplets(j.begin(), j.end());
-    sys.jumps.push_back(std::move(J));
-  }
+  for (const auto& ch : spec.system.channels)
+    if (ch.rate > 0.0) sys.jumps.push_back(on_system(std::sqrt(ch.rate) * ch.L, d_E));
 
   ReducedEvolution out;
   if (pure_R) {

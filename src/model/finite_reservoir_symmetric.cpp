@@ -163,18 +163,8 @@ ReducedEvolution evolve(const ReservoirSpec& spec, const Model& mod, const std::
   sys.H.resize(dim, dim);
   sys.H.setFromTriplets(t.begin(), t.end());
   std::vector<Eigen::Triplet<cplx>>().swap(t);
-  for (const auto& ch : spec.system.channels) {
-    if (ch.rate == 0.0) continue;
-    std::vector<Eigen::Triplet<cplx>> j;
-    const double r = std::sqrt(ch.rate);
-    for (Index s = 0; s < d_S; ++s)
-      for (Index s2 = 0; s2 < d_S; ++s2)
-        if (ch.L(s, s2) != cplx(0.0))
-          for (Index e = 0; e < d_E; ++e) j.emplace_back(s * d_E + e, s2 * d_E + e, r * ch.L(s, s2));
-    SparseMat J(dim, dim);
-    J.setFromTriplets(j.begin(), j.end());
-    sys.jumps.push_back(std::move(J));
-  }
+  for (const auto& ch : spec.system.channels)
+    if (ch.rate > 0.0) sys.jumps.push_back(on_system(std::sqrt(ch.rate) * ch.L, d_E));
   sys.env_diagonals.push_back(std::move(top));
 
   CVec psi = CVec::Zero(d_E);

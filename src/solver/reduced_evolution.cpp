@@ -161,6 +161,17 @@ ReducedEvolution reduced_evolution(const CompositeSystem& sys, const CMat& rho_S
   return evolve_density(sys, rho0, times, tol);
 }
 
+SparseMat on_system(const CMat& A, Index d_E) {
+  std::vector<Eigen::Triplet<cplx>> t;
+  for (Index s = 0; s < A.rows(); ++s)
+    for (Index s2 = 0; s2 < A.cols(); ++s2)
+      if (A(s, s2) != cplx(0.0))
+        for (Index e = 0; e < d_E; ++e) t.emplace_back(s * d_E + e, s2 * d_E + e, A(s, s2));
+  SparseMat m(A.rows() * d_E, A.cols() * d_E);
+  m.setFromTriplets(t.begin(), t.end());
+  return m;
+}
+
 void accumulate(ReducedEvolution& sum, const ReducedEvolution& part, double weight) {
   if (sum.rho.empty()) {
     sum.rho.assign(part.rho.size(), CMat::Zero(part.rho.empty() ? 0 : part.rho.front().rows(),

@@ -4,6 +4,7 @@
 // truncation's honesty (a 100x tighter run); the paper's qubit example converging to S + F
 // (one effective thermal mode, Fantechi & Merkli below Eq. (19) as corrected in issue 12) like 1/M;
 // thread-count independence; the named errors.
+#include "support/dense.hpp"
 #include "qfluct/core/error.hpp"
 #include "qfluct/model/finite_reservoir.hpp"
 
@@ -21,33 +22,14 @@
 #include <vector>
 
 using namespace qfluct;
+using namespace qfluct::test;
 
 namespace {
 
-CMat random_matrix(Index n, std::mt19937& rng) {
-  std::normal_distribution<double> g;
-  CMat m(n, n);
-  for (Index i = 0; i < n; ++i)
-    for (Index j = 0; j < n; ++j) m(i, j) = cplx(g(rng), g(rng));
-  return m;
-}
 
-CMat random_unitary(Index d, std::mt19937& rng) {
-  return Eigen::HouseholderQR<CMat>(random_matrix(d, rng)).householderQ() * CMat::Identity(d, d);
-}
 
-CMat random_hermitian(Index d, std::mt19937& rng) {
-  const CMat a = random_matrix(d, rng);
-  return (a + a.adjoint()) / 2.0;
-}
 
-CMat random_density(Index d, std::mt19937& rng) {
-  const CMat a = random_matrix(d, rng);
-  const CMat rho = a * a.adjoint();
-  return rho / rho.trace();
-}
 
-CMat kron(const CMat& a, const CMat& b) { return Eigen::kroneckerProduct(a, b).eval(); }
 
 /// op on component m of M qubits (component 0 outermost).
 CMat on_component(const CMat& op, int m, int M) {

@@ -4,6 +4,7 @@
 // - symmetric: against full (pure rho_R, small M), its truncation check, and its convergence to
 //   S + F (Eq. (19)) for the paper's Q-level example, with S + F built here on a Fock space;
 // - the named errors.
+#include "support/dense.hpp"
 #include "qfluct/core/error.hpp"
 #include "qfluct/model/finite_reservoir.hpp"
 
@@ -19,40 +20,15 @@
 #include <string>
 
 using namespace qfluct;
+using namespace qfluct::test;
 
 namespace {
 
-CMat random_matrix(Index n, std::mt19937& rng) {
-  std::normal_distribution<double> g;
-  CMat m(n, n);
-  for (Index i = 0; i < n; ++i)
-    for (Index j = 0; j < n; ++j) m(i, j) = cplx(g(rng), g(rng));
-  return m;
-}
 
-CMat random_unitary(Index d, std::mt19937& rng) {
-  return Eigen::HouseholderQR<CMat>(random_matrix(d, rng)).householderQ() * CMat::Identity(d, d);
-}
 
-CMat random_hermitian(Index d, std::mt19937& rng) {
-  const CMat a = random_matrix(d, rng);
-  return 0.5 * (a + a.adjoint());
-}
 
-CMat random_density(Index n, std::mt19937& rng) {
-  const CMat a = random_matrix(n, rng);
-  const CMat rho = a * a.adjoint();
-  return rho / rho.trace();
-}
 
-CMat kron(const CMat& a, const CMat& b) { return Eigen::kroneckerProduct(a, b).eval(); }
 
-CMat partial_trace_env(const CMat& rho, Index dS, Index dE) {
-  CMat r(dS, dS);
-  for (Index s = 0; s < dS; ++s)
-    for (Index t = 0; t < dS; ++t) r(s, t) = rho.block(s * dE, t * dE, dE, dE).trace();
-  return r;
-}
 
 /// A component (h_R, rho_R) with rho_R stationary: both diagonal in one random basis U.
 /// pure_level >= 0: rho_R = |U e_level><U e_level|; else full rank.

@@ -2,6 +2,7 @@
 // coefficients against hand derivations, the common eigenbasis for degenerate h_R, the defining
 // property (vacuum two-point functions of X_q equal the reservoir's, Eq. (11)/(14)) computed on an
 // explicit Fock space against e^{ith_R} directly, the S+F OpenSystemSpec, and every named error.
+#include "support/dense.hpp"
 #include "qfluct/core/error.hpp"
 #include "qfluct/model/fluctuation_reservoir.hpp"
 
@@ -14,6 +15,7 @@
 #include <string>
 
 using namespace qfluct;
+using namespace qfluct::test;
 
 namespace {
 
@@ -28,13 +30,6 @@ CMat mat(std::initializer_list<std::initializer_list<cplx>> rows) {
   return m;
 }
 
-CMat random_unitary(Index d, std::mt19937& rng) {
-  std::normal_distribution<double> g;
-  CMat z(d, d);
-  for (Index i = 0; i < d; ++i)
-    for (Index j = 0; j < d; ++j) z(i, j) = cplx(g(rng), g(rng));
-  return Eigen::HouseholderQR<CMat>(z).householderQ() * CMat::Identity(d, d);
-}
 
 CMat random_centred(const CMat& rho, std::mt19937& rng) {
   std::normal_distribution<double> g;

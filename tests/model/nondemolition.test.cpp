@@ -2,6 +2,7 @@
 // S + F and for finite M against explicit dense evolutions built here (truncated Fock spaces, the
 // full tensor product S (x) R^(x)M), the convergence finite M -> F, the common-basis detector, and
 // Eq. (21) as printed and corrected.
+#include "support/dense.hpp"
 #include "qfluct/core/error.hpp"
 #include "qfluct/model/finite_reservoir.hpp"
 #include "qfluct/model/fluctuation_reservoir.hpp"
@@ -18,33 +19,18 @@
 #include <string>
 
 using namespace qfluct;
+using namespace qfluct::test;
 
 namespace {
 
-CMat kron(const CMat& a, const CMat& b) { return Eigen::kroneckerProduct(a, b).eval(); }
 
-CMat random_matrix(Index d, std::mt19937& rng) {
-  std::normal_distribution<double> g;
-  CMat z(d, d);
-  for (Index i = 0; i < d; ++i)
-    for (Index j = 0; j < d; ++j) z(i, j) = cplx(g(rng), g(rng));
-  return z;
-}
 
-CMat random_unitary(Index d, std::mt19937& rng) {
-  return Eigen::HouseholderQR<CMat>(random_matrix(d, rng)).householderQ() * CMat::Identity(d, d);
-}
 
 cplx random_cplx(std::mt19937& rng, double scale) {
   std::uniform_real_distribution<double> u(-1.0, 1.0);
   return scale * cplx(u(rng), u(rng));
 }
 
-CMat random_density(Index d, std::mt19937& rng) {
-  const CMat z = random_matrix(d, rng);
-  const CMat r = z * z.adjoint();
-  return r / r.trace().real();
-}
 
 CMat annihilation(Index levels) {
   CMat a = CMat::Zero(levels, levels);

@@ -2,6 +2,7 @@
 // paths (pure components from a pure or mixed environment), the exponential of the dense
 // Liouvillian (column-stacked vec(rho)) for the Lindblad path, partial traces and environment
 // expectations done by hand.
+#include "support/dense.hpp"
 #include "qfluct/solver/reduced_evolution.hpp"
 
 #include <Eigen/QR>
@@ -12,29 +13,12 @@
 #include <random>
 
 using namespace qfluct;
+using namespace qfluct::test;
 
 namespace {
 
-CMat random_matrix(Index n, std::mt19937& rng) {
-  std::normal_distribution<double> g;
-  CMat m(n, n);
-  for (Index i = 0; i < n; ++i)
-    for (Index j = 0; j < n; ++j) m(i, j) = cplx(g(rng), g(rng));
-  return m;
-}
 
-CMat random_density(Index n, Index rank, std::mt19937& rng) {
-  CMat a = random_matrix(n, rng).leftCols(rank);
-  CMat rho = a * a.adjoint();
-  return rho / rho.trace();
-}
 
-CMat partial_trace_env(const CMat& rho, Index dS, Index dE) {
-  CMat r(dS, dS);
-  for (Index s = 0; s < dS; ++s)
-    for (Index t = 0; t < dS; ++t) r(s, t) = rho.block(s * dE, t * dE, dE, dE).trace();
-  return r;
-}
 
 SparseMat sparse(const CMat& m) { return m.sparseView(); }
 
@@ -47,10 +31,10 @@ TEST_CASE("reduced evolution: unitary paths equal the dense propagator", "[reduc
     CMat H = random_matrix(D, rng);
     H = (0.5 * (H + H.adjoint())).eval();  // eval: H.adjoint() aliases H
     CompositeSystem sys{dS, dE, sparse(H), {}, {RVec::LinSpaced(dE, 0.0, double(dE - 1))}};
-    const CMat rho_S = random_density(dS, 2, rng);
+    const CMat rho_S = random_density(dS, rng, 2);
     CVec psi = random_matrix(dE, rng).col(0);
     psi.normalize();
-    const CMat rho_E_mixed = random_density(dE, 2, rng);
+    const CMat rho_E_mixed = random_density(dE, rng, 2);
     const std::vector<double> times{0.0, 0.3, 1.1};
     const auto pure = reduced_evolution(sys, rho_S, psi, times, {1e-11, 1e-13});
     const auto mixed = reduced_evolution(sys, rho_S, rho_E_mixed, times, {1e-11, 1e-13});
@@ -79,7 +63,7 @@ TEST_CASE("reduced evolution: the Lindblad path equals the dense Liouvillian exp
   const CMat L1 = Eigen::kroneckerProduct(random_matrix(dS, rng), CMat::Identity(dE, dE)).eval();
   const CMat L2 = 0.4 * random_matrix(D, rng);
   CompositeSystem sys{dS, dE, sparse(H), {sparse(L1), sparse(L2)}, {RVec::Ones(dE)}};
-  const CMat rho_S = random_density(dS, 2, rng);
+  const CMat rho_S = random_density(dS, rng, 2);
   CVec psi = random_matrix(dE, rng).col(0);
   psi.normalize();
   const std::vector<double> times{0.0, 0.25, 0.8};

@@ -34,6 +34,7 @@
 #include "qfluct/model/reservoir_spec.hpp"
 #include "qfluct/solver/reduced_evolution.hpp"
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,9 @@ namespace qfluct {
 struct FiniteReservoirOptions {
   OdeTolerances ode{1e-10, 1e-12};
   double truncation_tol = 1e-10;  ///< bound on the population of a truncation's top levels
+  /// Called with the fraction done (0..1) as parts of the work finish (dicke: per sector); may be
+  /// called from several threads at once, so it must be thread-safe. Empty: no reports.
+  std::function<void(double)> progress;
 };
 
 ReducedEvolution finite_reservoir_full(const ReservoirSpec& spec, const std::vector<double>& times,

@@ -48,6 +48,10 @@ ReducedEvolution reduced_evolution(const CompositeSystem& sys, const CMat& rho_S
 ReducedEvolution reduced_evolution(const CompositeSystem& sys, const CMat& rho_S, const CMat& rho_E,
                                    const std::vector<double>& times, OdeTolerances tol);
 
+/// A (x) 1_E as a sparse (d_S d_E) x (d_S d_E) matrix, index s * d_E + e: an operator of S (a
+/// Hamiltonian term, or sqrt(rate) L for a channel of S) on the composite space.
+SparseMat on_system(const CMat& A, Index d_E);
+
 /// Accumulates weight * (the result of `part`) into `sum` (same times; used to sum the
 /// evolutions of a mixture, e.g. Dicke sectors weighted by their multiplicities).
 void accumulate(ReducedEvolution& sum, const ReducedEvolution& part, double weight);
