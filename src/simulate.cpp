@@ -353,7 +353,8 @@ void check_open_system_memory(const RunConfig& c, const std::vector<long>& cutof
 template <class Solve, class Top>
 auto solve_open_system(const RunConfig& c, double t_end, double target, Solve&& solve, Top&& top, nlohmann::json& report) {
   const auto& spec = c.open_system;
-  std::vector<long> cutoffs = estimate_fock_cutoffs(spec, t_end, target);
+  // S + F: several undamped modes whose cutoffs multiply; start lower and let the check double.
+  std::vector<long> cutoffs = estimate_fock_cutoffs(spec, t_end, target, c.kind == ModelKind::bosonized ? 12 : 32);
   const std::vector<long> estimate = cutoffs;
   for (int attempt = 0;; ++attempt) {
     // The model's own sparse operators (about 2 nonzeros per mode and state for each of a, a^+,

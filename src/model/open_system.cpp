@@ -279,7 +279,8 @@ long displaced_thermal_cutoff(double amplitude, double thermal_mean, double tol)
   return std::max(2L, coherent + thermal_width + 2);
 }
 
-long mode_cutoff_estimate(double force, double kappa_down, double kappa_up, double nbar, double t_end, double tol) {
+long mode_cutoff_estimate(double force, double kappa_down, double kappa_up, double nbar, double t_end, double tol,
+                          long floor) {
   const bool stationary = !std::isfinite(t_end);
   const double kappa = kappa_down - kappa_up;
   if (stationary && !(kappa > 0)) return -1;
@@ -293,14 +294,15 @@ long mode_cutoff_estimate(double force, double kappa_down, double kappa_up, doub
     const double limit = kappa_up / kappa;
     thermal_mean = stationary ? std::max(nbar, limit) : std::max(nbar, limit + (nbar - limit) * std::exp(-kappa * t));
   }
-  return starting_cutoff(displaced_thermal_cutoff(amplitude, thermal_mean, tol), displaced_thermal_cutoff(0.0, thermal_mean, tol));
+  return starting_cutoff(displaced_thermal_cutoff(amplitude, thermal_mean, tol), displaced_thermal_cutoff(0.0, thermal_mean, tol),
+                         floor);
 }
 
-long starting_cutoff(long bound, long thermal) {
-  return std::max(thermal, std::min(bound, std::max(32L, 2 * thermal)));
+long starting_cutoff(long bound, long thermal, long floor) {
+  return std::max(thermal, std::min(bound, std::max(floor, 2 * thermal)));
 }
 
-std::vector<long> estimate_fock_cutoffs(const OpenSystemSpec& spec, double t_end, double tol) {
+std::vector<long> estimate_fock_cutoffs(const OpenSystemSpec& spec, double t_end, double tol, long floor) {
   std::vector<long> out;
   for (std::size_t m = 0; m < spec.modes.size(); ++m) {
     const auto& mode = spec.modes[m];
@@ -312,7 +314,7 @@ std::vector<long> estimate_fock_cutoffs(const OpenSystemSpec& spec, double t_end
     CMat F = CMat::Zero(spec.dim(), spec.dim());
     for (const auto& c : spec.couplings) F += c.a_dag[m] * c.G + std::conj(c.a[m]) * c.G.adjoint();
     const double force = F.size() > 0 ? Eigen::JacobiSVD<CMat>(F).singularValues()(0) : 0.0;
-    const long cutoff = mode_cutoff_estimate(force, mode.kappa_down, mode.kappa_up, mode.nbar, t_end, tol);
+    const long cutoff = mode_cutoff_estimate(force, mode.kappa_down, mode.kappa_up, mode.nbar, t_end, tol, floor);
     if (cutoff < 0)
       throw InputError(fmt::format("mode[{}].kappa_down", m),
                        fmt::format("a stationary state needs every mode damped (kappa_down > kappa_up), here "

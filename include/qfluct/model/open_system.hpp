@@ -92,18 +92,21 @@ ReducedEvolution unitary_evolution(const OpenSystemModel& model, const std::vect
 /// to t_end (infinite for stationary states). An estimate: solvers verify it by monitoring the
 /// top levels (SectorModel::fill_truncation_weight). Modes with a fixed fock_cutoff keep it.
 /// InputError naming the mode's key when a stationary state is asked of a mode that is not damped.
-std::vector<long> estimate_fock_cutoffs(const OpenSystemSpec& spec, double t_end, double tol);
+/// `floor` (see starting_cutoff): 32 by default; S + F of a fluctuation reservoir passes 12, since
+/// its several undamped modes multiply their cutoffs and the f t bound is loose for them.
+std::vector<long> estimate_fock_cutoffs(const OpenSystemSpec& spec, double t_end, double tol, long floor = 32);
 
 /// The force bound is generous for a system that cannot sustain its largest force (a spin
 /// delivers one excitation at a time: the Fig. 2 spin-boson point gets 81 where 32 suffices, 213
 /// at g0 = 8): solvers start from starting_cutoff(bound, thermal) = max(thermal, min(bound,
-/// max(32, 2 thermal))), thermal being the cutoff of the thermal part alone, monitor the top
+/// max(floor, 2 thermal))), floor = 32, thermal being the cutoff of the thermal part alone, monitor the top
 /// levels during the run and double the cutoff where they exceed the tolerance.
-long starting_cutoff(long bound, long thermal);
+long starting_cutoff(long bound, long thermal, long floor = 32);
 
 /// One mode's starting cutoff (the rules above): force f, rates of D[a] and D[a^+], initial thermal nbar,
 /// up to time t_end (infinity: stationary). -1 when a stationary state is asked of an undamped mode.
-long mode_cutoff_estimate(double force, double kappa_down, double kappa_up, double nbar, double t_end, double tol);
+long mode_cutoff_estimate(double force, double kappa_down, double kappa_up, double nbar, double t_end, double tol,
+                          long floor = 32);
 
 /// The cutoff that holds a displaced thermal distribution: coherent amplitude A (mean A^2 of a
 /// Poisson part), thermal mean n_th; the smallest cutoff whose two top levels carry <= tol by
