@@ -308,7 +308,8 @@ ReducedEvolution finite_reservoir_dicke(const ReservoirSpec& spec, const std::ve
 
   std::vector<CMat> vs, Gs;
   for (const auto& c : spec.couplings) vs.push_back(c.v), Gs.push_back(c.G);
-  const FluctuationReservoir F = fluctuation_reservoir(spec.h, spec.rho, vs);  // checks h, rho, v
+  const FluctuationReservoir F = fluctuation_reservoir(spec.h, spec.rho, vs,
+                                                       spec.scaling == ReservoirScaling::sqrt);  // checks h, rho, v
   (void)bosonized_spec(spec.system.H, spec.system.initial, Gs, F);             // checks H_S, rho_S, G
   const Index d = spec.system_dim();
   for (std::size_t c = 0; c < spec.system.channels.size(); ++c) {

@@ -59,7 +59,8 @@ ReducedEvolution finite_reservoir_full(const ReservoirSpec& spec, const std::vec
     v.push_back(c.v);
     G.push_back(c.G);
   }
-  const FluctuationReservoir F = fluctuation_reservoir(spec.h, spec.rho, v);
+  const FluctuationReservoir F = fluctuation_reservoir(spec.h, spec.rho, v,
+                                                       spec.scaling == ReservoirScaling::sqrt);
   (void)bosonized_spec(spec.system.H, spec.system.initial, G, F);
   const Index d_S = spec.system_dim();
   for (std::size_t i = 0; i < spec.system.channels.size(); ++i) {

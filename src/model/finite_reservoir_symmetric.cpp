@@ -190,7 +190,8 @@ Model prepare(const ReservoirSpec& spec) {
     G.push_back(c.G);
   }
   // Named errors for h_R, rho_R (Eqs. (7)-(8)), the v_q, H_S, rho_S and the G_q.
-  const FluctuationReservoir F = fluctuation_reservoir(spec.h, spec.rho, v);
+  const FluctuationReservoir F = fluctuation_reservoir(spec.h, spec.rho, v,
+                                                       spec.scaling == ReservoirScaling::sqrt);
   (void)bosonized_spec(spec.system.H, spec.system.initial, G, F);
   Model mod;
   mod.d_S = spec.system_dim();

@@ -47,7 +47,8 @@ void fix_phases(CMat& U) {
 
 }  // namespace
 
-FluctuationReservoir fluctuation_reservoir(const CMat& h, const CMat& rho, const std::vector<CMat>& v) {
+FluctuationReservoir fluctuation_reservoir(const CMat& h, const CMat& rho, const std::vector<CMat>& v,
+                                           bool require_centred) {
   const Index d = h.rows();
   if (d == 0 || h.cols() != d)
     throw InputError("reservoir.h", fmt::format("must be a non-empty square matrix, got {} x {}", h.rows(), h.cols()));
@@ -72,7 +73,7 @@ FluctuationReservoir fluctuation_reservoir(const CMat& h, const CMat& rho, const
   for (std::size_t q = 0; q < v.size(); ++q) {
     check_square(v[q], coupling_key(q, "v"), d);
     const cplx mean = (rho_h * v[q]).trace();
-    if (std::abs(mean) > kTol * scale(v[q]))
+    if (require_centred && std::abs(mean) > kTol * scale(v[q]))
       throw InputError(coupling_key(q, "v"),
                        fmt::format("tr(rho_R v) = {:.6g}{:+.6g}i must vanish (Eq. (8)): its mean-field part would "
                                    "diverge like sqrt(M) under the 1/sqrt(M) scaling; move it into system.H yourself "

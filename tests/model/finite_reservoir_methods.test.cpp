@@ -121,3 +121,29 @@ TEST_CASE("finite reservoir: the automatic choice and forced methods that do not
     CHECK(e.key() == "reservoir.M");
   }
 }
+
+TEST_CASE("finite reservoir: the mean-field scaling takes uncentred v in every method", "[bosonization]") {
+  // tr(rho_R v) != 0 is the mean-field term under lambda_M = 1/M (Eq. (8) is for 1/sqrt(M)).
+  const std::vector<double> times{0.0, 1.0, 2.5};
+  FiniteReservoirOptions opt;
+  opt.ode = {1e-12, 1e-14};
+  opt.truncation_tol = 1e-13;
+  for (double p : {1.0, 0.3}) {
+    ReservoirSpec s = model(p, 5);
+    s.system.H(0, 1) = s.system.H(1, 0) = 0.2;  // not nondemolition: the ODE methods run
+    s.couplings[0].v(0, 0) += 0.6;              // tr(rho_R v) = 0.6 p
+    s.scaling = ReservoirScaling::linear;
+    INFO("p = " << p);
+    const ReducedEvolution full = finite_reservoir_full(s, times, opt);
+    CHECK(largest_difference(full, finite_reservoir_dicke(s, times, opt)) < 1e-10);
+    if (p == 1.0) CHECK(largest_difference(full, finite_reservoir_symmetric(s, times, opt)) < 1e-10);
+    // and the same v under the sqrt scaling is refused, naming it (Eq. (8)).
+    s.scaling = ReservoirScaling::sqrt;
+    try {
+      finite_reservoir_full(s, times, opt);
+      FAIL("an uncentred v accepted under the sqrt scaling");
+    } catch (const InputError& e) {
+      CHECK(e.key() == "reservoir.coupling[0].v");
+    }
+  }
+}

@@ -58,7 +58,11 @@ struct FluctuationReservoir {
 /// "reservoir.h" (empty, not square, not Hermitian), "reservoir.rho" (shape differs from h, not
 /// Hermitian, trace != 1, negative eigenvalue, [h, rho] != 0 (Eq. (7)) to 1e-10 s(h)),
 /// "reservoir.coupling[q].v" (shape differs from h, tr(rho v_q) != 0 (Eq. (8)) to 1e-10 s(v_q)).
-FluctuationReservoir fluctuation_reservoir(const CMat& h, const CMat& rho, const std::vector<CMat>& v);
+/// require_centred = false skips the Eq. (8) check (the finite-M methods under the mean-field
+/// scaling 1/M, where tr(rho_R v) != 0 is the mean-field term and legitimate); the modes and
+/// coefficients are built the same way.
+FluctuationReservoir fluctuation_reservoir(const CMat& h, const CMat& rho, const std::vector<CMat>& v,
+                                           bool require_centred = true);
 
 /// S + F as an OpenSystemSpec: H = H_S, initial = rho_S, no channels, one mode per reservoir mode
 /// (omega = omega_kl, vacuum, undamped, cutoff chosen automatically) and one coupling per G_q with
