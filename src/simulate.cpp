@@ -357,10 +357,13 @@ auto solve_open_system(const RunConfig& c, double t_end, double target, Solve&& 
   std::vector<long> cutoffs = estimate_fock_cutoffs(spec, t_end, target, c.kind == ModelKind::bosonized ? 12 : 32);
   const std::vector<long> estimate = cutoffs;
   for (int attempt = 0;; ++attempt) {
-    // The model's own sparse operators (about 2 nonzeros per mode and state for each of a, a^+,
-    // and the couplings): refused before they are built.
+    // The model's own sparse operators, refused before they are built: a dense G (x) X has about
+    // 2 modes d nonzeros per state (value and index, 24 bytes), the model keeps about three such
+    // operators (H, its sparse form, the channels' K^+K), plus ~200 bytes per state of diagonals
+    // (measured 1.3 kB per state for d = 2 with four modes, where this gives 1.6 kB).
     const double D = open_system_dim(c, cutoffs);
-    require_memory(16.0 * D * (6.0 * double(cutoffs.size()) + 4.0), open_system_key(c, cutoffs),
+    const double per_state = 24.0 * 3.0 * (2.0 * double(cutoffs.size()) * double(spec.dim()) + 4.0) + 200.0;
+    require_memory(D * per_state, open_system_key(c, cutoffs),
                    fmt::format("the operators of the model at {}", open_system_size(c, cutoffs)),
                    c.kind == ModelKind::bosonized ? "fewer or weaker couplings, a shorter output.t_end or a larger "
                                                     "model.fock_tol make F's Fock space smaller"
@@ -551,29 +554,40 @@ TimeSeries simulate_bosonized_unitary(const RunConfig& config, const SimulateOpt
 
 TimeSeries simulate_bosonized(const RunConfig& config, const SimulateOptions& options, const std::vector<double>& times) {
   const ReservoirSpec& r = config.reservoir;
-  const bool unitary = config.open_system.channels.empty() && config.solver.method == SolverMethod::master;
-  const bool closed_form = unitary && nondemolition_basis(r).has_value();
-  if (r.method == ReservoirMethod::nondemolition && !closed_form)
-    throw InputError("solver.reservoir_method",
-                     config.solver.method == SolverMethod::jump
-                         ? "nondemolition is a closed form, not an unravelling: use solver.method = \"master\""
-                         : "nondemolition needs H_S and every G_q diagonal in one basis and no system.channel; this "
-                           "model is not");
+  const bool jump = config.solver.method == SolverMethod::jump;
+  const bool unitary = config.open_system.channels.empty() && !jump;
+  if (r.method == ReservoirMethod::nondemolition) {
+    if (jump)
+      throw InputError("solver.reservoir_method",
+                       "nondemolition is a closed form, not an unravelling: use solver.method = \"master\"");
+    require_nondemolition(r);  // names what is not diagonal, or the channel
+  }
+  const bool closed_form = unitary && r.method != ReservoirMethod::fock && nondemolition_basis(r).has_value();
   TimeSeries out;
-  std::string how;
-  if (closed_form && r.method != ReservoirMethod::fock) {
+  std::string method = "fock", evolution, reason;
+  if (closed_form) {
     out = reduced_time_series(config.open_system, config.open_system.modes.size(), bosonized_nondemolition(r, times),
                               times);
-    how = "nondemolition closed form (every mode a displaced oscillator per eigenstate of S; no truncation)";
+    method = "nondemolition";
+    evolution = "closed_form";
+    reason = "H_S and every G_q are diagonal in one basis and S has no channels: every mode is a displaced "
+             "oscillator per eigenstate of S (closed form, no truncation)";
   } else if (unitary) {
     out = simulate_bosonized_unitary(config, options, times);
-    how = "S + F on truncated Fock spaces, unitary: pure components of rho_S";
+    evolution = "pure_components";
+    reason = "S + F on truncated Fock spaces; S has no channels, so the evolution is unitary from the vacuum of F "
+             "and only the pure components of rho_S are evolved";
   } else {
     out = simulate_open_system(config, options, times);
-    how = config.solver.method == SolverMethod::jump ? "S + F on truncated Fock spaces: quantum-jump trajectories"
-                                                     : "S + F on truncated Fock spaces: master equation";
+    evolution = jump ? "trajectories" : "master_equation";
+    reason = jump ? "S + F on truncated Fock spaces: quantum-jump trajectories (solver.method = \"jump\")"
+                  : "S + F on truncated Fock spaces: S has channels, so the master equation on the whole space";
   }
-  out.info["method"] = how;
+  if (r.method == ReservoirMethod::fock || r.method == ReservoirMethod::nondemolition)
+    reason = "set by solver.reservoir_method; " + reason;
+  out.info["method"] = method;
+  out.info["evolution"] = evolution;
+  out.info["method_reason"] = reason;
   out.info["fluctuation_reservoir"] = fluctuation_reservoir_info(config);
   return out;
 }
