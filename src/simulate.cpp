@@ -533,7 +533,8 @@ TimeSeries simulate_bosonized_unitary(const RunConfig& config, const SimulateOpt
                                    open_system_size(config, cutoffs)),
                        "raise model.fock_tol");
         ProgressBar bar("S + F (unitary)", 1.0, "", options.progress);
-        const ReducedEvolution r = unitary_evolution(model, times, {config.solver.rtol, config.solver.atol});
+        const ReducedEvolution r = unitary_evolution(model, times, {config.solver.rtol, config.solver.atol},
+                                                     [&bar](double f) { bar.update(f); });
         bar.update(1.0);
         TimeSeries ts = reduced_time_series(spec, std::size_t(modes), r, times);
         ts.info = r.info.json();

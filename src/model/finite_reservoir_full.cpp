@@ -155,7 +155,7 @@ ReducedEvolution finite_reservoir_full(const ReservoirSpec& spec, const std::vec
       for (Index i = 0; i < psi.size(); ++i) next.segment(i * d_R, d_R) = psi(i) * chi;
       psi.swap(next);
     }
-    out = reduced_evolution(sys, spec.system.initial, psi, times, opt.ode);
+    out = reduced_evolution(sys, spec.system.initial, psi, times, opt.ode, opt.progress);
   } else {
     CMat rhoE = CMat::Ones(1, 1);
     for (long long m = 0; m < M; ++m) {
@@ -164,7 +164,7 @@ ReducedEvolution finite_reservoir_full(const ReservoirSpec& spec, const std::vec
         for (Index j = 0; j < rhoE.cols(); ++j) next.block(i * d_R, j * d_R, d_R, d_R) = rhoE(i, j) * spec.rho;
       rhoE.swap(next);
     }
-    out = reduced_evolution(sys, spec.system.initial, rhoE, times, opt.ode);
+    out = reduced_evolution(sys, spec.system.initial, rhoE, times, opt.ode, opt.progress);
   }
   out.info["evolution"] = out.method;  // the engine's path: pure_components or density_matrix
   out.method = "full";

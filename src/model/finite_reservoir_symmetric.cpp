@@ -169,7 +169,7 @@ ReducedEvolution evolve(const ReservoirSpec& spec, const Model& mod, const std::
 
   CVec psi = CVec::Zero(d_E);
   psi(0) = 1.0;  // (M, 0, ..., 0): every component in chi_p (rank 0: all n_i = 0)
-  ReducedEvolution out = reduced_evolution(sys, spec.system.initial, psi, times, opt.ode);
+  ReducedEvolution out = reduced_evolution(sys, spec.system.initial, psi, times, opt.ode, opt.progress);
   double reached = 0.0;
   for (const auto& e : out.env) reached = std::max(reached, e.at(0));
   out.info["evolution"] = out.method;  // the engine's path: pure_components or density_matrix

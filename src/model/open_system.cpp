@@ -325,7 +325,8 @@ std::vector<long> estimate_fock_cutoffs(const OpenSystemSpec& spec, double t_end
   return out;
 }
 
-ReducedEvolution unitary_evolution(const OpenSystemModel& model, const std::vector<double>& times, OdeTolerances tol) {
+ReducedEvolution unitary_evolution(const OpenSystemModel& model, const std::vector<double>& times, OdeTolerances tol,
+                                   const std::function<void(double)>& progress) {
   const OpenSystemSpec& spec = model.spec();
   if (!model.channels().empty())
     throw std::invalid_argument("unitary_evolution: the model has channels (use the master equation)");
@@ -352,7 +353,7 @@ ReducedEvolution unitary_evolution(const OpenSystemModel& model, const std::vect
   sys.env_diagonals.insert(sys.env_diagonals.end(), top.begin(), top.end());
   CVec vacuum = CVec::Zero(L);
   vacuum(0) = 1.0;
-  return reduced_evolution(sys, spec.initial, vacuum, times, tol);
+  return reduced_evolution(sys, spec.initial, vacuum, times, tol, progress);
 }
 
 }  // namespace qfluct

@@ -48,7 +48,7 @@ void record(ReducedEvolution& r, const Dopri5& ode) {
 
 /// Schroedinger evolution of the columns of Y (each a pure component, weight folded into its norm).
 ReducedEvolution evolve_components(const CompositeSystem& sys, const CMat& Y0, const std::vector<double>& times,
-                                   OdeTolerances tol) {
+                                   OdeTolerances tol, const std::function<void(double)>& progress) {
   const Index D = sys.d_S * sys.d_E, n = Y0.cols();
   ReducedEvolution r = setup(sys, times.size());
   r.method = "pure_components";
@@ -72,6 +72,7 @@ ReducedEvolution evolve_components(const CompositeSystem& sys, const CMat& Y0, c
         for (std::size_t k = 0; k < sys.env_diagonals.size(); ++k) r.env[i][k] += sys.env_diagonals[k].dot(pe);
       }
     }
+    if (progress) progress(double(i + 1) / double(times.size()));
   });
   record(r, ode);
   return r;
@@ -81,7 +82,7 @@ ReducedEvolution evolve_components(const CompositeSystem& sys, const CMat& Y0, c
 /// A = sum J^+J: d rho/dt = K rho + (K rho)^+ + sum J rho J^+ (rho stays Hermitian, so rho K^+ is
 /// the adjoint of K rho and J rho J^+ that of J (J rho)^+: sparse times dense products only).
 ReducedEvolution evolve_density(const CompositeSystem& sys, const CMat& rho0, const std::vector<double>& times,
-                                OdeTolerances tol) {
+                                OdeTolerances tol, const std::function<void(double)>& progress) {
   const Index D = sys.d_S * sys.d_E;
   ReducedEvolution r = setup(sys, times.size());
   r.method = "density_matrix";
@@ -115,6 +116,7 @@ ReducedEvolution evolve_density(const CompositeSystem& sys, const CMat& rho0, co
         v += sys.env_diagonals[k].dot(rho.diagonal().segment(s * sys.d_E, sys.d_E).real());
       r.env[i][k] = v;
     }
+    if (progress) progress(double(i + 1) / double(times.size()));
   });
   record(r, ode);
   return r;
@@ -123,20 +125,22 @@ ReducedEvolution evolve_density(const CompositeSystem& sys, const CMat& rho0, co
 }  // namespace
 
 ReducedEvolution reduced_evolution(const CompositeSystem& sys, const CMat& rho_S, const CVec& psi_E,
-                                   const std::vector<double>& times, OdeTolerances tol) {
+                                   const std::vector<double>& times, OdeTolerances tol,
+                                   const std::function<void(double)>& progress) {
   check_shapes(sys, rho_S, psi_E.size(), times);
-  if (!sys.jumps.empty()) return reduced_evolution(sys, rho_S, CMat(psi_E * psi_E.adjoint()), times, tol);
+  if (!sys.jumps.empty()) return reduced_evolution(sys, rho_S, CMat(psi_E * psi_E.adjoint()), times, tol, progress);
   const auto cs = components(rho_S);
   CMat Y(sys.d_S * sys.d_E, Index(cs.size()));
   for (std::size_t c = 0; c < cs.size(); ++c) {
     const CVec v = std::sqrt(cs[c].first) * cs[c].second;
     for (Index s = 0; s < sys.d_S; ++s) Y.col(Index(c)).segment(s * sys.d_E, sys.d_E) = v(s) * psi_E;
   }
-  return evolve_components(sys, Y, times, tol);
+  return evolve_components(sys, Y, times, tol, progress);
 }
 
 ReducedEvolution reduced_evolution(const CompositeSystem& sys, const CMat& rho_S, const CMat& rho_E,
-                                   const std::vector<double>& times, OdeTolerances tol) {
+                                   const std::vector<double>& times, OdeTolerances tol,
+                                   const std::function<void(double)>& progress) {
   check_shapes(sys, rho_S, rho_E.rows(), times);
   if (rho_E.cols() != sys.d_E) throw std::invalid_argument("reduced_evolution: rho_E is not d_E x d_E");
   const Index D = sys.d_S * sys.d_E;
@@ -152,13 +156,13 @@ ReducedEvolution reduced_evolution(const CompositeSystem& sys, const CMat& rho_S
           for (Index s = 0; s < sys.d_S; ++s) Y.col(col).segment(s * sys.d_E, sys.d_E) = (w * us(s)) * ue;
           ++col;
         }
-      return evolve_components(sys, Y, times, tol);
+      return evolve_components(sys, Y, times, tol, progress);
     }
   }
   CMat rho0(D, D);
   for (Index s = 0; s < sys.d_S; ++s)
     for (Index s2 = 0; s2 < sys.d_S; ++s2) rho0.block(s * sys.d_E, s2 * sys.d_E, sys.d_E, sys.d_E) = rho_S(s, s2) * rho_E;
-  return evolve_density(sys, rho0, times, tol);
+  return evolve_density(sys, rho0, times, tol, progress);
 }
 
 SparseMat on_system(const CMat& A, Index d_E) {

@@ -43,8 +43,9 @@ namespace qfluct {
 struct FiniteReservoirOptions {
   OdeTolerances ode{1e-10, 1e-12};
   double truncation_tol = 1e-10;  ///< bound on the population of a truncation's top levels
-  /// Called with the fraction done (0..1) as parts of the work finish (dicke: per sector); may be
-  /// called from several threads at once, so it must be thread-safe. Empty: no reports.
+  /// Called with the fraction done (0..1) as parts of the work finish (dicke: per sector; full and
+  /// symmetric: per output time, symmetric starting over when its cutoff grows); may be called
+  /// from several threads at once, so it must be thread-safe. Empty: no reports.
   std::function<void(double)> progress;
 };
 

@@ -23,6 +23,7 @@
 #include "qfluct/model/sector_model.hpp"
 #include "qfluct/solver/reduced_evolution.hpp"
 
+#include <functional>
 #include <vector>
 
 namespace qfluct {
@@ -82,7 +83,8 @@ class OpenSystemModel final : public SectorModel {
 /// density matrix on the Fock space. env[t][i] = <n_i> for i < modes, then env[t][modes + i] = the
 /// population of mode i's two highest Fock levels. std::invalid_argument when the model has
 /// channels or a mode that does not start in the vacuum.
-ReducedEvolution unitary_evolution(const OpenSystemModel& model, const std::vector<double>& times, OdeTolerances tol);
+ReducedEvolution unitary_evolution(const OpenSystemModel& model, const std::vector<double>& times, OdeTolerances tol,
+                                   const std::function<void(double)>& progress = {});
 
 /// A first Fock cutoff per mode, estimated without solving anything: the mode's amplitude grows
 /// at most at the rate f = ||F_i||, F_i = sum_c (a_dag_c[i] G_c + conj(a_c[i]) G_c^+) (the

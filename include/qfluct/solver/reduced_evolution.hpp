@@ -16,6 +16,7 @@
 #include "qfluct/solver/time_series.hpp"
 #include "qfluct/space/operator.hpp"
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -41,12 +42,15 @@ struct ReducedEvolution {
 
 /// From rho_S (x) |psi_E><psi_E| (psi_E of length d_E, normalised). Pure components when there
 /// are no jumps, else the density matrix. std::invalid_argument for shapes that disagree.
+/// `progress` (optional) is called with the fraction of output times done, from this thread.
 ReducedEvolution reduced_evolution(const CompositeSystem& sys, const CMat& rho_S, const CVec& psi_E,
-                                   const std::vector<double>& times, OdeTolerances tol);
+                                   const std::vector<double>& times, OdeTolerances tol,
+                                   const std::function<void(double)>& progress = {});
 
 /// From rho_S (x) rho_E (rho_E: d_E x d_E density matrix): the density matrix on S (x) E.
 ReducedEvolution reduced_evolution(const CompositeSystem& sys, const CMat& rho_S, const CMat& rho_E,
-                                   const std::vector<double>& times, OdeTolerances tol);
+                                   const std::vector<double>& times, OdeTolerances tol,
+                                   const std::function<void(double)>& progress = {});
 
 /// A (x) 1_E as a sparse (d_S d_E) x (d_S d_E) matrix, index s * d_E + e: an operator of S (a
 /// Hamiltonian term, or sqrt(rate) L for a channel of S) on the composite space.
