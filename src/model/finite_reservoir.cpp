@@ -21,6 +21,17 @@ std::string to_string(ReservoirMethod m) {
   return "?";
 }
 
+FluctuationReservoir checked_reservoir(const ReservoirSpec& spec) {
+  std::vector<CMat> v, G;
+  for (const auto& c : spec.couplings) {
+    v.push_back(c.v);
+    G.push_back(c.G);
+  }
+  FluctuationReservoir F = fluctuation_reservoir(spec.h, spec.rho, v, spec.scaling == ReservoirScaling::sqrt);
+  (void)bosonized_spec(spec.system.H, spec.system.initial, G, F);  // for its errors on H_S, rho_S, G
+  return F;
+}
+
 MethodChoice choose_finite_method(const ReservoirSpec& spec) {
   if (spec.system.channels.empty() && nondemolition_basis(spec))
     return {ReservoirMethod::nondemolition, "H_S and every G_q are diagonal in one basis and S has no channels: "

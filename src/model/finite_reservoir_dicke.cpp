@@ -306,11 +306,7 @@ ReducedEvolution finite_reservoir_dicke(const ReservoirSpec& spec, const std::ve
   if (!(opt.truncation_tol > 0.0 && opt.truncation_tol < 1.0))
     throw std::invalid_argument("finite_reservoir_dicke: truncation_tol must lie in (0, 1)");
 
-  std::vector<CMat> vs, Gs;
-  for (const auto& c : spec.couplings) vs.push_back(c.v), Gs.push_back(c.G);
-  const FluctuationReservoir F = fluctuation_reservoir(spec.h, spec.rho, vs,
-                                                       spec.scaling == ReservoirScaling::sqrt);  // checks h, rho, v
-  (void)bosonized_spec(spec.system.H, spec.system.initial, Gs, F);             // checks H_S, rho_S, G
+  const FluctuationReservoir F = checked_reservoir(spec);  // named errors on h, rho, v, H_S, rho_S, G
   const Index d = spec.system_dim();
   for (std::size_t c = 0; c < spec.system.channels.size(); ++c) {
     const auto& ch = spec.system.channels[c];
@@ -327,7 +323,7 @@ ReducedEvolution finite_reservoir_dicke(const ReservoirSpec& spec, const std::ve
   m.lambda = spec.coupling_factor();
   m.H_S = (spec.system.H + spec.system.H.adjoint()) / 2.0;
   m.rho_S = spec.system.initial;
-  m.G = Gs;
+  for (const auto& c : spec.couplings) m.G.push_back(c.G);
   m.v = F.v;
   m.E0 = F.energies(0);
   m.E1 = F.energies(1);

@@ -54,14 +54,7 @@ void add_collective(Triplets& out, const CMat& A, long long M, Index d_E, cplx f
 ReducedEvolution finite_reservoir_full(const ReservoirSpec& spec, const std::vector<double>& times,
                                        const FiniteReservoirOptions& opt) {
   // Validation (named errors) through the fluctuation reservoir: h_R, rho_R, Eqs. (7)-(8), shapes.
-  std::vector<CMat> v, G;
-  for (const auto& c : spec.couplings) {
-    v.push_back(c.v);
-    G.push_back(c.G);
-  }
-  const FluctuationReservoir F = fluctuation_reservoir(spec.h, spec.rho, v,
-                                                       spec.scaling == ReservoirScaling::sqrt);
-  (void)bosonized_spec(spec.system.H, spec.system.initial, G, F);
+  const FluctuationReservoir F = checked_reservoir(spec);
   const Index d_S = spec.system_dim();
   for (std::size_t i = 0; i < spec.system.channels.size(); ++i) {
     const auto& ch = spec.system.channels[i];
@@ -90,8 +83,8 @@ ReducedEvolution finite_reservoir_full(const ReservoirSpec& spec, const std::vec
   const double D = double(d_S) * dE;
   double row_bound = double(row_nonzeros(spec.system.H)) + double(M) * double(row_nonzeros(spec.h));
   for (std::size_t q = 0; q < spec.couplings.size(); ++q)
-    row_bound += double(M) * double(row_nonzeros(G[q]) * row_nonzeros(v[q]) +
-                                    row_nonzeros(G[q].adjoint()) * row_nonzeros(v[q].adjoint()));
+    row_bound += double(M) * double(row_nonzeros(spec.couplings[q].G) * row_nonzeros(spec.couplings[q].v) +
+                                    row_nonzeros(spec.couplings[q].G.adjoint()) * row_nonzeros(spec.couplings[q].v.adjoint()));
   for (const auto& ch : spec.system.channels) row_bound = std::max(row_bound, double(row_nonzeros(ch.L)));
   const double nnz_bound = D * row_bound;
   const std::string sizes = fmt::format("d_S d_R^M = {} x {}^{} = {:.6g}", d_S, d_R, M, D);
@@ -126,11 +119,11 @@ ReducedEvolution finite_reservoir_full(const ReservoirSpec& spec, const std::vec
     }
   for (Index s = 0; s < d_S; ++s) add_collective(t, spec.h, M, d_E, 1.0, s * d_E, s * d_E);
   for (std::size_t q = 0; q < spec.couplings.size(); ++q) {
-    const CMat vd = v[q].adjoint();
+    const CMat vd = spec.couplings[q].v.adjoint();
     for (Index s = 0; s < d_S; ++s)
       for (Index s2 = 0; s2 < d_S; ++s2) {
-        const cplx g = G[q](s, s2), gd = std::conj(G[q](s2, s));  // (G^+)(s, s2)
-        if (g != cplx(0.0)) add_collective(t, v[q], M, d_E, lambda * g, s * d_E, s2 * d_E);
+        const cplx g = spec.couplings[q].G(s, s2), gd = std::conj(spec.couplings[q].G(s2, s));  // (G^+)(s, s2)
+        if (g != cplx(0.0)) add_collective(t, spec.couplings[q].v, M, d_E, lambda * g, s * d_E, s2 * d_E);
         if (gd != cplx(0.0)) add_collective(t, vd, M, d_E, lambda * gd, s * d_E, s2 * d_E);
       }
   }

@@ -184,15 +184,8 @@ ReducedEvolution evolve(const ReservoirSpec& spec, const Model& mod, const std::
 }
 
 Model prepare(const ReservoirSpec& spec) {
-  std::vector<CMat> v, G;
-  for (const auto& c : spec.couplings) {
-    v.push_back(c.v);
-    G.push_back(c.G);
-  }
   // Named errors for h_R, rho_R (Eqs. (7)-(8)), the v_q, H_S, rho_S and the G_q.
-  const FluctuationReservoir F = fluctuation_reservoir(spec.h, spec.rho, v,
-                                                       spec.scaling == ReservoirScaling::sqrt);
-  (void)bosonized_spec(spec.system.H, spec.system.initial, G, F);
+  const FluctuationReservoir F = checked_reservoir(spec);
   Model mod;
   mod.d_S = spec.system_dim();
   mod.d_R = spec.component_dim();

@@ -31,6 +31,7 @@
 /// choose_finite_method() picks one for `automatic`; the sidecar records which and why.
 /// Errors: InputError naming "solver.reservoir_method" when a forced method does not apply to
 /// the model (saying why), and "reservoir.M" when the chosen space would not fit.
+#include "qfluct/model/fluctuation_reservoir.hpp"
 #include "qfluct/model/reservoir_spec.hpp"
 #include "qfluct/solver/reduced_evolution.hpp"
 
@@ -89,6 +90,11 @@ MethodChoice choose_finite_method(const ReservoirSpec& spec);
 /// spec.method (or the automatic choice) run; r.info["method_reason"] says why it was chosen.
 ReducedEvolution finite_reservoir_evolution(const ReservoirSpec& spec, const std::vector<double>& times,
                                             const FiniteReservoirOptions& opt);
+
+/// The fluctuation reservoir of spec's component, after checking the whole spec with named
+/// errors (h_R, rho_R, Eq. (7), the v_q with Eq. (8) under the sqrt scaling only, H_S, rho_S and
+/// the G_q): every finite-M method starts here, for its errors and for the common eigenbasis.
+FluctuationReservoir checked_reservoir(const ReservoirSpec& spec);
 
 /// "full", "symmetric", ... (the solver.reservoir_method names; "auto" for automatic).
 std::string to_string(ReservoirMethod m);
