@@ -1,3 +1,4 @@
+#include "qfluct/core/phase.hpp"
 #include "qfluct/model/fluctuation_reservoir.hpp"
 
 #include "qfluct/core/error.hpp"
@@ -34,16 +35,6 @@ void check_hermitian(const CMat& m, const std::string& key) {
     throw InputError(key, fmt::format("must be Hermitian (largest |A - A^+| entry {:.3g})", dev));
 }
 
-// Makes the largest-modulus entry of every column real and positive (first one on ties).
-void fix_phases(CMat& U) {
-  for (Index j = 0; j < U.cols(); ++j) {
-    Index arg = 0;
-    double best = -1.0;
-    for (Index i = 0; i < U.rows(); ++i)
-      if (std::abs(U(i, j)) > best * (1.0 + 1e-12)) best = std::abs(U(i, j)), arg = i;
-    U.col(j) *= std::conj(U(arg, j)) / std::abs(U(arg, j));
-  }
-}
 
 }  // namespace
 
@@ -99,7 +90,7 @@ FluctuationReservoir fluctuation_reservoir(const CMat& h, const CMat& rho, const
     }
     start = end;
   }
-  fix_phases(U);
+  fix_column_phases(U);
 
   FluctuationReservoir F;
   F.basis = U;

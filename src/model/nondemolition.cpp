@@ -1,3 +1,4 @@
+#include "qfluct/core/phase.hpp"
 #include "qfluct/model/nondemolition.hpp"
 
 #include "qfluct/core/error.hpp"
@@ -83,15 +84,6 @@ void refine(CMat& B, const std::vector<CMat>& pieces, int level) {
   }
 }
 
-void fix_phases(CMat& U) {
-  for (Index j = 0; j < U.cols(); ++j) {
-    Index arg = 0;
-    double best = -1.0;
-    for (Index i = 0; i < U.rows(); ++i)
-      if (std::abs(U(i, j)) > best * (1.0 + 1e-12)) best = std::abs(U(i, j)), arg = i;
-    U.col(j) *= std::conj(U(arg, j)) / std::abs(U(arg, j));
-  }
-}
 
 std::string coupling_key(std::size_t q, const char* field) {
   return fmt::format("reservoir.coupling[{}].{}", q, field);
@@ -126,7 +118,7 @@ std::optional<NondemolitionBasis> find_basis(const CMat& H, const std::vector<CM
     }
     refine(B, pieces, 0);
     if (!diagonal_in(B, ops)) return std::nullopt;
-    fix_phases(B);
+    fix_column_phases(B);
   }
   NondemolitionBasis b;
   b.basis = B;

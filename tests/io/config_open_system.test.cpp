@@ -2,6 +2,7 @@
 // OpenSystemSpec, a named error (exit 2) for every kind of bad input, notes for keys that do not
 // apply, --set on the new keys, and the sidecar round trip; plus the two config bugs the issue
 // names (steady with solver.method = "jump", model.N with spin_boson).
+#include "support/config.hpp"
 #include "io/process.hpp"
 #include "qfluct/core/error.hpp"
 #include "qfluct/io/config_file.hpp"
@@ -11,29 +12,14 @@
 #include <fmt/format.h>
 
 using namespace qfluct;
+using qfluct::test::config;
+using qfluct::test::has_note;
+using qfluct::test::refusal;
 
 namespace {
 
-RunConfig config(const std::string& text, const std::vector<std::string>& overrides = {},
-                 Command command = Command::run) {
-  return load_config(toml::parse(text), overrides, command);
-}
 
-std::pair<std::string, std::string> refusal(const std::string& text, const std::vector<std::string>& overrides = {}) {
-  try {
-    config(text, overrides);
-  } catch (const InputError& e) {
-    return {e.key(), e.what()};
-  }
-  FAIL("accepted: " << text << " with " << overrides.size() << " override(s)");
-  return {};
-}
 
-bool has_note(const RunConfig& c, const std::string& part) {
-  for (const auto& n : c.notes)
-    if (n.find(part) != std::string::npos) return true;
-  return false;
-}
 
 /// The issue's example, verbatim.
 const std::string example = R"toml(

@@ -2,6 +2,7 @@
 // issue's example into ReservoirSpec and the S + F OpenSystemSpec, a named error for every kind
 // of bad input, notes for keys that do not apply, the sidecar round trip, and the CLI (exit 2,
 // nothing written; steady refused).
+#include "support/config.hpp"
 #include "io/process.hpp"
 #include "qfluct/core/error.hpp"
 #include "qfluct/io/config_file.hpp"
@@ -10,29 +11,14 @@
 #include <nlohmann/json.hpp>
 
 using namespace qfluct;
+using qfluct::test::config;
+using qfluct::test::has_note;
+using qfluct::test::refusal;
 
 namespace {
 
-RunConfig config(const std::string& text, const std::vector<std::string>& overrides = {},
-                 Command command = Command::run) {
-  return load_config(toml::parse(text), overrides, command);
-}
 
-std::pair<std::string, std::string> refusal(const std::string& text, const std::vector<std::string>& overrides = {}) {
-  try {
-    config(text, overrides);
-  } catch (const InputError& e) {
-    return {e.key(), e.what()};
-  }
-  FAIL("accepted with " << overrides.size() << " override(s): " << (overrides.empty() ? "" : overrides.back()));
-  return {};
-}
 
-bool has_note(const RunConfig& c, const std::string& part) {
-  for (const auto& n : c.notes)
-    if (n.find(part) != std::string::npos) return true;
-  return false;
-}
 
 /// The issue's example, with M set (as the contract check runs it).
 const std::string example = R"toml(

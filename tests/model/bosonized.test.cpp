@@ -3,6 +3,7 @@
 // 11), and the paper's qubit example against its single effective thermal mode (Fantechi &
 // Merkli, "Qubit (spin) system", with the corrections the issue records: coupling factor
 // sqrt(1 - 2w), thermal occupation w / (1 - 2w), frequency -omega_R).
+#include "support/config.hpp"
 #include "qfluct/core/error.hpp"
 #include "qfluct/io/config_file.hpp"
 #include "qfluct/simulate.hpp"
@@ -14,12 +15,12 @@
 #include <cmath>
 
 using namespace qfluct;
+using qfluct::test::config;
+using qfluct::test::has_note;
+using qfluct::test::refusal;
 
 namespace {
 
-RunConfig config(const std::string& text, const std::vector<std::string>& overrides = {}) {
-  return load_config(toml::parse(text), overrides, Command::run);
-}
 
 double largest_difference(const TimeSeries& a, const TimeSeries& b) {
   REQUIRE(a.columns == b.columns);
