@@ -220,7 +220,10 @@ int run_command(const CommonOptions& o, const std::vector<std::string>& argv, qf
   print_notes(config, o);
   set_threads(o);
   recover_output(o, paths);
-  TimeSeries series = simulate(config, {.progress = !o.quiet && stderr_is_terminal()});
+  if (config.output.records > 0 && !paths)
+    throw InputError("output.records", "the records are written to OUT.records.csv beside the -o OUT.csv; give -o");
+  TimeSeries series = simulate(config, {.progress = !o.quiet && stderr_is_terminal(),
+                                        .note = [&o](const std::string& text) { note(o, text); }});
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   nlohmann::json sidecar = sidecar_header(o, argv, config.to_json());
   sidecar["derived"] = series.info["derived"];

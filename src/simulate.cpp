@@ -266,14 +266,83 @@ nlohmann::json steady_info(const SteadyState& ss, nlohmann::json derived) {
           {"derived", std::move(derived)}};
 }
 
+/// The channels solver.unravelling makes homodyne, resolved against the model's channels (named
+/// errors for names the model does not have and for sector-changing channels named explicitly).
+std::vector<HomodyneChannel> homodyne_channels(const RunConfig& c, const SectorModel& model,
+                                               const std::function<void(const std::string&)>& note) {
+  const auto& sv = c.solver;
+  const auto& channels = model.channels();
+  std::string names;
+  for (const auto& ch : channels) names += (names.empty() ? "" : ", ") + ch.name;
+  const std::string listing = channels.empty() ? "this model has no channels"
+                                               : fmt::format("this model's channels are {} (a channel whose rate is 0 "
+                                                             "is not built)", names);
+  auto index_of = [&](const std::string& name) {
+    for (std::size_t i = 0; i < channels.size(); ++i)
+      if (channels[i].name == name) return int(i);
+    return -1;
+  };
+  auto keeps_sector = [](const Channel& ch) {
+    return std::all_of(ch.sector_shift.begin(), ch.sector_shift.end(), [](int s) { return s == 0; });
+  };
+  auto phase_of = [&](const std::string& name) {
+    const auto it = sv.homodyne_phase_per_channel.find(name);
+    return it != sv.homodyne_phase_per_channel.end() ? it->second : sv.homodyne_phase;
+  };
+  std::vector<HomodyneChannel> out;
+  if (sv.unravelling_per_channel.empty()) {
+    if (sv.unravelling != "homodyne") return out;
+    std::string jumping;
+    for (std::size_t i = 0; i < channels.size(); ++i) {
+      if (keeps_sector(channels[i])) out.push_back({int(i), phase_of(channels[i].name)});
+      else jumping += (jumping.empty() ? "" : ", ") + channels[i].name;
+    }
+    if (channels.empty() && note) note("solver.unravelling = \"homodyne\": this model has no channels to unravel");
+    else if (!jumping.empty() && note)
+      note(fmt::format("solver.unravelling = \"homodyne\": {} change{} the Dicke sector (a local jump of the bath moves "
+                       "j) and stay{} quantum jumps", jumping, jumping.find(',') == std::string::npos ? "s" : "",
+                       jumping.find(',') == std::string::npos ? "s" : ""));
+  } else {
+    for (const auto& [name, how] : sv.unravelling_per_channel) {
+      const int i = index_of(name);
+      if (i < 0) throw InputError("solver.unravelling." + name, fmt::format("no channel named {}: {}", name, listing));
+      if (how != "homodyne") continue;
+      if (!keeps_sector(channels[std::size_t(i)]))
+        throw InputError("solver.unravelling." + name,
+                         fmt::format("{} changes the Dicke sector (a local jump of the bath moves j by one), so it "
+                                     "cannot be unravelled by homodyne detection; it can only jump", name));
+      out.push_back({i, phase_of(name)});
+    }
+    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.channel < b.channel; });
+  }
+  for (const auto& [name, phase] : sv.homodyne_phase_per_channel) {
+    const int i = index_of(name);
+    const bool homodyne = std::any_of(out.begin(), out.end(), [&](const auto& h) { return h.channel == i; });
+    if (!homodyne)
+      throw InputError("solver.homodyne_phase." + name,
+                       i < 0 ? fmt::format("no channel named {}: {}", name, listing)
+                             : fmt::format("channel {} is not unravelled by homodyne detection", name));
+  }
+  return out;
+}
+
 /// The ensemble settings of a jump run, with a progress bar.
-EnsembleOptions ensemble_options(const RunConfig& c, bool full_sectors, ProgressBar& bar) {
+EnsembleOptions ensemble_options(const RunConfig& c, const SectorModel& model, bool full_sectors, ProgressBar& bar,
+                                 const SimulateOptions& options) {
   const auto& sv = c.solver;
   EnsembleOptions opts;
   opts.ntraj = sv.ntraj;
   opts.seed = sv.seed;
   opts.tol = sv.tol;
-  opts.jump = {full_sectors, sv.window_tol, JumpOptions{}.taylor_tol, sv.jump_tol};
+  opts.jump.full_sectors = full_sectors;
+  opts.jump.window_tol = sv.window_tol;
+  opts.jump.jump_tol = sv.jump_tol;
+  opts.jump.homodyne = homodyne_channels(c, model, options.note);
+  // Automatic step: rate dt = 1e-3 for the fastest homodyne channel (and dt <= 1e-3).
+  double fastest = 1.0;
+  for (const auto& h : opts.jump.homodyne) fastest = std::max(fastest, model.channels()[std::size_t(h.channel)].rate);
+  opts.jump.dt_sde = sv.dt_sde > 0 ? sv.dt_sde : 1e-3 / fastest;
+  opts.records = c.output.records;
   opts.progress = [&bar](long done, long) { bar.update(double(done)); };
   return opts;
 }
@@ -435,7 +504,7 @@ TimeSeries simulate_open_system(const RunConfig& config, const SimulateOptions& 
           return BlockMasterEquation(model).solve(times, opts);
         }
         ProgressBar bar("trajectories", double(config.solver.ntraj), "traj", options.progress);
-        return run_ensemble(model, times, ensemble_options(config, true, bar));
+        return run_ensemble(model, times, ensemble_options(config, model, true, bar, options));
       },
       [&](const OpenSystemModel& model, const TimeSeries& out) {
         std::vector<double> top;
@@ -700,7 +769,7 @@ TimeSeries simulate(const RunConfig& config, const SimulateOptions& options) {
       }
       case SolverMethod::jump: {
         ProgressBar bar("trajectories", double(config.solver.ntraj), "traj", options.progress);
-        out = run_ensemble(*model, times, ensemble_options(config, config.solver.full_sectors, bar));
+        out = run_ensemble(*model, times, ensemble_options(config, *model, config.solver.full_sectors, bar, options));
         break;
       }
     }

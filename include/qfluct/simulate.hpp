@@ -6,12 +6,17 @@
 #include "qfluct/model/sector_model.hpp"
 #include "qfluct/solver/time_series.hpp"
 
+#include <functional>
 #include <memory>
+#include <string>
 
 namespace qfluct {
 
 struct SimulateOptions {
   bool progress = false;  ///< draw a progress bar on stderr
+  /// Receives notes found once the model is built (e.g. channels solver.unravelling = "homodyne"
+  /// leaves jumping), before the run starts; may be empty.
+  std::function<void(const std::string&)> note;
 };
 
 /// Time evolution on the grid output.dt .. output.t_end. info["derived"] holds the model's

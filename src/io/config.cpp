@@ -37,6 +37,13 @@ std::string to_string(ModelKind k) {
   return "?";
 }
 
+bool SolverConfig::any_homodyne() const {
+  if (unravelling_per_channel.empty()) return unravelling == "homodyne";
+  for (const auto& [name, how] : unravelling_per_channel)
+    if (how == "homodyne") return true;
+  return false;
+}
+
 std::string to_string(SolverMethod m) {
   switch (m) {
     case SolverMethod::master: return "master";
@@ -55,8 +62,9 @@ const std::map<std::string, std::set<std::string>>& schema() {
         "fock_cutoff", "fock_tol", "couplings", "couplings_seed"}},
       {"initial", {"central", "bath"}},
       {"solver",
-       {"method", "rtol", "atol", "ntraj", "seed", "tol", "window", "window_tol", "jump_tol", "reservoir_method"}},
-      {"output", {"t_end", "dt", "fluctuations", "entanglement", "observable"}},
+       {"method", "rtol", "atol", "ntraj", "seed", "tol", "window", "window_tol", "jump_tol", "reservoir_method",
+        "unravelling", "homodyne_phase", "dt_sde"}},
+      {"output", {"t_end", "dt", "fluctuations", "entanglement", "observable", "records"}},
       {"system", {"H", "initial", "channel"}},
       {"reservoir", {"h", "rho", "M", "scaling", "coupling"}},
   };
@@ -750,6 +758,51 @@ void apply_override(toml::table& table, const std::string& assignment) {
   t->insert_or_assign(leaf, *parsed.get("value"));
 }
 
+/// solver.unravelling (a string for every channel, or a table per channel), solver.homodyne_phase
+/// (a number, or a table per channel) and solver.dt_sde. Channel names are checked against the
+/// model when it is built (simulate), where the channels are known.
+void parse_unravelling(const toml::table& t, SolverConfig& sv) {
+  const std::vector<std::string> choices = {"jump", "homodyne"};
+  if (const toml::node* n = find(t, "solver", "unravelling"); n && n->is_table()) {
+    for (const auto& [name, value] : *n->as_table()) {
+      const std::string key = "solver.unravelling." + std::string(name.str());
+      const auto v = value.value_exact<std::string>();
+      if (!v) throw InputError(key, "expected \"jump\" or \"homodyne\", got " + toml_type_name(value));
+      if (*v != "jump" && *v != "homodyne")
+        throw InputError(key, fmt::format("unknown value \"{}\"; expected \"jump\" or \"homodyne\"", *v));
+      sv.unravelling_per_channel[std::string(name.str())] = *v;
+    }
+    if (sv.unravelling_per_channel.empty())
+      throw InputError("solver.unravelling", "the table names no channel; name channels (tau_minus = \"homodyne\") or "
+                                             "give \"jump\" or \"homodyne\" for all");
+  } else if (n && !n->value_exact<std::string>()) {
+    throw InputError("solver.unravelling", "expected \"jump\", \"homodyne\" or a table of channel names, got " +
+                                               toml_type_name(*n));
+  } else {
+    sv.unravelling = get_choice(t, "solver", "unravelling", "jump", choices);
+  }
+  if (const toml::node* n = find(t, "solver", "homodyne_phase"); n && n->is_table()) {
+    for (const auto& [name, value] : *n->as_table()) {
+      const std::string key = "solver.homodyne_phase." + std::string(name.str());
+      std::optional<double> phase = value.value_exact<double>();
+      if (!phase)
+        if (auto i = value.value_exact<int64_t>()) phase = double(*i);
+      if (!phase || !std::isfinite(*phase)) throw InputError(key, "expected a finite number (radians), got " + toml_type_name(value));
+      const auto it = sv.unravelling_per_channel.find(std::string(name.str()));
+      if (it == sv.unravelling_per_channel.end() ? sv.unravelling != "homodyne" : it->second != "homodyne")
+        throw InputError(key, fmt::format("channel {} is not unravelled by homodyne detection (solver.unravelling)",
+                                          std::string(name.str())));
+      sv.homodyne_phase_per_channel[std::string(name.str())] = *phase;
+    }
+  } else {
+    sv.homodyne_phase = get_double(t, "solver", "homodyne_phase", 0.0);
+    if (!std::isfinite(sv.homodyne_phase)) throw InputError("solver.homodyne_phase", "must be a finite number (radians)");
+  }
+  sv.dt_sde = get_double(t, "solver", "dt_sde", 0.0);
+  if (find(t, "solver", "dt_sde") && !(sv.dt_sde > 0 && std::isfinite(sv.dt_sde)))
+    throw InputError("solver.dt_sde", fmt::format("must be > 0 (the longest step of the diffusive part), got {}", sv.dt_sde));
+}
+
 RunConfig parse_config(const toml::table& t, Command command) {
   check_known_keys(t);
   RunConfig c;
@@ -914,6 +967,7 @@ RunConfig parse_config(const toml::table& t, Command command) {
   sv.full_sectors = get_choice(t, "solver", "window", "adaptive", {"adaptive", "full"}) == "full";
   sv.window_tol = get_double(t, "solver", "window_tol", sv.window_tol);
   sv.jump_tol = get_double(t, "solver", "jump_tol", sv.jump_tol);
+  parse_unravelling(t, sv);
   if (c.kind == ModelKind::finite_reservoir && sv.method == SolverMethod::jump && command == Command::run)
     throw InputError("solver.method", "finite_reservoir is solved exactly (solver.reservoir_method picks how); "
                                       "trajectories are for the other kinds, e.g. model.kind = \"bosonized\"");
@@ -923,10 +977,13 @@ RunConfig parse_config(const toml::table& t, Command command) {
       note_unused("solver", key, "qfluct steady solves L rho = 0 directly (sparse LU), without time evolution; the "
                                  "[solver] settings apply to qfluct run");
   } else if (c.solver.method == SolverMethod::master) {
-    for (const char* key : {"ntraj", "seed", "tol", "window", "window_tol", "jump_tol"})
+    for (const char* key : {"ntraj", "seed", "tol", "window", "window_tol", "jump_tol", "unravelling", "homodyne_phase", "dt_sde"})
       note_unused("solver", key, "it applies to method = \"jump\"");
   } else {
     for (const char* key : {"rtol", "atol"}) note_unused("solver", key, "it applies to method = \"master\"");
+    if (!sv.any_homodyne())
+      for (const char* key : {"homodyne_phase", "dt_sde"})
+        note_unused("solver", key, "it applies to homodyne channels (solver.unravelling)");
     if (open)
       for (const char* key : {"window", "window_tol"})
         note_unused("solver", key, "open_system trajectories carry the whole truncated space (no adaptive window)");
@@ -939,6 +996,22 @@ RunConfig parse_config(const toml::table& t, Command command) {
   require_positive("output.t_end", c.output.t_end);
   require_positive("output.dt", c.output.dt);
   if (c.output.t_end / c.output.dt > 1e7) throw InputError("output.dt", "more than 1e7 output times; raise output.dt");
+  const long long records = get_integer(t, "output", "records", 0);
+  if (records < 0) throw InputError("output.records", fmt::format("must be >= 0 (0 = none), got {}", records));
+  if (c.command == Command::run && c.solver.method == SolverMethod::jump) {
+    if (records > c.solver.ntraj)
+      throw InputError("output.records", fmt::format("asks for {} trajectories' records, but solver.ntraj = {}", records,
+                                                     c.solver.ntraj));
+    // Each record row holds about a dozen numbers of ~25 characters: cap the file near 10 GB.
+    if (double(records) * (c.output.t_end / c.output.dt + 1) > 3e7)
+      throw InputError("output.records", fmt::format("{} trajectories x {:.0f} output times is more than 3e7 record "
+                                                     "rows; record fewer trajectories or raise output.dt",
+                                                     records, c.output.t_end / c.output.dt + 1));
+    c.output.records = long(records);
+  } else {
+    note_unused("output", "records", c.command == Command::run ? "it applies to solver.method = \"jump\""
+                                                               : "qfluct steady runs no trajectories");
+  }
 
   if (!open) p.validate();  // open_system: the central-spin parameters are noted as ignored, not checked
   return c;
@@ -1092,6 +1165,8 @@ nlohmann::json open_system_json(const RunConfig& c, nlohmann::json solver_json) 
 }  // namespace
 
 nlohmann::json RunConfig::to_json() const {
+  // Every kind's parameters, then the output keys they share.
+  nlohmann::json all = [&]() -> nlohmann::json {
   const auto& p = model;
   nlohmann::json initial;
   initial["central"] = p.central;
@@ -1107,6 +1182,11 @@ nlohmann::json RunConfig::to_json() const {
     solver_json["window"] = solver.full_sectors ? "full" : "adaptive";
     solver_json["window_tol"] = solver.window_tol;
     solver_json["jump_tol"] = solver.jump_tol;
+    if (!solver.unravelling_per_channel.empty()) solver_json["unravelling"] = solver.unravelling_per_channel;
+    else solver_json["unravelling"] = solver.unravelling;
+    if (!solver.homodyne_phase_per_channel.empty()) solver_json["homodyne_phase"] = solver.homodyne_phase_per_channel;
+    else if (solver.homodyne_phase != 0.0) solver_json["homodyne_phase"] = solver.homodyne_phase;
+    if (solver.dt_sde > 0) solver_json["dt_sde"] = solver.dt_sde;
   }
   if (kind == ModelKind::open_system) return open_system_json(*this, solver_json);
   if (kind == ModelKind::bosonized || kind == ModelKind::finite_reservoir) return reservoir_json(*this, solver_json);
@@ -1140,6 +1220,9 @@ nlohmann::json RunConfig::to_json() const {
   nlohmann::json j = {{"model", model_json}, {"initial", initial}, {"output", output_json}};
   if (command == Command::run) j["solver"] = solver_json;  // steady uses no solver setting
   return j;
+  }();
+  if (output.records > 0) all["output"]["records"] = output.records;
+  return all;
 }
 
 }  // namespace qfluct

@@ -54,6 +54,15 @@ TimeSeries run_ensemble(const SectorModel& model, const std::vector<double>& tim
   TimeSeries out;
   out.columns = observables.column_names();
   out.times = times;
+  const long kept = std::min(o.records, o.ntraj);
+  const Index width = probe.measurement_width();
+  if (kept > 0) {
+    out.records.homodyne = probe.homodyne_names();
+    out.records.jump_channels = probe.jump_channel_names();
+    out.records.times = times;
+    out.records.values.assign(std::size_t(kept), Eigen::MatrixXd(T, width));
+    for (long i = 0; i < kept; ++i) out.records.trajectory.push_back(i);
+  }
 
   // Estimates from what has run so far.
   auto estimate = [&] {
@@ -116,7 +125,12 @@ TimeSeries run_ensemble(const SectorModel& model, const std::vector<double>& tim
           const long begin = g * group_size, end = std::min(o.ntraj, begin + group_size);
           for (long i = begin; i < end; ++i) {
             Rng rng = trajectory_rng(o.seed, std::uint64_t(i));
-            worker.run(rng, record.data(), result.stats);
+            // Rows of the records matrix are the output times: fill it through its transpose's
+            // storage (row-major T x width).
+            Eigen::MatrixXd row_major;
+            if (i < kept) row_major.resize(width, T);
+            worker.run(rng, record.data(), result.stats, i < kept ? row_major.data() : nullptr);
+            if (i < kept) out.records.values[std::size_t(i)] = row_major.transpose();
             result.moments.add(record.data());
             result.largest = result.largest.cwiseMax(record.cwiseAbs());
             const long n = ++done;
@@ -210,6 +224,32 @@ TimeSeries run_ensemble(const SectorModel& model, const std::vector<double>& tim
       {"heavy_tail_times", heavy},
       {"threads", omp_get_max_threads()},
       {"solver_seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()}};
+  // Which channel is unravelled how (every channel of the model, by the names the config uses).
+  nlohmann::json per_channel_unravelling = nlohmann::json::object();
+  std::string jumping, homodyne;
+  for (std::size_t c = 0; c < model.channels().size(); ++c) {
+    const std::string& name = model.channels()[c].name;
+    bool diffusive = false;
+    for (const auto& h : o.jump.homodyne) diffusive = diffusive || std::size_t(h.channel) == c;
+    per_channel_unravelling[name] = diffusive ? "homodyne" : "jump";
+    (diffusive ? homodyne : jumping) += ((diffusive ? homodyne : jumping).empty() ? "" : ", ") + name;
+  }
+  out.info["unravelling_per_channel"] = per_channel_unravelling;
+  if (!o.jump.homodyne.empty()) {
+    out.info["unravelling"] = fmt::format(
+        "homodyne detection (efficiency 1) of {}: normalised stochastic Schrodinger equation, Lie splitting of "
+        "the linear part (Taylor propagator) and the Milstein scheme{}; quantum jumps of {}",
+        homodyne, o.jump.levy_areas ? " with Levy areas (strong order 1)" : " without Levy areas (strong order 1/2)",
+        jumping.empty() ? "no channel" : jumping);
+    nlohmann::json phases = nlohmann::json::object();
+    for (const auto& h : o.jump.homodyne) phases[model.channels()[std::size_t(h.channel)].name] = h.phase;
+    out.info["homodyne_phase"] = phases;
+    out.info["dt_sde"] = o.jump.dt_sde;
+    out.info["sde_steps_per_trajectory"] = double(stats.sde_steps) / n;
+    out.info["levy_area_terms"] = stats.max_levy_area_terms;
+    out.info["homodyne_outputs"] = probe.homodyne_names();
+  }
+  if (kept > 0) out.info["records"] = kept;
   if (!modes.empty()) {
     out.info["largest_top_rung_population"] = top;
     out.info["top_level_population_per_mode"] = top_per_mode;

@@ -23,6 +23,8 @@ void TrajectoryStatistics::merge(const TrajectoryStatistics& o) {
   max_edge_population = std::max(max_edge_population, o.max_edge_population);
   max_trimmed_population = std::max(max_trimmed_population, o.max_trimmed_population);
   max_branch_mismatch = std::max(max_branch_mismatch, o.max_branch_mismatch);
+  sde_steps += o.sde_steps;
+  max_levy_area_terms = std::max(max_levy_area_terms, o.max_levy_area_terms);
   if (top_level_population.size() < o.top_level_population.size()) top_level_population.resize(o.top_level_population.size());
   for (std::size_t m = 0; m < o.top_level_population.size(); ++m) {
     auto& mine = top_level_population[m];
@@ -54,6 +56,8 @@ struct JumpUnravelling::Generator {
   RVec decay;                       // sum_c rate_c weights_c
   RVec row_sum;                     // work space for the norm bound
   std::vector<Operator> drives;     // H_i on the window (time-dependent models)
+  std::vector<Operator> outputs;    // K_b of each homodyne output on the window (window to itself)
+  double output_rate = 0.0;         // largest rate ||K_b||^2 of the outputs: the noises' scale
   const SectorModel* model = nullptr;
 
   /// y = A(t) x with the drive terms -i f_i(t) H_i x.
@@ -84,6 +88,39 @@ JumpUnravelling::JumpUnravelling(const SectorModel& model, std::vector<double> t
     : model_(model), observables_(model), times_(std::move(times)), options_(options),
       gen_(std::make_unique<Generator>()) {
   if (times_.empty()) throw std::invalid_argument("JumpUnravelling: no output times");
+  const auto& channels = model_.channels();
+  homodyne_channel_.assign(channels.size(), 0);
+  for (const HomodyneChannel& h : options_.homodyne) {
+    if (h.channel < 0 || std::size_t(h.channel) >= channels.size())
+      throw std::invalid_argument(fmt::format("JumpUnravelling: no channel {} for homodyne detection", h.channel));
+    const Channel& ch = channels[std::size_t(h.channel)];
+    for (int shift : ch.sector_shift)
+      if (shift != 0)
+        throw std::invalid_argument(fmt::format("JumpUnravelling: channel {} changes the sector; it cannot be "
+                                                "unravelled by homodyne detection", ch.name));
+    if (homodyne_channel_[std::size_t(h.channel)])
+      throw std::invalid_argument(fmt::format("JumpUnravelling: channel {} listed twice", ch.name));
+    homodyne_channel_[std::size_t(h.channel)] = 1;
+  }
+  // Outputs in channel order (then branch order), whatever the order of options_.homodyne.
+  for (std::size_t c = 0; c < channels.size(); ++c) {
+    const Channel& ch = channels[c];
+    if (!homodyne_channel_[c]) {
+      jump_names_.push_back(ch.name);
+      continue;
+    }
+    double phase = 0.0;
+    for (const HomodyneChannel& h : options_.homodyne)
+      if (std::size_t(h.channel) == c) phase = h.phase;
+    for (Index b = 0; b < ch.branches(); ++b) {
+      outputs_.push_back({int(c), b, std::sqrt(ch.rate) * std::polar(1.0, -phase)});
+      homodyne_names_.push_back(ch.branches() == 1 ? ch.name : fmt::format("{}_{}", ch.name, b));
+      output_shift_ = std::max(output_shift_, std::abs(ch.ladder_shift[std::size_t(b)]));
+    }
+  }
+  if (!outputs_.empty() && !(options_.dt_sde > 0))
+    throw std::invalid_argument("JumpUnravelling: dt_sde must be > 0 with homodyne channels");
+  wiener_ = WienerIncrements(Index(outputs_.size()));
   if (!model_.windowed()) options_.full_sectors = true;
   if (model_.time_dependent()) {
     options_.full_sectors = true;  // driven models are small (the mean-field central spin)
@@ -107,7 +144,7 @@ void JumpUnravelling::build_generator() {
     g.weights.resize(channels.size());
     for (std::size_t c = 0; c < channels.size(); ++c) {
       model_.fill_channel_weight(int(c), s, w, g.weights[c]);
-      g.decay += channels[c].rate * g.weights[c];
+      if (!homodyne_channel_[c]) g.decay += channels[c].rate * g.weights[c];  // homodyne: in the diffusive part
     }
   } else {
     // General path: Gamma = sum_c rate_c W_c is not diagonal; it stays an operator in A, and no
@@ -115,7 +152,7 @@ void JumpUnravelling::build_generator() {
     g.channel_ops.resize(channels.size());
     for (std::size_t c = 0; c < channels.size(); ++c) {
       model_.fill_channel_operator(int(c), s, w, g.channel_ops[c]);
-      g.general.emplace_back(&g.channel_ops[c], cplx(-0.5 * channels[c].rate));
+      if (!homodyne_channel_[c]) g.general.emplace_back(&g.channel_ops[c], cplx(-0.5 * channels[c].rate));
     }
   }
   g.c = D > 0 ? g.decay.minCoeff() : 0.0;
@@ -150,6 +187,13 @@ void JumpUnravelling::build_generator() {
   g.norm = D > 0 ? g.row_sum.maxCoeff() : 0.0;
   for (const auto& [op, factor] : g.general) g.norm += std::abs(factor) * op->infinity_norm();
   g.model = &model_;
+  g.outputs.resize(outputs_.size());
+  g.output_rate = 0.0;
+  for (std::size_t k = 0; k < outputs_.size(); ++k) {
+    model_.fill_kraus(outputs_[k].channel, int(outputs_[k].branch), s, w, w, g.outputs[k]);
+    const double n = g.outputs[k].infinity_norm();
+    g.output_rate = std::max(g.output_rate, std::norm(outputs_[k].factor) * n * n);
+  }
   if (model_.time_dependent()) {
     g.drives.resize(model_.drive_count());
     for (int i = 0; i < model_.drive_count(); ++i) model_.fill_drive(i, s, w, w, g.drives[i]);
@@ -351,11 +395,14 @@ void JumpUnravelling::jump(Rng& rng, TrajectoryStatistics& stats) {
   channel_p_.resize(channels.size());
   double total = 0.0;
   for (std::size_t c = 0; c < channels.size(); ++c)
-    total += (channel_p_[c] = channels[c].rate * (diagonal ? g.weights[c].dot(population_)
-                                                           : std::max(0.0, g.channel_ops[c].expectation(phi).real())));
+    total += (channel_p_[c] = homodyne_channel_[c] ? 0.0
+                              : channels[c].rate * (diagonal ? g.weights[c].dot(population_)
+                                                             : std::max(0.0, g.channel_ops[c].expectation(phi).real())));
+  if (!(total > 0)) throw NumericalError("a jump with no jump channel of positive weight");
   double u = boost::random::uniform_01<double>()(rng) * total;
   std::size_t c = 0;
   while (c + 1 < channels.size() && (u -= channel_p_[c]) >= 0.0) ++c;
+  while (channel_p_[c] == 0.0 && c > 0) --c;  // rounding at the end of the list: last positive channel
   // Stage 2: the branch (target sector), from ||K_b phi||^2 = <phi|K_b^+K_b|phi> (diagonal).
   const Channel& ch = channels[c];
   const int s = state_.sector;
@@ -415,10 +462,13 @@ void JumpUnravelling::jump(Rng& rng, TrajectoryStatistics& stats) {
   ++stats.jumps;
   if (stats.jumps_per_channel.size() < channels.size()) stats.jumps_per_channel.resize(channels.size(), 0);
   ++stats.jumps_per_channel[c];
+  ++counts_[c];
 }
 
-void JumpUnravelling::run(Rng& rng, double* record, TrajectoryStatistics& stats) {
+void JumpUnravelling::run(Rng& rng, double* record, TrajectoryStatistics& stats, double* measurement) {
   const Index raw = observables_.raw_size();
+  integrated_.setZero(Index(outputs_.size()));
+  counts_.assign(model_.channels().size(), 0);
   ++stats.trajectories;
   state_ = model_.sample_initial(rng, options_.full_sectors, options_.window_tol);
   normalise(state_.psi);
@@ -433,6 +483,12 @@ void JumpUnravelling::run(Rng& rng, double* record, TrajectoryStatistics& stats)
   auto measure = [&](std::size_t i) {
     observables_.measure(state_, times_[i], record + Index(i) * raw);
     for (int m = 0; m < modes; ++m) stats.top_level_population[std::size_t(m)][i] += top_level_population(m);
+    if (measurement) {
+      double* row = measurement + Index(i) * measurement_width();
+      for (Index k = 0; k < integrated_.size(); ++k) *row++ = integrated_(k);
+      for (std::size_t c = 0; c < counts_.size(); ++c)
+        if (!homodyne_channel_[c]) *row++ = double(counts_[c]);
+    }
   };
   measure(0);
   if (model_.time_dependent()) {
@@ -447,6 +503,7 @@ void JumpUnravelling::run(Rng& rng, double* record, TrajectoryStatistics& stats)
     auto plan = [&] {
       const Generator& g = *gen_;
       h = t_out - t;
+      if (!outputs_.empty()) h = std::min(h, options_.dt_sde);
       // Taylor steps with h ||A|| <= 1 on windows (the margin rule assumes it) and <= 3 on full
       // sectors: fewer operator applications per unit time; the largest term, 3^3/3! = 4.5,
       // costs at most one digit to cancellation.
@@ -454,7 +511,8 @@ void JumpUnravelling::run(Rng& rng, double* record, TrajectoryStatistics& stats)
       if (g.c > 0) h = std::min(h, f0 / g.c);  // the jump cannot come later than this
     };
     plan();
-    if (!options_.full_sectors) last_margin_ = required_margin(h * gen_->norm, options_.window_tol);
+    // The diffusive part applies each output's K twice (the Milstein term): 2 shifts more.
+    if (!options_.full_sectors) last_margin_ = required_margin(h * gen_->norm, options_.window_tol) + 2 * output_shift_;
     if (!options_.full_sectors && ensure_margin(last_margin_, stats)) {
       build_generator();
       plan();
@@ -487,6 +545,7 @@ void JumpUnravelling::run(Rng& rng, double* record, TrajectoryStatistics& stats)
       state_.psi.swap(scratch_);
       state_.psi *= 1.0 / std::sqrt(n2);
       log_scale_ += std::log(n2) - ch;
+      homodyne_step(t, h_used, rng, stats);
       if (!options_.full_sectors) stats.max_edge_population = std::max(stats.max_edge_population, edge_population());
       if (to_output && h_used == h) {
         t = t_out;
@@ -507,6 +566,10 @@ void JumpUnravelling::run(Rng& rng, double* record, TrajectoryStatistics& stats)
       evaluate(1.0, scratch_);
     }
     state_.psi.swap(scratch_);
+    if (!outputs_.empty()) {
+      normalise(state_.psi);
+      homodyne_step(t, theta * h_used, rng, stats);
+    }
     t += theta * h_used;
     jump(rng, stats);
     log_scale_ = 0.0;
@@ -529,6 +592,7 @@ void JumpUnravelling::run_driven(Rng& rng, TrajectoryStatistics& stats, double l
     const double t_out = times_[next];
     const double f0 = log_scale_ - log_r;
     double hh = std::min(h, t_out - t);
+    if (!outputs_.empty()) hh = std::min(hh, options_.dt_sde);
     if (g.c > 0) hh = std::min(hh, f0 / g.c);
     const double err = ode_->try_step(t, state_.psi, hh, scratch_);
     ++stats.taylor_steps;
@@ -543,6 +607,7 @@ void JumpUnravelling::run_driven(Rng& rng, TrajectoryStatistics& stats, double l
       const double n2 = scratch_.squaredNorm();
       state_.psi = scratch_ / std::sqrt(n2);
       log_scale_ += std::log(n2) - g.c * hh;
+      homodyne_step(t, hh, rng, stats);
       if (hh == t_out - t) {
         t = t_out;
         measure(next++);
@@ -573,12 +638,80 @@ void JumpUnravelling::run_driven(Rng& rng, TrajectoryStatistics& stats, double l
       }
     }
     state_.psi = scratch2_;
+    if (!outputs_.empty()) {
+      normalise(state_.psi);
+      homodyne_step(t, theta * hh, rng, stats);
+    }
     t += theta * hh;
     jump(rng, stats);
     log_scale_ = 0.0;
     log_r = std::log(uniform_open0(rng));
     build_generator();
   }
+}
+
+void JumpUnravelling::homodyne_step(double t, double h, Rng& rng, TrajectoryStatistics& stats) {
+  const Index m = Index(outputs_.size());
+  if (m == 0 || !(h > 0)) return;
+  const Generator& g = *gen_;
+  if (noise_source_) {
+    noise_source_(t, h, dw_);
+  } else {
+    // Terms for the nominal step dt_sde: shorter steps (before a jump or an output time) are few,
+    // and their areas, O(h), only get smaller.
+    const int terms = options_.levy_areas ? levy_area_terms(m, g.output_rate, options_.dt_sde) : 0;
+    stats.max_levy_area_terms = std::max(stats.max_levy_area_terms, terms);
+    wiener_.draw(rng, h, terms, dw_);
+  }
+  if (dw_.dW.size() != m || dw_.I.rows() != m || dw_.I.cols() != m)
+    throw std::invalid_argument(fmt::format("JumpUnravelling: a Wiener step needs {} increments", m));
+  const CVec& psi = state_.psi;  // normalised
+  const Index D = psi.size();
+  lpsi_.resize(std::size_t(m));
+  noise_.resize(std::size_t(m));
+  x_.resize(m);
+  for (Index k = 0; k < m; ++k) {
+    CVec& l = lpsi_[std::size_t(k)];
+    l.setZero(D);
+    g.outputs[std::size_t(k)].apply(psi, l, outputs_[std::size_t(k)].factor);
+    x_(k) = 2.0 * psi.dot(l).real();
+    noise_[std::size_t(k)] = l - (0.5 * x_(k)) * psi;
+  }
+  // Drift: -(1/2) sum_c rate_c W_c psi over the homodyne channels, + (x/2) L psi - (x^2/8) psi.
+  next_ = psi;
+  double scalar = 0.0;
+  for (Index k = 0; k < m; ++k) {
+    next_ += (0.5 * h * x_(k)) * lpsi_[std::size_t(k)];
+    scalar -= 0.125 * x_(k) * x_(k);
+  }
+  next_ += (h * scalar) * psi;
+  const auto& channels = model_.channels();
+  for (std::size_t c = 0; c < channels.size(); ++c) {
+    if (!homodyne_channel_[c]) continue;
+    if (model_.diagonal_channel_weights())
+      next_.array() -= (0.5 * h * channels[c].rate) * g.weights[c].array().cast<cplx>() * psi.array();
+    else
+      g.channel_ops[c].apply(psi, next_, -0.5 * h * channels[c].rate);
+  }
+  // Noise and the Milstein terms sum_{j,k} I(j, k) (b_k . grad) b_j... written out for
+  // b_k(psi) = (L_k - x_k/2) psi with x_k = <psi|L_k + L_k^+|psi>: the derivative of b_k along
+  // v = b_j is (L_k - x_k/2) v - Re(<psi|L_k v> + <L_k psi|v>) psi (Re <psi|b_j> = 0, so the
+  // normalisation does not enter).
+  for (Index k = 0; k < m; ++k) next_ += dw_.dW(k) * noise_[std::size_t(k)];
+  for (Index j = 0; j < m; ++j)
+    for (Index k = 0; k < m; ++k) {
+      const double Ijk = dw_.I(j, k);
+      if (Ijk == 0.0) continue;
+      const CVec& v = noise_[std::size_t(j)];
+      work_.setZero(D);
+      g.outputs[std::size_t(k)].apply(v, work_, outputs_[std::size_t(k)].factor);
+      const double re = (psi.dot(work_) + lpsi_[std::size_t(k)].dot(v)).real();
+      next_ += Ijk * (work_ - (0.5 * x_(k)) * v - re * psi);
+    }
+  for (Index k = 0; k < m; ++k) integrated_(k) += x_(k) * h + dw_.dW(k);
+  normalise(next_);
+  state_.psi.swap(next_);
+  ++stats.sde_steps;
 }
 
 }  // namespace qfluct

@@ -9,8 +9,12 @@
 ///             (inhomogeneous couplings, full tensor-product space)
 ///   [initial] central ("up" | "down" | [x,y,z]), bath ("steady" | [x,y,z])
 ///   [solver]  method ("master" | "jump"), rtol, atol; for "jump": ntraj, seed, tol, window
-///             ("adaptive" | "full"), window_tol, jump_tol
-///   [output]  t_end, dt, fluctuations; for open_system: entanglement, [[output.observable]]
+///             ("adaptive" | "full"), window_tol, jump_tol, and the unravelling of each channel:
+///             unravelling ("jump" | "homodyne" for every channel that can be, or a table
+///             [solver.unravelling] CHANNEL = "jump" | "homodyne"), homodyne_phase (radians, or
+///             a table CHANNEL = phase), dt_sde (> 0; default 1e-3 / max(1, largest homodyne rate))
+///   [output]  t_end, dt, fluctuations, records (jump: the first K trajectories' measurement
+///             records, OUT.records.csv); for open_system: entanglement, [[output.observable]]
 ///
 /// model.kind = "open_system" (the system S with bosonic modes, see OpenSystemSpec) reads
 ///   [system]             H (d x d Hermitian, 1 <= d <= 64), initial (d x d density matrix or a
@@ -35,6 +39,7 @@
 #include "qfluct/model/reservoir_spec.hpp"
 
 #include <cstdint>
+#include <map>
 #include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <vector>
@@ -59,11 +64,22 @@ struct SolverConfig {
   double window_tol = 1e-12;   ///< jump: edge population that grows the window, in (0, 1e-2)
                                ///< ((0, 1e-6) and a bias estimate for a Bloch-vector bath)
   double jump_tol = 1e-12;     ///< jump: accuracy of the located jump times (in log-norm), in (0, 1e-2)
+  /// jump: "jump" or "homodyne" for every channel (solver.unravelling as a string; homodyne
+  /// leaves the sector-changing channels jumping, with a note), and per-channel choices
+  /// ([solver.unravelling] table; channels not named jump). Names are checked against the model.
+  std::string unravelling = "jump";
+  std::map<std::string, std::string> unravelling_per_channel;
+  double homodyne_phase = 0.0;                            ///< local-oscillator phase (radians)
+  std::map<std::string, double> homodyne_phase_per_channel;  ///< [solver.homodyne_phase] table
+  double dt_sde = 0.0;  ///< longest step of the diffusive part; 0 = automatic
+  /// Whether any channel may be homodyne (the names are resolved against the model later).
+  bool any_homodyne() const;
 };
 
 struct OutputConfig {
   double t_end = 4.0;
   double dt = 0.05;
+  long records = 0;  ///< jump: measurement records of the first `records` trajectories (OUT.records.csv)
 };
 
 struct RunConfig {

@@ -29,6 +29,7 @@ struct EnsembleOptions {
   double tol = 0.0;          ///< target standard error of every column; 0 = run all ntraj
   long group_size = 0;       ///< trajectories per jackknife group; 0 = ceil(ntraj / 200)
   JumpOptions jump;
+  long records = 0;          ///< keep the measurement records of the first `records` trajectories
   std::function<void(long done, long planned)> progress;
 };
 

@@ -24,15 +24,37 @@
 ///
 /// Time-dependent models (H(t) = H + sum_i f_i(t) H_i) are advanced instead with adaptive
 /// Dormand-Prince steps on whole sectors, and the jump time is found by re-stepping.
+///
+/// Homodyne channels (JumpOptions::homodyne; docs/unravellings.md). A channel whose branches all
+/// stay in their sector may be unravelled by homodyne detection (efficiency 1) instead of jumps:
+/// each branch b is one measured output L_b = sqrt(rate) e^{-i phase} K_b with its own Wiener
+/// process, and the state obeys the normalised stochastic Schrodinger equation
+///   d psi = [-i H - (1/2) sum_J (L_J^+L_J - <L_J^+L_J>)] psi dt            (jump channels J)
+///         + sum_b [-(1/2)(L_b^+L_b - x_b L_b + x_b^2/4) dt + (L_b - x_b/2) dW_b] psi,
+/// x_b = <L_b + L_b^+>, between the jumps of the other channels, whose waiting times are drawn as
+/// above. The homodyne current is I_b dt = x_b dt + dW_b. Each step of length h <= dt_sde is
+/// split (Lie): the linear jump-channel part exp(h A) by the Taylor propagator with its exact
+/// jump location, then the diffusive part by the Milstein scheme with the iterated Ito integrals
+/// of solver/wiener_increments.hpp (the noise terms of different outputs do not commute). Both
+/// parts are of strong order 1, and the splitting error, h dW [A, L] and its kind, is of the
+/// order Milstein itself neglects, so the scheme has strong order 1 and weak order 1 (measured:
+/// tests/solver/homodyne_order.test.cpp).
 #include "qfluct/core/random.hpp"
 #include "qfluct/model/observables.hpp"
 #include "qfluct/model/sector_model.hpp"
+#include "qfluct/solver/wiener_increments.hpp"
 
 #include <functional>
 #include <memory>
 #include <vector>
 
 namespace qfluct {
+
+/// A channel unravelled by homodyne detection (efficiency 1) instead of quantum jumps.
+struct HomodyneChannel {
+  int channel = 0;     ///< index into SectorModel::channels(); every branch must keep its sector
+  double phase = 0.0;  ///< local-oscillator phase phi (radians): L_b = sqrt(rate) e^{-i phi} K_b
+};
 
 struct JumpOptions {
   bool full_sectors = false;  ///< carry whole sectors instead of adaptive windows
@@ -46,6 +68,13 @@ struct JumpOptions {
   Index polynomial_root_terms = 8;
   double driven_rtol = 1e-9;  ///< time-dependent models: Dormand-Prince tolerances
   double driven_atol = 1e-11;
+  /// Homodyne channels (empty: every channel jumps) and the longest step of the stochastic
+  /// part (time units of the model's rates).
+  std::vector<HomodyneChannel> homodyne;
+  double dt_sde = 1e-3;
+  /// Draw the Levy areas of non-commuting noises (strong order 1); false keeps only the
+  /// symmetric part of the iterated integrals (strong order 1/2, weak order 1, cheaper).
+  bool levy_areas = true;
 };
 
 /// Counters of one or many trajectories (mergeable by adding; maxima by max).
@@ -61,6 +90,8 @@ struct TrajectoryStatistics {
   double max_edge_population = 0.0;    ///< largest edge-rung population reached within one step
   double max_trimmed_population = 0.0; ///< largest population discarded by one trim
   double max_branch_mismatch = 0.0;    ///< |sum_b ||K_b phi||^2 - <W_c>| / <W_c>, a self-check
+  long sde_steps = 0;                   ///< steps of the homodyne (diffusive) part
+  int max_levy_area_terms = 0;          ///< largest Fourier terms drawn for the Levy areas
   /// Truncated modes (SectorModel::truncated_modes): per mode and output time, the sum over
   /// trajectories of the population in the mode's two highest levels (the ensemble's truncation
   /// measure is this over the trajectory count).
@@ -77,11 +108,25 @@ class JumpUnravelling {
   JumpUnravelling(JumpUnravelling&&) noexcept;
 
   /// Runs one trajectory with its own random stream; writes raw records
-  /// (times.size() x observables.raw_size(), row-major) into `record`.
-  void run(Rng& rng, double* record, TrajectoryStatistics& stats);
+  /// (times.size() x observables.raw_size(), row-major) into `record`. With `measurement`
+  /// (times.size() x measurement_names().size(), row-major), also the trajectory's measurement
+  /// record at each output time: the integrated homodyne current Y_b(t) = int_{t0}^t I_b dt of
+  /// each homodyne output, then the number of jumps so far of each jump channel.
+  void run(Rng& rng, double* record, TrajectoryStatistics& stats, double* measurement = nullptr);
 
   const ObservableSet& observables() const { return observables_; }
   Index record_size() const { return Index(times_.size()) * observables_.raw_size(); }
+  /// The homodyne outputs (channel name, or name_b for a channel of several branches b)...
+  const std::vector<std::string>& homodyne_names() const { return homodyne_names_; }
+  /// ... and the channels that jump, in channels() order.
+  const std::vector<std::string>& jump_channel_names() const { return jump_names_; }
+  Index measurement_width() const { return Index(homodyne_names_.size() + jump_names_.size()); }
+
+  /// Replaces the random Wiener increments by `source(t, h, step)`, which fills `step` for the
+  /// step [t, t + h] (tests of strong convergence drive a trajectory along a given path).
+  void set_noise_source(std::function<void(double t, double h, WienerStep& step)> source) {
+    noise_source_ = std::move(source);
+  }
 
  private:
   struct Generator;  // A on the current window (defined in the .cpp)
@@ -110,6 +155,8 @@ class JumpUnravelling {
   double locate_jump(double f0, double f1, double ch, bool polynomial, TrajectoryStatistics& stats);
   void jump(Rng& rng, TrajectoryStatistics& stats);
   void run_driven(Rng& rng, TrajectoryStatistics& stats, double log_r, const std::function<void(std::size_t)>& measure);
+  /// The diffusive part over [t, t + h] on the normalised state_.psi (Milstein).
+  void homodyne_step(double t, double h, Rng& rng, TrajectoryStatistics& stats);
 
   const SectorModel& model_;
   ObservableSet observables_;
@@ -131,6 +178,25 @@ class JumpUnravelling {
   Operator kraus_;
   std::unique_ptr<class Dopri5> ode_;  // driven models only
   Index last_margin_ = 2;  // margin the last step required
+
+  // Homodyne outputs: one per branch of each homodyne channel.
+  struct Output {
+    int channel;
+    Index branch;
+    cplx factor;  // sqrt(rate) e^{-i phase}
+  };
+  std::vector<Output> outputs_;
+  std::vector<char> homodyne_channel_;  // per channel: unravelled by homodyne detection
+  std::vector<std::string> homodyne_names_, jump_names_;
+  Index output_shift_ = 0;               // largest |ladder shift| of an output's K
+  std::function<void(double, double, WienerStep&)> noise_source_;
+  WienerIncrements wiener_{0};
+  WienerStep dw_;
+  std::vector<CVec> lpsi_, noise_;       // L_b psi and (L_b - x_b/2) psi
+  RVec x_;                               // <L_b + L_b^+>
+  CVec next_, work_;
+  RVec integrated_;                      // Y_b(t) of the running trajectory
+  std::vector<long> counts_;             // jumps per channel of the running trajectory
 };
 
 }  // namespace qfluct

@@ -33,12 +33,27 @@ class Diagnostics {
   std::unique_ptr<nlohmann::json> value_;
 };
 
+/// The measurement records of the first trajectories of an ensemble (output.records), on the
+/// output grid: per trajectory, a times x (homodyne + jump_channels) matrix whose row i holds at
+/// t_i the integrated homodyne current Y_b(t_i) = int_{t_0}^{t_i} I_b dt of each homodyne output
+/// (units sqrt(time): I_b = <L_b + L_b^+> + white noise has units 1/sqrt(time)), then the number
+/// of jumps so far of each jump channel. Empty unless records were asked for.
+struct TrajectoryRecords {
+  std::vector<std::string> homodyne;       ///< homodyne outputs (channel, or channel_branch)
+  std::vector<std::string> jump_channels;  ///< channels that jump
+  std::vector<double> times;
+  std::vector<long> trajectory;            ///< trajectory index of each matrix
+  std::vector<Eigen::MatrixXd> values;
+  bool empty() const { return values.empty(); }
+};
+
 struct TimeSeries {
   std::vector<std::string> columns;
   std::vector<double> times;
   Eigen::MatrixXd values;  ///< times x columns
   Eigen::MatrixXd errors;  ///< same shape for stochastic solvers; empty for exact ones
   Diagnostics info;        ///< diagnostics: steps, jumps, tolerances reached, ...
+  TrajectoryRecords records;  ///< trajectory ensembles with output.records > 0
 };
 
 /// The output grid 0, dt, 2 dt, ..., t_end: t_i = i dt while below t_end, and the last point is
