@@ -35,16 +35,16 @@ std::string records_path(const std::string& csv_path);
 
 /// Where -o puts the outputs. `OutputPaths{csv, sidecar}` derives `records` from `csv`.
 struct OutputPaths {
-  std::string csv;                       ///< as given to -o
-  std::string sidecar;                   ///< sidecar_path(csv)
-  std::string records = records_path(csv);  ///< records_path(csv)
+  std::string csv;                          ///< as given to -o
+  std::string sidecar;                      ///< sidecar_path(csv)
+  std::string records = records_path(csv);  ///< records_path(csv); written only on request
 };
 
 /// Checks, before any work, that the location `csv` (the -o argument, as given) can take the
-/// outputs: not empty, not a directory (nor its sidecar or records file), not the config file
-/// `config_path` (nor its sidecar or records file), not an existing non-regular file such as a
-/// device (nor its sidecar or records file), in a directory that
-/// exists and where this process can create files (tried by creating and removing a temporary).
+/// outputs: not empty, not a directory, not the config file `config_path`, not an existing
+/// non-regular file such as a device (each also for its sidecar and records file: a run without
+/// records removes that file), in a directory that exists and where this process can create
+/// files (tried by creating and removing a temporary).
 /// Throws InputError("-o", ...) naming the path as given. `guard` may be null.
 OutputPaths check_output_location(const std::string& csv, const std::string& config_path, InterruptGuard* guard);
 
@@ -62,7 +62,8 @@ std::vector<std::string> recover_output_location(const OutputPaths& paths);
 /// it is given, and the sidecar (with "csv_sha256" added, and "records_sha256" with records),
 /// then commits them as described above and calls guard->finish() in the same deferral: an
 /// interruption after the commit no longer stops the program. Without `write_records`, an
-/// existing paths.records (an earlier run's) is removed by the commit. On any failure (a writer
+/// existing paths.records (an earlier run's; not a directory) is removed by the commit, and a
+/// "records_sha256" in `sidecar` is dropped. On any failure (a writer
 /// that throws included) the previous files are left as they were, the temporaries are removed,
 /// and the exception propagates (std::runtime_error naming the path for I/O failures).
 /// `guard` may be null.
