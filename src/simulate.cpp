@@ -101,7 +101,11 @@ double jump_bytes(const RunConfig& c, long cutoff, std::size_t times, int thread
   const long group_size = std::max(1L, (sv.ntraj + 199) / 200);
   const double groups = double((sv.ntraj + group_size - 1) / group_size);
   const double used_threads = std::min(double(std::max(threads, 1)), groups);
-  return model_bytes(c) + used_threads * per_entry * system * rungs + 8.0 * groups * double(times) * (4.0 * 8.0 + 8.0);
+  // Measurement records (output.records): Y per homodyne output and counts per jump channel, at
+  // most 2 + 2 N numbers per time (the full space's local channels have N branches).
+  const double record_width = full_space(c) ? 2.0 + 2.0 * c.model.N : 8.0;
+  return model_bytes(c) + used_threads * per_entry * system * rungs + 8.0 * groups * double(times) * (4.0 * 8.0 + 8.0) +
+         8.0 * record_width * double(c.output.records) * double(times);
 }
 
 /// The key that sets the size of a run: N, the Fock cutoff, or (automatic cutoff) the rate that

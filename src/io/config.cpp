@@ -995,6 +995,11 @@ RunConfig parse_config(const toml::table& t, Command command) {
   c.output.dt = get_double(t, "output", "dt", c.output.dt);
   require_positive("output.t_end", c.output.t_end);
   require_positive("output.dt", c.output.dt);
+  if (c.solver.method == SolverMethod::jump && c.solver.any_homodyne() && c.solver.dt_sde > 0 &&
+      c.output.t_end / c.solver.dt_sde > 1e9)
+    throw InputError("solver.dt_sde", fmt::format("{:g} makes {:.3g} steps per trajectory up to output.t_end = {:g}; "
+                                                  "more than 1e9 will not finish: raise it", c.solver.dt_sde,
+                                                  c.output.t_end / c.solver.dt_sde, c.output.t_end));
   if (c.output.t_end / c.output.dt > 1e7) throw InputError("output.dt", "more than 1e7 output times; raise output.dt");
   const long long records = get_integer(t, "output", "records", 0);
   if (records < 0) throw InputError("output.records", fmt::format("must be >= 0 (0 = none), got {}", records));
@@ -1002,9 +1007,9 @@ RunConfig parse_config(const toml::table& t, Command command) {
     if (records > c.solver.ntraj)
       throw InputError("output.records", fmt::format("asks for {} trajectories' records, but solver.ntraj = {}", records,
                                                      c.solver.ntraj));
-    // Each record row holds about a dozen numbers of ~25 characters: cap the file near 10 GB.
-    if (double(records) * (c.output.t_end / c.output.dt + 1) > 3e7)
-      throw InputError("output.records", fmt::format("{} trajectories x {:.0f} output times is more than 3e7 record "
+    // Each record row holds about a dozen numbers of ~25 characters: cap the file near 3 GB.
+    if (double(records) * (c.output.t_end / c.output.dt + 1) > 1e7)
+      throw InputError("output.records", fmt::format("{} trajectories x {:.0f} output times is more than 1e7 record "
                                                      "rows; record fewer trajectories or raise output.dt",
                                                      records, c.output.t_end / c.output.dt + 1));
     c.output.records = long(records);
