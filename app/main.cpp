@@ -3,6 +3,7 @@
 #include "qfluct/io/config_file.hpp"
 #include "qfluct/io/interrupt.hpp"
 #include "qfluct/io/output.hpp"
+#include "qfluct/io/records.hpp"
 #include "qfluct/io/progress.hpp"
 #include "qfluct/io/sha256.hpp"
 #include "qfluct/simulate.hpp"
@@ -118,7 +119,7 @@ void recover_output(const CommonOptions& o, const std::optional<qfluct::OutputPa
 
 void write_outputs(const CommonOptions& o, const std::optional<qfluct::OutputPaths>& paths,
                    const std::function<void(std::ostream&)>& csv, const nlohmann::json& sidecar, double wall,
-                   qfluct::InterruptGuard& guard) {
+                   qfluct::InterruptGuard& guard, const std::function<void(std::ostream&)>& records = {}) {
   if (!paths) {
     csv(std::cout);
     std::cout.flush();
@@ -126,8 +127,13 @@ void write_outputs(const CommonOptions& o, const std::optional<qfluct::OutputPat
     guard.finish();
     return;
   }
-  qfluct::write_output_pair(*paths, csv, sidecar, &guard);
-  if (!o.quiet) fmt::print(stderr, "qfluct: wrote {} and {} ({:.2f} s)\n", paths->csv, paths->sidecar, wall);
+  qfluct::write_output_pair(*paths, csv, sidecar, &guard, records);
+  if (!o.quiet) {
+    if (records)
+      fmt::print(stderr, "qfluct: wrote {}, {} and {} ({:.2f} s)\n", paths->csv, paths->records, paths->sidecar, wall);
+    else
+      fmt::print(stderr, "qfluct: wrote {} and {} ({:.2f} s)\n", paths->csv, paths->sidecar, wall);
+  }
 }
 
 /// --scan KEY=START:STOP:COUNT: COUNT values, both ends included.
@@ -236,7 +242,13 @@ int run_command(const CommonOptions& o, const std::vector<std::string>& argv, qf
     fmt::print(stderr, "qfluct: note: at {} output time(s) one trajectory carries over 5% of <q^4> (heavy tails, "
                        "typically early times): standard errors of q, Q2, Q4 there are unreliable; see "
                        "solver.heavy_tail_times in the sidecar\n", series.info["heavy_tail_times"].size());
-  write_outputs(o, paths, [&](std::ostream& out) { write_csv(out, series); }, sidecar, wall, guard);
+  std::function<void(std::ostream&)> records;
+  if (!series.records.empty()) {
+    sidecar["records_csv"] = paths->records;
+    sidecar["records_columns"] = records_columns(series.records);
+    records = [&](std::ostream& out) { write_records_csv(out, series.records); };
+  }
+  write_outputs(o, paths, [&](std::ostream& out) { write_csv(out, series); }, sidecar, wall, guard, records);
   return 0;
 }
 

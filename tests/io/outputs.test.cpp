@@ -1,11 +1,15 @@
-// Outputs are all or nothing: the CSV and its sidecar are committed as a pair (README, "Command
-// line"). Checked with the library calls on fabricated leftovers, with forked children that
+// Outputs are all or nothing: the CSV and its sidecar (and the records file, when a run writes
+// one) are committed together (README, "Command line"). Checked with the library calls on fabricated leftovers, with forked children that
 // interrupt themselves at chosen points, and with real signals sent at random moments to the
 // qfluct binary.
 #include "io/process.hpp"
 #include "qfluct/io/interrupt.hpp"
 #include "qfluct/io/output.hpp"
 #include "qfluct/io/sha256.hpp"
+#include "qfluct/core/error.hpp"
+
+#include <sys/file.h>
+#include <sys/stat.h>
 
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
@@ -37,10 +41,15 @@ bool consistent(const OutputPaths& paths) {
   return sidecar_of(paths)["csv_sha256"].get<std::string>() == file_sha256(paths.csv);
 }
 
-/// Runs `body` in a forked child (stderr to `err`) that ends with _exit(99) if `body` returns;
-/// returns how the child ended.
+/// A set with records: CSV text, records text and a sidecar tagged with `tag`.
+void write_set(const OutputPaths& paths, const std::string& csv, const std::string& records, const std::string& tag) {
+  write_output_pair(paths, [&](std::ostream& out) { out << csv; }, {{"tag", tag}}, nullptr,
+                    [&](std::ostream& out) { out << records; });
+}
+
+/// Starts `body` in a forked child (stderr to `err`) that ends with _exit(99) if `body` returns.
 template <class Body>
-Ending in_child(const std::string& err, Body body) {
+pid_t start_child(const std::string& err, Body body) {
   const pid_t pid = ::fork();
   if (pid == 0) {
     const int fd = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -48,7 +57,13 @@ Ending in_child(const std::string& err, Body body) {
     body();
     ::_exit(99);
   }
-  return wait_for(pid);
+  return pid;
+}
+
+/// Runs `body` in a forked child as start_child does; returns how the child ended.
+template <class Body>
+Ending in_child(const std::string& err, Body body) {
+  return wait_for(start_child(err, body));
 }
 
 void sleep_ms(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
@@ -212,7 +227,8 @@ TEST_CASE("outputs: the next run completes or removes what a killed run left", "
   }
   SECTION("files of live processes and other names are left alone") {
     // PID 1 always runs; our own PID is ours. Neither is a dead run's.
-    const std::vector<std::string> kept = {paths.csv + ".tmp.1", paths.sidecar + ".tmp.1",
+    const std::vector<std::string> kept = {paths.csv + ".tmp.1", paths.sidecar + ".tmp.1", paths.records + ".tmp.1",
+                                           paths.records + ".old.1",
                                            fmt::format("{}.tmp.{}", paths.csv, ::getpid()), paths.csv + ".tmp.x1",
                                            paths.csv + ".tmp.", paths.csv + ".tmp.-5", s.path("other.csv.tmp." + std::to_string(dead))};
     for (const auto& k : kept) spit(k, "x");
@@ -439,4 +455,344 @@ TEST_CASE("outputs: real signals at random moments leave the old pair or the new
   }
   for (const auto& [what, count] : outcomes) UNSCOPED_INFO(what << ": " << count);
   CHECK(outcomes["old pair"] + outcomes["new pair"] == 24);
+}
+
+// The records file (output.records): a third member of the set, named by records_sha256.
+
+TEST_CASE("outputs: with records, the three files are committed together and the sidecar names both hashes", "[outputs]") {
+  ScratchDir s;
+  CHECK(records_path(s.path("out.csv")) == s.path("out.records.csv"));
+  CHECK(records_path(s.path("out")) == s.path("out.records.csv"));
+  CHECK(records_path(s.path("out.txt")) == s.path("out.txt.records.csv"));
+  const OutputPaths paths{s.path("out.csv"), s.path("out.json")};
+  CHECK(paths.records == s.path("out.records.csv"));  // derived when not given
+  const std::string csv_a = "t,x\n0,1\n", rec_a = "traj,t,J\n0,0,0.5\n";
+  write_set(paths, csv_a, rec_a, "A");
+  CHECK(slurp(paths.csv) == csv_a);
+  CHECK(slurp(paths.records) == rec_a);
+  CHECK(sidecar_of(paths)["tag"] == "A");
+  // Against the hashes of the texts themselves (sha256_hex is checked against NIST above).
+  CHECK(sidecar_of(paths)["csv_sha256"] == sha256_hex(csv_a));
+  CHECK(sidecar_of(paths)["records_sha256"] == sha256_hex(rec_a));
+  CHECK(listing(s.dir) == std::set<std::string>{"out.csv", "out.json", "out.records.csv"});
+  // A second run replaces all three.
+  const std::string csv_b = "t,x\n0,2\n", rec_b = "traj,t,J\n0,0,-1.5\n1,0,2\n";
+  write_set(paths, csv_b, rec_b, "B");
+  CHECK(slurp(paths.csv) == csv_b);
+  CHECK(slurp(paths.records) == rec_b);
+  CHECK(sidecar_of(paths)["tag"] == "B");
+  CHECK(sidecar_of(paths)["records_sha256"] == sha256_hex(rec_b));
+  CHECK(consistent(paths));
+  CHECK(listing(s.dir) == std::set<std::string>{"out.csv", "out.json", "out.records.csv"});
+  // Empty records (K = 0 rows) are a file like any other.
+  write_set(paths, csv_a, "", "C");
+  CHECK(slurp(paths.records).empty());
+  CHECK(sidecar_of(paths)["records_sha256"] == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+}
+
+TEST_CASE("outputs: a run without records removes the records file of an earlier run", "[outputs]") {
+  ScratchDir s;
+  const OutputPaths paths{s.path("out.csv"), s.path("out.json")};
+  write_set(paths, "t,x\n0,1\n", "traj,t,J\n0,0,0.5\n", "A");
+  REQUIRE(fs::exists(paths.records));
+  write_pair(paths, "t,x\n0,2\n", "B");
+  CHECK(slurp(paths.csv) == "t,x\n0,2\n");
+  CHECK(sidecar_of(paths)["tag"] == "B");
+  CHECK(!sidecar_of(paths).contains("records_sha256"));
+  CHECK(consistent(paths));
+  CHECK(listing(s.dir) == std::set<std::string>{"out.csv", "out.json"});
+  // A records_sha256 handed in by the caller without records is not kept: it would name no file.
+  write_output_pair(paths, [](std::ostream& out) { out << "t\n"; }, {{"records_sha256", "ab"}}, nullptr);
+  CHECK(!sidecar_of(paths).contains("records_sha256"));
+  // A directory of that name is not an earlier run's records: left alone.
+  fs::create_directory(paths.records);
+  write_pair(paths, "t,x\n0,3\n", "C");
+  CHECK(fs::is_directory(paths.records));
+  CHECK(consistent(paths));
+}
+
+TEST_CASE("outputs: a failure with records leaves the previous set and no temporaries", "[outputs]") {
+  ScratchDir s;
+  const OutputPaths paths{s.path("out.csv"), s.path("out.json")};
+  write_set(paths, "old\n", "old records\n", "old");
+  const std::string old_csv = slurp(paths.csv), old_json = slurp(paths.sidecar), old_rec = slurp(paths.records);
+  const std::set<std::string> three = {"out.csv", "out.json", "out.records.csv"};
+  auto unchanged = [&] {
+    CHECK(slurp(paths.csv) == old_csv);
+    CHECK(slurp(paths.sidecar) == old_json);
+    CHECK(slurp(paths.records) == old_rec);
+  };
+  SECTION("the records writer throws half way") {
+    CHECK_THROWS_WITH(write_output_pair(
+                          paths, [](std::ostream& out) { out << "new\n"; }, {}, nullptr,
+                          [](std::ostream& out) { out << "half"; throw std::runtime_error("cut"); }),
+                      "cut");
+    unchanged();
+    CHECK(listing(s.dir) == three);
+  }
+  SECTION("the records cannot replace their target (a directory appeared there): sidecar put back, CSV untouched") {
+    fs::remove(paths.records);
+    fs::create_directory(paths.records);
+    spit(paths.records + "/keep", "x");
+    CHECK_THROWS_WITH(write_set(paths, "new\n", "new records\n", "new"), Catch::Contains("cannot replace " + paths.records));
+    CHECK(slurp(paths.csv) == old_csv);
+    CHECK(slurp(paths.sidecar) == old_json);
+    CHECK(slurp(paths.records + "/keep") == "x");
+    CHECK(listing(s.dir) == three);
+  }
+  SECTION("the CSV cannot replace its target after the sidecar and the records did: both are put back") {
+    fs::remove(paths.csv);
+    fs::create_directory(paths.csv);
+    spit(paths.csv + "/keep", "x");
+    CHECK_THROWS_WITH(write_set(paths, "new\n", "new records\n", "new"), Catch::Contains("cannot replace " + paths.csv));
+    CHECK(slurp(paths.sidecar) == old_json);
+    CHECK(slurp(paths.records) == old_rec);
+    CHECK(fs::is_directory(paths.csv));
+    CHECK(listing(s.dir) == three);
+  }
+  SECTION("the same for a run without records: the earlier records file is put back, not removed") {
+    fs::remove(paths.csv);
+    fs::create_directory(paths.csv);
+    CHECK_THROWS_WITH(write_pair(paths, "new\n", "new"), Catch::Contains("cannot replace " + paths.csv));
+    CHECK(slurp(paths.sidecar) == old_json);
+    CHECK(slurp(paths.records) == old_rec);
+    CHECK(listing(s.dir) == three);
+  }
+  SECTION("no previous records: a CSV that cannot be replaced leaves no new records either") {
+    const OutputPaths fresh{s.path("d.csv"), s.path("d.json")};
+    write_pair(fresh, "old\n", "old");
+    const std::string d_json = slurp(fresh.sidecar);
+    fs::remove(fresh.csv);
+    fs::create_directory(fresh.csv);
+    CHECK_THROWS(write_set(fresh, "new\n", "new records\n", "new"));
+    CHECK(slurp(fresh.sidecar) == d_json);
+    CHECK(!fs::exists(fresh.records));
+    auto expected = three;
+    expected.insert({"d.csv", "d.json"});
+    CHECK(listing(s.dir) == expected);
+  }
+}
+
+TEST_CASE("outputs: the next run completes or restores the records a killed run left", "[outputs]") {
+  ScratchDir s;
+  const OutputPaths paths{s.path("out.csv"), s.path("out.json")};
+  // Set A (with records) in place; sets B (with records) and C (without) made elsewhere, as a
+  // killed commit of B or C would leave them.
+  write_set(paths, "t,x\n0,1\n", "rec A\n", "A");
+  const std::string a_csv = slurp(paths.csv), a_json = slurp(paths.sidecar), a_rec = slurp(paths.records);
+  const OutputPaths b{s.path("b.csv"), s.path("b.json")};
+  write_set(b, "t,x\n0,2\n", "rec B\n", "B");
+  const std::string b_csv = slurp(b.csv), b_json = slurp(b.sidecar), b_rec = slurp(b.records);
+  const OutputPaths c{s.path("c.csv"), s.path("c.json")};
+  write_pair(c, "t,x\n0,3\n", "C");
+  const std::string c_csv = slurp(c.csv), c_json = slurp(c.sidecar);
+  for (const auto* p : {&b, &c}) fs::remove(p->csv), fs::remove(p->sidecar), fs::remove(p->records);
+  REQUIRE(listing(s.dir) == std::set<std::string>{"out.csv", "out.json", "out.records.csv"});
+  const long dead = dead_pid();
+  auto named = [&](const std::string& path, const char* kind) { return fmt::format("{}.{}.{}", path, kind, dead); };
+  const std::string csv_temp = named(paths.csv, "tmp"), rec_temp = named(paths.records, "tmp");
+  const std::string json_backup = named(paths.sidecar, "old"), rec_backup = named(paths.records, "old");
+  const std::set<std::string> three = {"out.csv", "out.json", "out.records.csv"};
+  auto is_set_b = [&] {
+    CHECK(slurp(paths.csv) == b_csv);
+    CHECK(slurp(paths.sidecar) == b_json);
+    CHECK(slurp(paths.records) == b_rec);
+    CHECK(sidecar_of(paths)["records_sha256"] == file_sha256(paths.records));
+    CHECK(consistent(paths));
+    CHECK(listing(s.dir) == three);
+  };
+  auto is_set_a = [&] {
+    CHECK(slurp(paths.csv) == a_csv);
+    CHECK(slurp(paths.sidecar) == a_json);
+    CHECK(slurp(paths.records) == a_rec);
+    CHECK(listing(s.dir) == three);
+  };
+
+  SECTION("killed after the sidecar's rename: records and CSV completed from their temporaries") {
+    spit(paths.sidecar, b_json);
+    spit(rec_temp, b_rec);
+    spit(csv_temp, b_csv);
+    spit(json_backup, a_json);
+    const auto notes = recover_output_location(paths);
+    is_set_b();
+    REQUIRE(notes.size() == 2);
+    CHECK_THAT(notes[0], Catch::Contains("completed the output pair " + paths.csv) &&
+                             Catch::Contains("with the records " + paths.records));
+    CHECK_THAT(notes[1], Catch::Contains("removed 1 file(s)") && Catch::Contains(fs::path(json_backup).filename().string()));
+  }
+  SECTION("killed with the old records moved aside, before the new ones' rename") {
+    spit(paths.sidecar, b_json);
+    fs::remove(paths.records);
+    spit(rec_backup, a_rec);
+    spit(rec_temp, b_rec);
+    spit(csv_temp, b_csv);
+    spit(json_backup, a_json);
+    const auto notes = recover_output_location(paths);
+    is_set_b();
+    REQUIRE(notes.size() == 2);
+    CHECK_THAT(notes[1], Catch::Contains("removed 2 file(s)"));
+  }
+  SECTION("killed after the records' rename: the CSV completed") {
+    spit(paths.sidecar, b_json);
+    spit(paths.records, b_rec);
+    spit(rec_backup, a_rec);
+    spit(csv_temp, b_csv);
+    spit(json_backup, a_json);
+    const auto notes = recover_output_location(paths);
+    is_set_b();
+    REQUIRE(notes.size() == 2);
+    CHECK_THAT(notes[0], Catch::Contains("completed the output pair") && !Catch::Contains("records"));
+  }
+  SECTION("a run without records killed between its renames: the CSV completed, the earlier records removed") {
+    spit(paths.sidecar, c_json);
+    spit(csv_temp, c_csv);
+    spit(json_backup, a_json);
+    const auto notes = recover_output_location(paths);
+    CHECK(slurp(paths.csv) == c_csv);
+    CHECK(slurp(paths.sidecar) == c_json);
+    CHECK(consistent(paths));
+    CHECK(listing(s.dir) == std::set<std::string>{"out.csv", "out.json"});
+    REQUIRE(notes.size() == 2);
+    CHECK_THAT(notes[0], Catch::Contains("removed " + paths.records + ", which belonged to an earlier run"));
+  }
+  SECTION("the new CSV lost: the previous sidecar and records are put back from their backups") {
+    spit(paths.sidecar, b_json);
+    spit(paths.records, b_rec);
+    spit(rec_backup, a_rec);
+    spit(json_backup, a_json);
+    spit(csv_temp, "t,x\n0,");  // a different run's partial CSV
+    const auto notes = recover_output_location(paths);
+    is_set_a();
+    REQUIRE(notes.size() == 2);
+    CHECK_THAT(notes[0], Catch::Contains("restored the sidecar " + paths.sidecar) &&
+                             Catch::Contains("and its records " + paths.records));
+  }
+  SECTION("the new CSV lost, and the previous set had no records: the cut run's records go") {
+    write_pair(paths, "t,x\n0,4\n", "D");  // in place now: a set without records
+    const std::string d_csv = slurp(paths.csv), d_json = slurp(paths.sidecar);
+    spit(paths.sidecar, b_json);
+    spit(paths.records, b_rec);
+    spit(json_backup, d_json);
+    spit(csv_temp, "t,x\n0,");
+    const auto notes = recover_output_location(paths);
+    CHECK(slurp(paths.csv) == d_csv);
+    CHECK(slurp(paths.sidecar) == d_json);
+    CHECK(listing(s.dir) == std::set<std::string>{"out.csv", "out.json"});
+    CHECK_THAT(notes.front(), Catch::Contains("restored the sidecar") && Catch::Contains("written by the cut run"));
+  }
+  SECTION("records that match nothing, with no temporary to complete them: left as they are") {
+    spit(paths.sidecar, b_json);
+    spit(paths.csv, b_csv);
+    spit(rec_temp, "rec ");  // partial: not the records the sidecar names
+    const auto notes = recover_output_location(paths);
+    REQUIRE(notes.size() == 2);
+    CHECK_THAT(notes[0], Catch::Contains(paths.records + " does not match the records_sha256 of " + paths.sidecar));
+    CHECK(slurp(paths.records) == a_rec);
+    CHECK(slurp(paths.sidecar) == b_json);
+    CHECK(listing(s.dir) == three);
+  }
+  SECTION("killed while writing: partial records temporaries go, the set stays") {
+    spit(rec_temp, "rec ");
+    spit(csv_temp, "t,x");
+    const auto notes = recover_output_location(paths);
+    is_set_a();
+    REQUIRE(notes.size() == 1);
+    CHECK_THAT(notes[0], Catch::Contains("removed 2 file(s)"));
+  }
+}
+
+TEST_CASE("outputs: -o whose records file is a directory, a FIFO or the config is refused", "[outputs]") {
+  ScratchDir s;
+  const std::string config = s.path("config.toml");
+  spit(config, "x = 1\n");
+  const std::string out = s.path("out.csv"), records = s.path("out.records.csv");
+  auto refusal = [&](const std::string& csv, const std::string& cfg) -> std::string {
+    try {
+      check_output_location(csv, cfg, nullptr);
+    } catch (const InputError& e) {
+      CHECK(e.key() == "-o");
+      return e.what();
+    }
+    return "accepted";
+  };
+  const OutputPaths ok = check_output_location(out, config, nullptr);
+  CHECK(ok.records == records);
+  SECTION("a directory") {
+    fs::create_directory(records);
+    CHECK(refusal(out, config) ==
+          fmt::format("-o: the records file of '{}', '{}', is a directory; give a file name such as {}/out.csv", out,
+                      records, records));
+    CHECK(fs::is_empty(records));
+  }
+  SECTION("a FIFO") {
+    REQUIRE(::mkfifo(records.c_str(), 0644) == 0);
+    CHECK_THAT(refusal(out, config), Catch::Contains("the records file of '" + out + "'") &&
+                                         Catch::Contains("exists and is not a regular file"));
+  }
+  SECTION("the config file itself (OUT.records.csv given as the config)") {
+    spit(records, "x = 1\n");
+    CHECK_THAT(refusal(out, records), Catch::Contains("-o: the records file of '" + out + "', '" + records +
+                                                      "', is the config file"));
+  }
+  CHECK(listing(s.dir).count("out.csv") == 0);  // nothing written
+}
+
+TEST_CASE("interruptions: a signal while a commit with records waits for the directory lock is deferred past it", "[outputs]") {
+  ScratchDir s;
+  const std::string err = s.path("err.txt");
+  const OutputPaths paths{s.path("out.csv"), s.path("out.json")};
+  write_set(paths, "old\n", "old records\n", "old");
+  const std::string old_csv = slurp(paths.csv), old_json = slurp(paths.sidecar), old_rec = slurp(paths.records);
+  // (signal, the child writes records): SIGHUP for a commit that removes the earlier records.
+  for (const auto& [sig, with_records] : {std::pair{SIGTERM, true}, std::pair{SIGINT, true}, std::pair{SIGHUP, false}}) {
+    INFO("signal " << sig << ", records " << with_records);
+    write_set(paths, "old\n", "old records\n", "old");
+    // Hold the commit's lock (flock on the directory): the child stops inside its deferral,
+    // before the first rename, and the signal arrives there.
+    const int lock_fd = ::open(s.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    REQUIRE(::flock(lock_fd, LOCK_EX) == 0);
+    const pid_t pid = start_child(err, [&, with_records = with_records] {
+      ::close(lock_fd);  // the parent's lock must go when the parent lets it go
+      InterruptGuard guard;
+      auto csv = [](std::ostream& out) { out << "new\n"; };
+      if (with_records)
+        write_output_pair(paths, csv, {{"tag", "new"}}, &guard, [](std::ostream& out) { out << "new records\n"; });
+      else
+        write_output_pair(paths, csv, {{"tag", "new"}}, &guard);
+    });
+    // The child's sidecar temporary complete: the child is at (or just before) the lock.
+    const std::string json_temp = fmt::format("{}.tmp.{}", paths.sidecar, pid);
+    bool written = false;
+    for (int poll = 0; poll < 5000 && !written; ++poll) {
+      const auto j = nlohmann::json::parse(slurp(json_temp), nullptr, false);
+      written = !j.is_discarded() && j.is_object() && j.contains("csv_sha256");
+      if (!written) sleep_ms(1);
+    }
+    REQUIRE(written);
+    sleep_ms(100);  // from fill()'s return to the lock: no work in between
+    ::kill(pid, sig);
+    sleep_ms(100);  // the watcher has the signal by now, and waits for the deferral
+    // Nothing acted on: the old set in place, the child's temporaries still there.
+    CHECK(slurp(paths.csv) == old_csv);
+    CHECK(slurp(paths.sidecar) == old_json);
+    CHECK(slurp(paths.records) == old_rec);
+    CHECK(fs::exists(fmt::format("{}.tmp.{}", paths.csv, pid)));
+    CHECK(fs::exists(fmt::format("{}.tmp.{}", paths.records, pid)) == with_records);
+    ::close(lock_fd);
+    const Ending e = wait_for(pid);
+    // The commit ran whole and finished; the signal came after finish(), so it is ignored.
+    CHECK(!e.signaled);
+    CHECK(e.code == 99);
+    CHECK(slurp(err).empty());
+    CHECK(slurp(paths.csv) == "new\n");
+    CHECK(sidecar_of(paths)["tag"] == "new");
+    CHECK(consistent(paths));
+    if (with_records) {
+      CHECK(slurp(paths.records) == "new records\n");
+      CHECK(sidecar_of(paths)["records_sha256"] == sha256_hex("new records\n"));
+      CHECK(listing(s.dir) == std::set<std::string>{"err.txt", "out.csv", "out.json", "out.records.csv"});
+    } else {
+      CHECK(listing(s.dir) == std::set<std::string>{"err.txt", "out.csv", "out.json"});
+    }
+  }
 }
