@@ -207,8 +207,12 @@ void check_truncation(const RunConfig& c, long cutoff, double top) {
   if (top > c.fock_tol)
     throw InputError("model.fock_cutoff",
                      fmt::format("the Fock cutoff {} truncates real population: the two highest levels hold {:.3g} > "
-                                 "model.fock_tol = {:.3g}; raise model.fock_cutoff{}",
-                                 cutoff, top, c.fock_tol, c.fock_cutoff > 0 ? " (or omit it to choose automatically)" : ""));
+                                 "model.fock_tol = {:.3g}; raise model.fock_cutoff{}{}",
+                                 cutoff, top, c.fock_tol, c.fock_cutoff > 0 ? " (or omit it to choose automatically)" : "",
+                                 c.solver.method == SolverMethod::jump && c.solver.any_homodyne()
+                                     ? "; with homodyne channels on the mode, a solver.dt_sde too large for the explicit "
+                                       "step (dt_sde * rate * n not small) drives population up too: try it halved"
+                                     : ""));
 }
 
 /// Why a stationary state is not unique, where the parameters tell: the key to change and the
@@ -346,6 +350,7 @@ EnsembleOptions ensemble_options(const RunConfig& c, const SectorModel& model, b
   double fastest = 1.0;
   for (const auto& h : opts.jump.homodyne) fastest = std::max(fastest, model.channels()[std::size_t(h.channel)].rate);
   opts.jump.dt_sde = sv.dt_sde > 0 ? sv.dt_sde : 1e-3 / fastest;
+  opts.jump.levy_areas = sv.levy_areas;
   opts.records = c.output.records;
   opts.progress = [&bar](long done, long) { bar.update(double(done)); };
   return opts;

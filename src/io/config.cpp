@@ -63,7 +63,7 @@ const std::map<std::string, std::set<std::string>>& schema() {
       {"initial", {"central", "bath"}},
       {"solver",
        {"method", "rtol", "atol", "ntraj", "seed", "tol", "window", "window_tol", "jump_tol", "reservoir_method",
-        "unravelling", "homodyne_phase", "dt_sde"}},
+        "unravelling", "homodyne_phase", "dt_sde", "levy_areas"}},
       {"output", {"t_end", "dt", "fluctuations", "entanglement", "observable", "records"}},
       {"system", {"H", "initial", "channel"}},
       {"reservoir", {"h", "rho", "M", "scaling", "coupling"}},
@@ -798,6 +798,7 @@ void parse_unravelling(const toml::table& t, SolverConfig& sv) {
     sv.homodyne_phase = get_double(t, "solver", "homodyne_phase", 0.0);
     if (!std::isfinite(sv.homodyne_phase)) throw InputError("solver.homodyne_phase", "must be a finite number (radians)");
   }
+  sv.levy_areas = get_bool(t, "solver", "levy_areas", true);
   sv.dt_sde = get_double(t, "solver", "dt_sde", 0.0);
   if (find(t, "solver", "dt_sde") && !(sv.dt_sde > 0 && std::isfinite(sv.dt_sde)))
     throw InputError("solver.dt_sde", fmt::format("must be > 0 (the longest step of the diffusive part), got {}", sv.dt_sde));
@@ -977,12 +978,13 @@ RunConfig parse_config(const toml::table& t, Command command) {
       note_unused("solver", key, "qfluct steady solves L rho = 0 directly (sparse LU), without time evolution; the "
                                  "[solver] settings apply to qfluct run");
   } else if (c.solver.method == SolverMethod::master) {
-    for (const char* key : {"ntraj", "seed", "tol", "window", "window_tol", "jump_tol", "unravelling", "homodyne_phase", "dt_sde"})
+    for (const char* key : {"ntraj", "seed", "tol", "window", "window_tol", "jump_tol", "unravelling", "homodyne_phase",
+                            "dt_sde", "levy_areas"})
       note_unused("solver", key, "it applies to method = \"jump\"");
   } else {
     for (const char* key : {"rtol", "atol"}) note_unused("solver", key, "it applies to method = \"master\"");
     if (!sv.any_homodyne())
-      for (const char* key : {"homodyne_phase", "dt_sde"})
+      for (const char* key : {"homodyne_phase", "dt_sde", "levy_areas"})
         note_unused("solver", key, "it applies to homodyne channels (solver.unravelling)");
     if (open)
       for (const char* key : {"window", "window_tol"})
@@ -1192,6 +1194,7 @@ nlohmann::json RunConfig::to_json() const {
     if (!solver.homodyne_phase_per_channel.empty()) solver_json["homodyne_phase"] = solver.homodyne_phase_per_channel;
     else if (solver.homodyne_phase != 0.0) solver_json["homodyne_phase"] = solver.homodyne_phase;
     if (solver.dt_sde > 0) solver_json["dt_sde"] = solver.dt_sde;
+    if (!solver.levy_areas) solver_json["levy_areas"] = false;
   }
   if (kind == ModelKind::open_system) return open_system_json(*this, solver_json);
   if (kind == ModelKind::bosonized || kind == ModelKind::finite_reservoir) return reservoir_json(*this, solver_json);

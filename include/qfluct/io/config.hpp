@@ -12,7 +12,8 @@
 ///             ("adaptive" | "full"), window_tol, jump_tol, and the unravelling of each channel:
 ///             unravelling ("jump" | "homodyne" for every channel that can be, or a table
 ///             [solver.unravelling] CHANNEL = "jump" | "homodyne"), homodyne_phase (radians, or
-///             a table CHANNEL = phase), dt_sde (> 0; default 1e-3 / max(1, largest homodyne rate))
+///             a table CHANNEL = phase), dt_sde (> 0; default 1e-3 / max(1, largest homodyne rate)),
+///             levy_areas (true)
 ///   [output]  t_end, dt, fluctuations, records (jump: the first K trajectories' measurement
 ///             records, OUT.records.csv); for open_system: entanglement, [[output.observable]]
 ///
@@ -72,6 +73,9 @@ struct SolverConfig {
   double homodyne_phase = 0.0;                            ///< local-oscillator phase (radians)
   std::map<std::string, double> homodyne_phase_per_channel;  ///< [solver.homodyne_phase] table
   double dt_sde = 0.0;  ///< longest step of the diffusive part; 0 = automatic
+  /// Draw the Levy areas of non-commuting homodyne noises (strong order 1); false: strong order
+  /// 1/2, weak order 1, fewer random numbers per step.
+  bool levy_areas = true;
   /// Whether any channel may be homodyne (the names are resolved against the model later).
   bool any_homodyne() const;
 };
