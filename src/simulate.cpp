@@ -285,6 +285,21 @@ std::vector<HomodyneChannel> homodyne_channels(const RunConfig& c, const SectorM
   const std::string listing = channels.empty() ? "this model has no channels"
                                                : fmt::format("this model's channels are {} (a channel whose rate is 0 "
                                                              "is not built)", names);
+  // Channels a model of this kind builds only when their rate is > 0: naming one whose rate is 0
+  // gets a note (a scan of that rate down to 0 keeps running), any other unknown name an error.
+  auto rate_zero = [&](const std::string& name) {
+    std::vector<std::string> possible;
+    if (c.kind == ModelKind::central_spin) possible = {"tau_minus", "tau_plus", "sigma_minus", "sigma_plus", "sigma_z"};
+    if (c.kind == ModelKind::spin_boson) possible = {"tau_minus", "tau_plus", "boson_loss", "boson_gain"};
+    if (c.kind == ModelKind::mean_field) possible = {"tau_minus", "tau_plus"};
+    if (c.kind == ModelKind::open_system || c.kind == ModelKind::bosonized) {  // bosonized: S + F in open_system
+      for (std::size_t i = 0; i < c.open_system.channels.size(); ++i)
+        possible.push_back(c.open_system.channels[i].name.empty() ? fmt::format("L{}", i) : c.open_system.channels[i].name);
+      for (std::size_t m = 0; m < c.open_system.modes.size(); ++m)
+        for (const char* what : {"loss", "gain"}) possible.push_back(fmt::format("mode_{}_{}", m, what));
+    }
+    return std::find(possible.begin(), possible.end(), name) != possible.end();
+  };
   auto index_of = [&](const std::string& name) {
     for (std::size_t i = 0; i < channels.size(); ++i)
       if (channels[i].name == name) return int(i);
@@ -298,8 +313,7 @@ std::vector<HomodyneChannel> homodyne_channels(const RunConfig& c, const SectorM
     return it != sv.homodyne_phase_per_channel.end() ? it->second : sv.homodyne_phase;
   };
   std::vector<HomodyneChannel> out;
-  if (sv.unravelling_per_channel.empty()) {
-    if (sv.unravelling != "homodyne") return out;
+  if (sv.unravelling_per_channel.empty() && sv.unravelling == "homodyne") {
     std::string jumping;
     for (std::size_t i = 0; i < channels.size(); ++i) {
       if (keeps_sector(channels[i])) out.push_back({int(i), phase_of(channels[i].name)});
@@ -310,9 +324,14 @@ std::vector<HomodyneChannel> homodyne_channels(const RunConfig& c, const SectorM
       note(fmt::format("solver.unravelling = \"homodyne\": {} change{} the Dicke sector (a local jump of the bath moves "
                        "j) and stay{} quantum jumps", jumping, jumping.find(',') == std::string::npos ? "s" : "",
                        jumping.find(',') == std::string::npos ? "s" : ""));
-  } else {
+  } else if (!sv.unravelling_per_channel.empty()) {
     for (const auto& [name, how] : sv.unravelling_per_channel) {
       const int i = index_of(name);
+      if (i < 0 && rate_zero(name)) {
+        if (note) note(fmt::format("solver.unravelling.{}: the channel's rate is 0 in this run, so there is nothing to "
+                                   "unravel", name));
+        continue;
+      }
       if (i < 0) throw InputError("solver.unravelling." + name, fmt::format("no channel named {}: {}", name, listing));
       if (how != "homodyne") continue;
       if (!keeps_sector(channels[std::size_t(i)]))
@@ -326,6 +345,7 @@ std::vector<HomodyneChannel> homodyne_channels(const RunConfig& c, const SectorM
   for (const auto& [name, phase] : sv.homodyne_phase_per_channel) {
     const int i = index_of(name);
     const bool homodyne = std::any_of(out.begin(), out.end(), [&](const auto& h) { return h.channel == i; });
+    if (i < 0 && rate_zero(name)) continue;  // noted above (or a jump channel of rate 0)
     if (!homodyne)
       throw InputError("solver.homodyne_phase." + name,
                        i < 0 ? fmt::format("no channel named {}: {}", name, listing)

@@ -238,12 +238,12 @@ TimeSeries run_ensemble(const SectorModel& model, const std::vector<double>& tim
   if (!o.jump.homodyne.empty()) {
     out.info["unravelling"] = fmt::format(
         "homodyne detection (efficiency 1) of {}: normalised stochastic Schrodinger equation, Lie splitting of "
-        "the linear part (Taylor propagator) and the Milstein scheme{}; quantum jumps of {}",
+        "the linear part (Taylor propagator) and the Milstein scheme{}; {}",
         homodyne,
         probe.homodyne_names().size() < 2 ? " (one noise: strong order 1)"
         : o.jump.levy_areas               ? " with Levy areas (strong order 1)"
                                           : " without Levy areas (strong order 1/2, weak order 1)",
-        jumping.empty() ? "no channel" : jumping);
+        jumping.empty() ? "no channel jumps" : "quantum jumps of " + jumping);
     nlohmann::json phases = nlohmann::json::object();
     for (const auto& h : o.jump.homodyne) phases[model.channels()[std::size_t(h.channel)].name] = h.phase;
     out.info["homodyne_phase"] = phases;

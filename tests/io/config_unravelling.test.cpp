@@ -103,12 +103,8 @@ TEST_CASE("unravelling keys: named errors for bad values", "[homodyne][config]")
       {{"solver.unravelling=\"homodyne\"", "solver.homodyne_phase=inf"}, "solver.homodyne_phase", ""},
       {{"output.records=3"}, "output.records", "solver.ntraj = 2"},  // records > ntraj
       {{"output.records=-1"}, "output.records", ">= 0"},
-      // A phase for a channel the table leaves jumping, and for any channel when all jump.
-      {{"solver.unravelling.tau_minus=\"homodyne\"", "solver.homodyne_phase.sigma_minus=0.5"},
-       "solver.homodyne_phase.sigma_minus", "not unravelled by homodyne detection"},
-      {{"solver.unravelling.tau_minus=\"homodyne\"", "solver.unravelling.tau_plus=\"jump\"", "solver.homodyne_phase.tau_plus=0.5"},
-       "solver.homodyne_phase.tau_plus", "not unravelled by homodyne detection"},
-      {{"solver.homodyne_phase.tau_minus=0.5"}, "solver.homodyne_phase.tau_minus", "not unravelled"},
+      {{"solver.dt_sde=inf"}, "solver.dt_sde", "finite"},
+      {{"solver.homodyne_phase.tau_minus=nan"}, "solver.homodyne_phase.tau_minus", "got nan"},
   };
   for (const auto& c : cases) {
     const auto [key, message] = refusal(central, c.set);
@@ -128,12 +124,33 @@ TEST_CASE("unravelling channel names are checked against the model when the run 
   }
   // ... but "jump" for them is fine.
   CHECK_NOTHROW(simulate(config(central, {"solver.unravelling.sigma_minus=\"jump\"", "solver.unravelling.tau_minus=\"homodyne\""})));
-  {  // An unknown name, with the model's channels listed (Gamma_phi = 0: sigma_z is not built).
-    const auto [key, message] = refused_by_simulate(central, {"solver.unravelling.sigma_z=\"homodyne\""});
+  {  // An unknown name, with the model's channels listed.
+    const auto [key, message] = refused_by_simulate(central, {"solver.unravelling.sigma_y=\"homodyne\""});
     INFO(message);
-    CHECK(key == "solver.unravelling.sigma_z");
-    CHECK(message.find("no channel named sigma_z") != std::string::npos);
+    CHECK(key == "solver.unravelling.sigma_y");
+    CHECK(message.find("no channel named sigma_y") != std::string::npos);
     CHECK(message.find("tau_minus, tau_plus, sigma_minus, sigma_plus") != std::string::npos);
+  }
+  {  // A channel of the model's kind whose rate is 0 here (Gamma_phi = 0: sigma_z is not built): a
+     // note, so that a scan of the rate down to 0 keeps running.
+    std::vector<std::string> notes;
+    SimulateOptions o;
+    o.note = [&notes](const std::string& n) { notes.push_back(n); };
+    CHECK_NOTHROW(simulate(config(central, {"solver.unravelling.sigma_z=\"homodyne\""}), o));
+    REQUIRE(notes.size() == 1);
+    CHECK(notes[0].find("solver.unravelling.sigma_z: the channel's rate is 0") != std::string::npos);
+  }
+  // A phase for a channel the table leaves jumping, and for any channel when all jump: checked
+  // against the model (the names are known there), so a typo gets the channel list.
+  for (const auto& set : std::vector<std::vector<std::string>>{
+           {"solver.unravelling.tau_minus=\"homodyne\"", "solver.homodyne_phase.sigma_minus=0.5"},
+           {"solver.unravelling.tau_minus=\"homodyne\"", "solver.unravelling.tau_plus=\"jump\"",
+            "solver.homodyne_phase.tau_plus=0.5"},
+           {"solver.homodyne_phase.tau_minus=0.5"}}) {
+    const auto [key, message] = refused_by_simulate(central, set);
+    INFO(message);
+    CHECK(key == "solver.homodyne_phase." + set.back().substr(22, set.back().find('=') - 22));
+    CHECK(message.find("not unravelled by homodyne detection") != std::string::npos);
   }
   {
     const auto [key, message] = refused_by_simulate(central, {"solver.unravelling.tau_mnus=\"jump\""});
