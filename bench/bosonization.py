@@ -59,6 +59,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from master_vs_piqs import REPO, run_measured  # noqa: E402  (GNU time, single-thread env)
+from machine import describe  # noqa: E402  (bench/machine.py)
 
 T_END, DT = 10.0, 0.05
 DEFAULT_TOL = dict(rtol=1e-10, atol=1e-12)
@@ -722,17 +723,7 @@ def write_csv(path, rows):
 
 
 def machine():
-    import qutip
-    import scipy
-    cpu = "?"
-    try:
-        cpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-        cpu = next((l.split(":", 1)[1].strip() for l in cpu.splitlines() if l.startswith("Model name")), "?")
-    except OSError:
-        pass
-    return (f"{cpu}, nproc {os.cpu_count()}, load average {os.getloadavg()[0]:.1f} at start; "
-            f"Python {platform.python_version()}, NumPy {np.__version__}, SciPy {scipy.__version__}, "
-            f"QuTiP {qutip.__version__}; threads = 1 everywhere")
+    return describe("threads = 1 everywhere")
 
 
 def main():

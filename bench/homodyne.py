@@ -53,6 +53,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from master_vs_piqs import REPO, SINGLE_THREAD_ENV  # noqa: E402
 from spin_boson_vs_qutip import check_derived, fock_weights, load_params, qutip_model  # noqa: E402
+from machine import describe  # noqa: E402  (bench/machine.py)
 
 CONFIG = os.path.join(REPO, "examples", "fig2.toml")
 FOCK_CUTOFF = 32
@@ -277,18 +278,7 @@ def part_qutip(args, tmp, rows):
 # ----------------------------------------------------------------------------------------------
 
 def machine():
-    import qutip
-    import scipy
-    cpu = "?"
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-        cpu = next((l.split(":", 1)[1].strip() for l in out.splitlines() if l.startswith("Model name")), "?")
-    except OSError:
-        pass
-    return (f"{cpu}, nproc {os.cpu_count()}, load average {os.getloadavg()[0]:.1f} at start; "
-            f"Python {platform.python_version()}, NumPy {np.__version__}, SciPy {scipy.__version__}, "
-            f"QuTiP {qutip.__version__}; threads = 1 everywhere (qfluct --threads 1, QuTiP serial_map, "
-            f"OMP/BLAS variables = 1)")
+    return describe("threads = 1 everywhere (qfluct --threads 1, QuTiP serial_map, OMP/BLAS variables = 1)")
 
 
 def main():

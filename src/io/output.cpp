@@ -455,23 +455,21 @@ void write_output_pair(const OutputPaths& paths, const std::function<void(std::o
     if (moved_records) put_back(records_backup, paths.records, temps);  // replaces the new one, if any
     else if (records_in) ::unlink(paths.records.c_str());
   };
-  if (with_records) {
-    if (::rename(records_temp.c_str(), paths.records.c_str()) != 0) {
+  // Renames a temporary into place; on failure puts everything committed so far back.
+  auto commit = [&](const std::string& temp, const std::string& target) {
+    if (::rename(temp.c_str(), target.c_str()) != 0) {
       const int error = errno;
       restore_records();
       restore_sidecar();
-      throw std::runtime_error(fmt::format("cannot replace {}: {}", paths.records, std::strerror(error)));
+      throw std::runtime_error(fmt::format("cannot replace {}: {}", target, std::strerror(error)));
     }
-    temps.release(records_temp);
+    temps.release(temp);
+  };
+  if (with_records) {
+    commit(records_temp, paths.records);
     records_in = true;
   }
-  if (::rename(csv_temp.c_str(), paths.csv.c_str()) != 0) {
-    const int error = errno;
-    restore_records();
-    restore_sidecar();
-    throw std::runtime_error(fmt::format("cannot replace {}: {}", paths.csv, std::strerror(error)));
-  }
-  temps.release(csv_temp);
+  commit(csv_temp, paths.csv);
   for (const auto& [made, path] : {std::pair{backed_up, &backup}, std::pair{moved_records, &records_backup}})
     if (made) {
       ::unlink(path->c_str());
