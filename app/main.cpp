@@ -7,7 +7,11 @@
 #include "qfluct/io/progress.hpp"
 #include "qfluct/io/sha256.hpp"
 #include "qfluct/simulate.hpp"
+#include "qfluct/solver/ranks.hpp"
 #include "qfluct/version.hpp"
+#ifdef QFLUCT_HAVE_MPI
+#include "mpi_ranks.hpp"
+#endif
 
 #include <nlohmann/json.hpp>
 #include <CLI/CLI.hpp>
@@ -15,6 +19,7 @@
 #include <charconv>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <ctime>
 #include <fmt/format.h>
 #include <functional>
@@ -35,8 +40,13 @@ struct CommonOptions {
   std::string threads;
   CLI::Option* threads_option = nullptr;
   bool quiet = false;
+  /// The MPI ranks when run under mpirun with more than one; null otherwise (then everything is
+  /// as in a program without MPI). Rank 0 alone prints and writes; the others are quiet.
+  const qfluct::Ranks* ranks = nullptr;
 
   bool has_output() const { return output_option->count() > 0; }
+  int rank_count() const { return ranks ? ranks->size() : 1; }
+  bool writer() const { return !ranks || ranks->rank() == 0; }
 };
 
 void add_common(CLI::App& cmd, CommonOptions& o) {
@@ -96,6 +106,7 @@ nlohmann::json sidecar_header(const CommonOptions& o, const std::vector<std::str
   nlohmann::json sidecar = {{"qfluct_version", qfluct::version}, {"command", argv},
                             {"created", now_iso8601()},          {"config_file", o.config},
                             {"overrides", o.overrides},          {"threads", omp_get_max_threads()},
+                            {"ranks", o.rank_count()},
                             {"parameters", parameters},          {"config_sha256", qfluct::sha256_hex(effective.dump())}};
   if (!scan.is_null()) sidecar["scan"] = scan;
   return sidecar;
@@ -105,10 +116,37 @@ void print_notes(const qfluct::RunConfig& config, const CommonOptions& o) {
   for (const auto& text : config.notes) note(o, text);
 }
 
-/// Checks -o before any work (an InputError naming the path).
+/// Checks -o before any work (an InputError naming the path); on rank 0 only, which alone writes.
 std::optional<qfluct::OutputPaths> check_output(const CommonOptions& o, qfluct::InterruptGuard& guard) {
-  if (!o.has_output()) return std::nullopt;
+  if (!o.has_output() || !o.writer()) return std::nullopt;
   return qfluct::check_output_location(o.output, o.config, &guard);
+}
+
+/// Runs `check` (reading and checking the input) on every rank. Several ranks then agree on the
+/// first InputError in rank order (-o is checked on rank 0 alone, a config file may be missing on
+/// one node), so that all of them stop with it, rank 0 printing it, instead of some waiting in the
+/// ensemble's collective operations for ranks that have stopped.
+void agree_on_input(const CommonOptions& o, const std::function<void()>& check) {
+  if (!o.ranks) return check();
+  std::string mine;
+  try {
+    check();
+  } catch (const InputError& e) {
+    mine = e.key() + '\0' + std::string(e.what()).substr(e.key().size() + 2);  // what() is "KEY: reason"
+  }
+  std::string first;
+  for (const auto& part : o.ranks->gather(mine))  // rank 0 gets every rank's, the others none
+    if (first.empty()) first = part;
+  first = o.ranks->broadcast(first);
+  if (const auto nul = first.find('\0'); nul != std::string::npos)
+    throw InputError(first.substr(0, nul), first.substr(nul + 1));
+}
+
+/// With several ranks, a computation that is not a trajectory ensemble runs whole on each.
+void note_unsplit(const CommonOptions& o, const std::string& what) {
+  if (o.rank_count() > 1)
+    note(o, fmt::format("only trajectory ensembles are split over ranks: each of the {} ranks computes {}; rank 0 "
+                        "writes the outputs", o.rank_count(), what));
 }
 
 /// Once the input is known to be good (bad input changes nothing): tidies what dead runs left at -o.
@@ -218,18 +256,28 @@ Scan recorded_scan(const nlohmann::json& scan, const std::string& path) {
 int run_command(const CommonOptions& o, const std::vector<std::string>& argv, qfluct::InterruptGuard& guard) {
   using namespace qfluct;
   const auto start = std::chrono::steady_clock::now();
-  const auto paths = check_output(o, guard);
-  const ConfigFile file = read_config_file(o.config);
-  if (file.sidecar.contains("scan"))
-    note(o, fmt::format("{} records a scan; `run` uses its parameters only (the scan's first point)", o.config));
-  const RunConfig config = load_config(file.table, o.overrides);
-  print_notes(config, o);
-  set_threads(o);
-  recover_output(o, paths);
-  if (config.output.records > 0 && !paths)
-    throw InputError("output.records", "the records are written to OUT.records.csv beside the -o OUT.csv; give -o");
+  std::optional<OutputPaths> paths;
+  std::optional<RunConfig> loaded;
+  agree_on_input(o, [&] {
+    paths = check_output(o, guard);
+    const ConfigFile file = read_config_file(o.config);
+    if (file.sidecar.contains("scan"))
+      note(o, fmt::format("{} records a scan; `run` uses its parameters only (the scan's first point)", o.config));
+    loaded = load_config(file.table, o.overrides);
+    print_notes(*loaded, o);
+    set_threads(o);
+    recover_output(o, paths);
+    if (loaded->output.records > 0 && !o.has_output())
+      throw InputError("output.records", "the records are written to OUT.records.csv beside the -o OUT.csv; give -o");
+  });
+  const RunConfig& config = *loaded;
+  // Trajectory ensembles are split over the ranks; any other solver runs whole on every rank.
+  const bool split = config.solver.method == SolverMethod::jump;
+  if (!split) note_unsplit(o, fmt::format("this {} run", to_string(config.solver.method)));
   TimeSeries series = simulate(config, {.progress = !o.quiet && stderr_is_terminal(),
-                                        .note = [&o](const std::string& text) { note(o, text); }});
+                                        .note = [&o](const std::string& text) { note(o, text); },
+                                        .ranks = split ? o.ranks : nullptr});
+  if (!o.writer()) return 0;
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   nlohmann::json sidecar = sidecar_header(o, argv, config.to_json());
   sidecar["derived"] = series.info["derived"];
@@ -256,29 +304,34 @@ int steady_command(const CommonOptions& o, const std::optional<std::string>& sca
                    const std::vector<std::string>& argv, qfluct::InterruptGuard& guard) {
   using namespace qfluct;
   const auto start = std::chrono::steady_clock::now();
-  const auto paths = check_output(o, guard);
-  const ConfigFile file = read_config_file(o.config);
+  std::optional<OutputPaths> paths;
   std::optional<Scan> scan;
-  if (scan_spec) scan = parse_scan(*scan_spec);
-  else if (file.sidecar.contains("scan")) scan = recorded_scan(file.sidecar["scan"], o.config);  // repeat it
-  const std::vector<double> values = scan ? scan->values : std::vector<double>{0.0};
-  // Every point's configuration is checked before the first solve.
+  std::vector<double> values;
   std::vector<RunConfig> configs;
-  for (std::size_t i = 0; i < values.size(); ++i) {
-    std::vector<std::string> overrides = o.overrides;
-    if (scan) overrides.push_back(fmt::format("{}={:.17g}", scan->key, values[i]));
-    try {
-      configs.push_back(load_config(file.table, overrides, Command::steady));  // [solver] noted, not recorded
-    } catch (const InputError& e) {
-      if (!scan) throw;
-      const std::string reason = std::string(e.what()).substr(e.key().size() + 2);
-      throw InputError(e.key(), fmt::format("{} (at scan point {} of {}, {} = {:.17g})", reason, i + 1, values.size(),
-                                            scan->key, values[i]));
+  agree_on_input(o, [&] {
+    paths = check_output(o, guard);
+    const ConfigFile file = read_config_file(o.config);
+    if (scan_spec) scan = parse_scan(*scan_spec);
+    else if (file.sidecar.contains("scan")) scan = recorded_scan(file.sidecar["scan"], o.config);  // repeat it
+    values = scan ? scan->values : std::vector<double>{0.0};
+    // Every point's configuration is checked before the first solve.
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      std::vector<std::string> overrides = o.overrides;
+      if (scan) overrides.push_back(fmt::format("{}={:.17g}", scan->key, values[i]));
+      try {
+        configs.push_back(load_config(file.table, overrides, Command::steady));  // [solver] noted, not recorded
+      } catch (const InputError& e) {
+        if (!scan) throw;
+        const std::string reason = std::string(e.what()).substr(e.key().size() + 2);
+        throw InputError(e.key(), fmt::format("{} (at scan point {} of {}, {} = {:.17g})", reason, i + 1,
+                                              values.size(), scan->key, values[i]));
+      }
     }
-  }
-  print_notes(configs.front(), o);
-  set_threads(o);
-  recover_output(o, paths);
+    print_notes(configs.front(), o);
+    set_threads(o);
+    recover_output(o, paths);
+  });
+  note_unsplit(o, scan ? "every point of the scan" : "the steady state");
   std::vector<Stationary> rows;
   nlohmann::json points = nlohmann::json::array();
   ProgressBar bar("steady states", double(values.size()), "points", !o.quiet && stderr_is_terminal());
@@ -299,6 +352,7 @@ int steady_command(const CommonOptions& o, const std::optional<std::string>& sca
     bar.update(double(i + 1));
   }
   bar.finish();
+  if (!o.writer()) return 0;
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::vector<std::string> columns = rows.front().columns;
   if (scan) columns.insert(columns.begin(), scan->column);
@@ -359,6 +413,23 @@ std::string one_line(std::string text) {
 int main(int argc, char** argv) {
   // First, before any thread exists: SIGINT/SIGTERM/SIGHUP remove the temporaries and exit 128 + signal.
   qfluct::InterruptGuard guard;
+  // MPI after the guard (its threads inherit the blocked signals), before parsing: with several
+  // ranks, rank 0 alone prints, usage errors included. Without mpirun the world has one rank and
+  // everything is as in a build without MPI.
+  const qfluct::Ranks* ranks = nullptr;
+#ifdef QFLUCT_HAVE_MPI
+  std::optional<qfluct::cli::MpiSession> session;
+  std::optional<qfluct::cli::MpiRanks> world;
+  try {
+    session.emplace(argc, argv);
+    world.emplace();
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "qfluct: failed: {}\n", e.what());
+    return 3;
+  }
+  if (world->size() > 1) ranks = &*world;
+#endif
+  const bool speaker = !ranks || ranks->rank() == 0;
   CLI::App app{"qfluct: quantum trajectories and exact master equations for open central-spin systems"};
   app.set_version_flag("--version", std::string(qfluct::version));
   app.require_subcommand(1);
@@ -374,7 +445,8 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    if (e.get_exit_code() == 0) return speaker ? app.exit(e) : 0;  // --help, --version
+    if (!speaker) return 2;
     // Usage errors share the contract of bad input: one line, exit 2.
     std::string message = one_line(e.what());
     if (argc > 1 && !*run && !*steady) {
@@ -395,20 +467,40 @@ int main(int argc, char** argv) {
     return 2;
   }
   const std::vector<std::string> args(argv, argv + argc);
+  for (CommonOptions* o : {&run_options, &steady_options}) {
+    o->ranks = ranks;
+    o->quiet = o->quiet || !speaker;
+  }
+#ifndef QFLUCT_HAVE_MPI
+  // mpirun (Open MPI, MPICH/Hydra) or srun of this program: every process would run it all.
+  for (const char* variable : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"})
+    if (const char* size = std::getenv(variable); size && std::atol(size) > 1 && !run_options.quiet && !steady_options.quiet)
+      fmt::print(stderr, "qfluct: note: {} = {}, but this qfluct was built without MPI (QFLUCT_ENABLE_MPI): each "
+                         "process runs the whole computation\n", variable, size);
+#endif
+  // A failure on one rank (exit 3) ends them all (MPI_Abort): the others may be waiting for it
+  // in a collective operation. Input errors come from the configuration, the same on every rank.
+  const auto failed = [ranks]() {
+#ifdef QFLUCT_HAVE_MPI
+    if (ranks) qfluct::cli::MpiSession::abort(3);
+#endif
+    return 3;
+  };
+  const std::string who = ranks ? fmt::format(" (rank {} of {})", ranks->rank(), ranks->size()) : "";
   try {
     if (*run) return run_command(run_options, args, guard);
     if (*steady)
       return steady_command(steady_options, scan_option->count() ? std::optional(scan_spec) : std::nullopt, args, guard);
   } catch (const qfluct::InputError& e) {
-    fmt::print(stderr, "qfluct: error: {}\n", e.what());
+    if (speaker) fmt::print(stderr, "qfluct: error: {}\n", e.what());
     return 2;
   } catch (const std::bad_alloc&) {
-    fmt::print(stderr, "qfluct: failed: out of memory (std::bad_alloc): the run needed more memory than the process may "
-                       "use; see the memory estimates in README.md\n");
-    return 3;
+    fmt::print(stderr, "qfluct: failed{}: out of memory (std::bad_alloc): the run needed more memory than the process may "
+                       "use; see the memory estimates in README.md\n", who);
+    return failed();
   } catch (const std::exception& e) {
-    fmt::print(stderr, "qfluct: failed: {}\n", e.what());
-    return 3;
+    fmt::print(stderr, "qfluct: failed{}: {}\n", who, e.what());
+    return failed();
   }
   return 0;
 }

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages qfluct needs (run as root; a no-op when all are present).
 set -euo pipefail
+# Open MPI (libopenmpi-dev, openmpi-bin): the CLI's mpirun support and its tests (QFLUCT_ENABLE_MPI).
 packages=(build-essential cmake libeigen3-dev libboost-random-dev libfmt-dev catch2 libcli11-dev
-          libtomlplusplus-dev nlohmann-json3-dev libssl-dev python3 python3-numpy python3-matplotlib)
+          libtomlplusplus-dev nlohmann-json3-dev libssl-dev python3 python3-numpy python3-matplotlib
+          libopenmpi-dev openmpi-bin)
 # Optional peers for validation and benchmarks (QuTiP/PIQS); installed with QFLUCT_WITH_QUTIP=1.
 if [ "${QFLUCT_WITH_QUTIP:-0}" = 1 ]; then packages+=(python3-qutip python3-scipy time); fi
 missing=()

@@ -4,6 +4,7 @@
 /// command-line program is a thin layer over these.
 #include "qfluct/io/config.hpp"
 #include "qfluct/model/sector_model.hpp"
+#include "qfluct/solver/ranks.hpp"
 #include "qfluct/solver/time_series.hpp"
 
 #include <functional>
@@ -17,6 +18,10 @@ struct SimulateOptions {
   /// Receives notes found once the model is built (e.g. channels solver.unravelling = "homodyne"
   /// leaves jumping), before the run starts; may be empty.
   std::function<void(const std::string&)> note;
+  /// The processes a trajectory ensemble (solver.method = "jump") is split over (MPI ranks,
+  /// solver/ranks.hpp), every rank calling simulate alike; the results are those of one process
+  /// (bit for bit), on every rank. Null: this process alone. Other solvers ignore it.
+  const Ranks* ranks = nullptr;
 };
 
 /// Time evolution on the grid output.dt .. output.t_end. info["derived"] holds the model's
