@@ -324,6 +324,7 @@ TimeSeries run_ensemble(const SectorModel& model, const std::vector<double>& tim
       {"largest_standard_error", worst_error},
       {"jackknife_groups", grouped.groups()},
       {"group_size", group_size},
+      {"batch_groups", batch},  // groups between two checks of the tolerance (all of them without one)
       {"estimators",
        "tau_x, tau_y, tau_z, q, n: ensemble means with standard errors; Q2, Q4, nongauss: central moments of the "
        "ensemble state, delete-one-group jackknife bias correction, standard errors from the jackknife plus the "
