@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <exception>
 #include <fmt/format.h>
 #include <omp.h>
@@ -26,6 +27,88 @@ struct GroupResult {
   RVec largest;  // per record entry: the largest single-trajectory value (heavy-tail check)
   TrajectoryStatistics stats;
 };
+
+/// Bytes of numbers, written and read in one fixed order: how a group's result travels between
+/// ranks. Doubles are copied bit for bit, so a result read back merges exactly like the original.
+class Bytes {
+ public:
+  std::string data;
+  template <class T>
+  void put(T v) {
+    data.append(reinterpret_cast<const char*>(&v), sizeof v);
+  }
+  void put(const RVec& v) {
+    put<long long>(v.size());
+    data.append(reinterpret_cast<const char*>(v.data()), std::size_t(v.size()) * sizeof(double));
+  }
+  void put(const std::vector<long>& v) {
+    put<long long>(Index(v.size()));
+    for (long x : v) put<long long>(x);
+  }
+};
+
+class BytesReader {
+ public:
+  explicit BytesReader(const std::string& d) : d_(d) {}
+  bool done() const { return pos_ == d_.size(); }
+  template <class T>
+  T get() {
+    T v;
+    need(sizeof v);
+    std::memcpy(&v, d_.data() + pos_, sizeof v);
+    pos_ += sizeof v;
+    return v;
+  }
+  RVec vec() {
+    const auto n = Index(get<long long>());
+    RVec v(n);
+    need(std::size_t(n) * sizeof(double));
+    std::memcpy(v.data(), d_.data() + pos_, std::size_t(n) * sizeof(double));
+    pos_ += std::size_t(n) * sizeof(double);
+    return v;
+  }
+  std::vector<long> longs() {
+    std::vector<long> v(std::size_t(get<long long>()));
+    for (auto& x : v) x = long(get<long long>());
+    return v;
+  }
+
+ private:
+  void need(std::size_t n) const {
+    if (pos_ + n > d_.size()) throw std::runtime_error("ensemble: a rank's group results are cut short");
+  }
+  const std::string& d_;
+  std::size_t pos_ = 0;
+};
+
+void write_statistics(Bytes& b, const TrajectoryStatistics& s) {
+  for (long v : {s.trajectories, s.jumps, s.taylor_steps, s.taylor_terms, s.root_iterations, s.window_growths,
+                 s.sde_steps})
+    b.put<long long>(v);
+  b.put<long long>(s.max_window);
+  b.put<long long>(s.max_levy_area_terms);
+  for (double v : {s.max_edge_population, s.max_trimmed_population, s.max_branch_mismatch}) b.put(v);
+  b.put(s.jumps_per_channel);
+  b.put<long long>(Index(s.top_level_population.size()));
+  for (const auto& p : s.top_level_population) b.put(RVec(Eigen::Map<const RVec>(p.data(), Index(p.size()))));
+}
+
+TrajectoryStatistics read_statistics(BytesReader& r) {
+  TrajectoryStatistics s;
+  for (long* v : {&s.trajectories, &s.jumps, &s.taylor_steps, &s.taylor_terms, &s.root_iterations, &s.window_growths,
+                  &s.sde_steps})
+    *v = long(r.get<long long>());
+  s.max_window = Index(r.get<long long>());
+  s.max_levy_area_terms = int(r.get<long long>());
+  for (double* v : {&s.max_edge_population, &s.max_trimmed_population, &s.max_branch_mismatch}) *v = r.get<double>();
+  s.jumps_per_channel = r.longs();
+  s.top_level_population.resize(std::size_t(r.get<long long>()));
+  for (auto& p : s.top_level_population) {
+    const RVec v = r.vec();
+    p.assign(v.data(), v.data() + v.size());
+  }
+  return s;
+}
 
 }  // namespace
 
@@ -109,6 +192,9 @@ TimeSeries run_ensemble(const SectorModel& model, const std::vector<double>& tim
     }
   };
 
+  const int nranks = o.ranks ? o.ranks->size() : 1, rank = o.ranks ? o.ranks->rank() : 0;
+  // Rank r runs the groups g of a batch with (g - first) % nranks == r.
+  auto mine = [&](long g, long first) { return (g - first) % nranks == rank; };
   while (groups_done < groups_total) {
     const long first = groups_done, last = std::min(groups_total, groups_done + batch);
     std::exception_ptr failure;
@@ -118,6 +204,7 @@ TimeSeries run_ensemble(const SectorModel& model, const std::vector<double>& tim
       RVec record(R);
 #pragma omp for schedule(dynamic, 1)
       for (long g = first; g < last; ++g) {
+        if (!mine(g, first)) continue;
         try {
           GroupResult& result = groups[g];
           result.moments = MomentAccumulator(R);
@@ -134,7 +221,7 @@ TimeSeries run_ensemble(const SectorModel& model, const std::vector<double>& tim
             result.moments.add(record.data());
             result.largest = result.largest.cwiseMax(record.cwiseAbs());
             const long n = ++done;
-            if (o.progress) o.progress(n, o.ntraj);
+            if (o.progress) o.progress(std::min(o.ntraj, n * nranks), o.ntraj);  // this rank's share, scaled
           }
         } catch (...) {
 #pragma omp critical(qfluct_ensemble_failure)
@@ -143,7 +230,40 @@ TimeSeries run_ensemble(const SectorModel& model, const std::vector<double>& tim
       }
     }
     if (failure) std::rethrow_exception(failure);
-    for (long g = first; g < last; ++g) {  // merge in group order: thread-count independent
+    if (nranks > 1) {
+      // Every rank gets every group's result (gathered on rank 0, broadcast from there), so all
+      // ranks merge, estimate and decide alike.
+      Bytes b;
+      for (long g = first; g < last; ++g) {
+        if (!mine(g, first)) continue;
+        const GroupResult& result = groups[g];
+        b.put<long long>(g);
+        b.put<long long>(result.moments.count());
+        b.put(result.moments.mean_state());
+        b.put(result.moments.m2_state());
+        b.put(result.largest);
+        write_statistics(b, result.stats);
+        const long begin = g * group_size, end = std::min({o.ntraj, begin + group_size, kept});
+        for (long i = begin; i < end; ++i) b.put(RVec(out.records.values[std::size_t(i)].reshaped()));
+      }
+      std::string all;
+      for (const auto& part : o.ranks->gather(b.data)) all += part;
+      const std::string bundle = o.ranks->broadcast(all);
+      BytesReader r(bundle);
+      while (!r.done()) {
+        const long g = long(r.get<long long>());
+        if (g < first || g >= last) throw std::runtime_error("ensemble: a rank sent a group outside the batch");
+        GroupResult& result = groups[g];
+        const auto count = Index(r.get<long long>());
+        RVec mean = r.vec(), m2 = r.vec();
+        result.moments = MomentAccumulator(count, std::move(mean), std::move(m2));
+        result.largest = r.vec();
+        result.stats = read_statistics(r);
+        const long begin = g * group_size, end = std::min({o.ntraj, begin + group_size, kept});
+        for (long i = begin; i < end; ++i) out.records.values[std::size_t(i)] = r.vec().reshaped(T, width);
+      }
+    }
+    for (long g = first; g < last; ++g) {  // merge in group order: thread- and rank-count independent
       total.merge(groups[g].moments);
       grouped.add_group(groups[g].moments);
       stats.merge(groups[g].stats);
@@ -204,6 +324,7 @@ TimeSeries run_ensemble(const SectorModel& model, const std::vector<double>& tim
       {"largest_standard_error", worst_error},
       {"jackknife_groups", grouped.groups()},
       {"group_size", group_size},
+      {"batch_groups", batch},  // groups between two checks of the tolerance (all of them without one)
       {"estimators",
        "tau_x, tau_y, tau_z, q, n: ensemble means with standard errors; Q2, Q4, nongauss: central moments of the "
        "ensemble state, delete-one-group jackknife bias correction, standard errors from the jackknife plus the "
@@ -223,6 +344,7 @@ TimeSeries run_ensemble(const SectorModel& model, const std::vector<double>& tim
       {"largest_branch_weight_mismatch", stats.max_branch_mismatch},
       {"heavy_tail_times", heavy},
       {"threads", omp_get_max_threads()},
+      {"ranks", nranks},
       {"solver_seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()}};
   // Which channel is unravelled how (every channel of the model, by the names the config uses).
   nlohmann::json per_channel_unravelling = nlohmann::json::object();

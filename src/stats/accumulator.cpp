@@ -12,6 +12,11 @@ namespace {
 constexpr double nan = std::numeric_limits<double>::quiet_NaN();
 }
 
+MomentAccumulator::MomentAccumulator(Index count, RVec mean, RVec m2) : n_(count), mean_(std::move(mean)), m2_(std::move(m2)) {
+  if (mean_.size() < 1 || m2_.size() != mean_.size() || count < 0)
+    throw InputError("state", "needs count >= 0 and means and M2 of one length >= 1");
+}
+
 MomentAccumulator::MomentAccumulator(Index dim) {
   if (dim < 1) throw InputError("dim", "must be at least 1, got " + std::to_string(dim));
   mean_ = RVec::Zero(dim);

@@ -16,6 +16,7 @@
 /// ntraj is reached); the result says which happened.
 #include "qfluct/model/sector_model.hpp"
 #include "qfluct/solver/jump_unravelling.hpp"
+#include "qfluct/solver/ranks.hpp"
 #include "qfluct/solver/time_series.hpp"
 
 #include <cstdint>
@@ -30,6 +31,9 @@ struct EnsembleOptions {
   long group_size = 0;       ///< trajectories per jackknife group; 0 = ceil(ntraj / 200)
   JumpOptions jump;
   long records = 0;          ///< keep the measurement records of the first `records` trajectories
+  /// The processes to split the groups over (MPI ranks; solver/ranks.hpp); null: this process
+  /// alone. Every rank gets the same result.
+  const Ranks* ranks = nullptr;
   std::function<void(long done, long planned)> progress;
 };
 

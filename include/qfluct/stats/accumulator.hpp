@@ -20,6 +20,10 @@ class MomentAccumulator {
   /// An empty accumulator for samples of `dim` components; dim >= 1.
   explicit MomentAccumulator(Index dim);
 
+  /// An accumulator in a given state (count, means, M2 as the accessors below give them): what
+  /// one process sends another (ranks, checkpoints). Throws InputError on mismatched sizes.
+  MomentAccumulator(Index count, RVec mean, RVec m2);
+
   /// Adds one sample x[0 .. dim-1].
   void add(const double* x);
   /// Adds one sample; its size must equal dim().
@@ -44,6 +48,9 @@ class MomentAccumulator {
   RVec means() const;
   RVec variances() const;
   RVec standard_errors() const;
+  /// The state itself: running means and sums of squared deviations.
+  const RVec& mean_state() const { return mean_; }
+  const RVec& m2_state() const { return m2_; }
 
  private:
   Index n_ = 0;
