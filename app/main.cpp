@@ -87,6 +87,11 @@ void set_threads(const CommonOptions& o) {
     note(o, fmt::format("{} is more than 4 threads per processor ({} here); using {}", asked, processors, cap));
     threads = cap;
   }
+  // mpirun binds each rank to one core by default (Open MPI, up to 2 ranks): its threads would
+  // then take turns on it.
+  if (threads > processors && (std::getenv("OMPI_COMM_WORLD_SIZE") || std::getenv("PMI_SIZE")))
+    note(o, fmt::format("{} threads on the {} processor(s) mpirun bound this rank to: they share them; for K threads "
+                        "per rank, give mpirun --map-by slot:PE=K (or --bind-to none)", threads, processors));
   omp_set_num_threads(int(threads));
 }
 

@@ -372,6 +372,7 @@ EnsembleOptions ensemble_options(const RunConfig& c, const SectorModel& model, b
   opts.jump.dt_sde = sv.dt_sde > 0 ? sv.dt_sde : 1e-3 / fastest;
   opts.jump.levy_areas = sv.levy_areas;
   opts.records = c.output.records;
+  opts.ranks = options.ranks;
   opts.progress = [&bar](long done, long) { bar.update(double(done)); };
   return opts;
 }
