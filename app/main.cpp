@@ -419,20 +419,22 @@ int main(int argc, char** argv) {
   // First, before any thread exists: SIGINT/SIGTERM/SIGHUP remove the temporaries and exit 128 + signal.
   qfluct::InterruptGuard guard;
   // MPI after the guard (its threads inherit the blocked signals), before parsing: with several
-  // ranks, rank 0 alone prints, usage errors included. Without mpirun the world has one rank and
-  // everything is as in a build without MPI.
+  // ranks, rank 0 alone prints, usage errors included. Started without mpirun (or with one rank),
+  // everything is as in a build without MPI; MPI is then not even initialised.
   const qfluct::Ranks* ranks = nullptr;
 #ifdef QFLUCT_HAVE_MPI
   std::optional<qfluct::cli::MpiSession> session;
   std::optional<qfluct::cli::MpiRanks> world;
-  try {
-    session.emplace(argc, argv);
-    world.emplace();
-  } catch (const std::exception& e) {
-    fmt::print(stderr, "qfluct: failed: {}\n", e.what());
-    return 3;
+  if (qfluct::cli::launched_by_mpi()) {
+    try {
+      session.emplace(argc, argv);
+      world.emplace();
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "qfluct: failed: {}\n", e.what());
+      return 3;
+    }
+    if (world->size() > 1) ranks = &*world;
   }
-  if (world->size() > 1) ranks = &*world;
 #endif
   const bool speaker = !ranks || ranks->rank() == 0;
   CLI::App app{"qfluct: quantum trajectories and exact master equations for open central-spin systems"};

@@ -10,6 +10,12 @@
 
 namespace qfluct::cli {
 
+/// Whether a process launcher started this process as an MPI rank (mpirun/mpiexec of Open MPI
+/// or MPICH, srun with PMI or PMIx), seen in the environment it sets: OMPI_COMM_WORLD_SIZE,
+/// PMIX_RANK, PMI_RANK or PMI_SIZE. Otherwise the program leaves MPI alone: MPI_Init in a
+/// plain process (a "singleton") would start Open MPI's daemon orted and take a third of a second.
+bool launched_by_mpi();
+
 /// MPI_Init_thread in the constructor, MPI_Finalize in the destructor: one per process, created
 /// in main after the InterruptGuard (MPI's own threads then inherit its signal mask). Under
 /// mpirun every rank creates one; run without mpirun (a singleton) the world has size 1.
