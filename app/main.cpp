@@ -437,6 +437,15 @@ int main(int argc, char** argv) {
   }
 #endif
   const bool speaker = !ranks || ranks->rank() == 0;
+  // Every rank ends bad input with exit 2, but mpirun stops the job at the first non-zero exit
+  // with SIGTERM to ranks still finishing: those must not report an interruption.
+  const auto input_error = [&guard, ranks] {
+    if (ranks) {
+      const auto lock = guard.defer();
+      guard.finish();
+    }
+    return 2;
+  };
   CLI::App app{"qfluct: quantum trajectories and exact master equations for open central-spin systems"};
   app.set_version_flag("--version", std::string(qfluct::version));
   app.require_subcommand(1);
@@ -453,7 +462,7 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return speaker ? app.exit(e) : 0;  // --help, --version
-    if (!speaker) return 2;
+    if (!speaker) return input_error();
     // Usage errors share the contract of bad input: one line, exit 2.
     std::string message = one_line(e.what());
     if (argc > 1 && !*run && !*steady) {
@@ -471,7 +480,7 @@ int main(int argc, char** argv) {
         }
       }
     fmt::print(stderr, "qfluct: error: {} (see qfluct --help)\n", message);
-    return 2;
+    return input_error();
   }
   const std::vector<std::string> args(argv, argv + argc);
   for (CommonOptions* o : {&run_options, &steady_options}) {
@@ -500,7 +509,7 @@ int main(int argc, char** argv) {
       return steady_command(steady_options, scan_option->count() ? std::optional(scan_spec) : std::nullopt, args, guard);
   } catch (const qfluct::InputError& e) {
     if (speaker) fmt::print(stderr, "qfluct: error: {}\n", e.what());
-    return 2;
+    return input_error();
   } catch (const std::bad_alloc&) {
     fmt::print(stderr, "qfluct: failed{}: out of memory (std::bad_alloc): the run needed more memory than the process may "
                        "use; see the memory estimates in README.md\n", who);

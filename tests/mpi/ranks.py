@@ -9,8 +9,8 @@
       must be byte-identical to the reference's, the sidecars equal but for the fields that
       describe the process (command, created, threads, ranks, *_seconds), and "ranks" = R
   ranks.py bad-input QFLUCT CONFIG DIR MPIEXEC R
-      mpirun -np R with a bad value: exit code 2, exactly one line on stderr (rank 0's
-      "qfluct: error: KEY: ..."), nothing on stdout, no output written
+      mpirun -np R with a bad value, then with a bad -o: exit code 2, exactly one line on stderr
+      (rank 0's "qfluct: error: KEY: ..."), nothing on stdout, no output written
 Exits non-zero with a message on the first mismatch.
 """
 import json
@@ -102,13 +102,17 @@ def main():
         mpiexec, ranks = sys.argv[5], int(sys.argv[6])
         here = os.path.join(top, "bad_input")
         os.makedirs(here, exist_ok=True)
-        p = run(mpirun(mpiexec, ranks) + [qfluct, "run", config, "--set", "solver.tol=-1", "-o", "out.csv"], here)
-        lines = p.stderr.splitlines()
-        if p.returncode != 2 or p.stdout or len(lines) != 1 or not lines[0].startswith("qfluct: error: solver.tol: "):
-            fail(f"expected exit 2 and one error line, got exit {p.returncode}, stdout {p.stdout!r}, stderr {p.stderr!r}")
-        if os.listdir(here):
-            fail(f"bad input wrote {os.listdir(here)}")
-        print(f"{ranks} ranks, bad input: {lines[0]}")
+        # A bad value (found on every rank) and a bad -o (checked on rank 0 alone, then agreed).
+        for args, start in ((["--set", "solver.tol=-1", "-o", "out.csv"], "qfluct: error: solver.tol: "),
+                            (["-o", "missing/out.csv"], "qfluct: error: -o: ")):
+            p = run(mpirun(mpiexec, ranks) + [qfluct, "run", config] + args, here)
+            lines = p.stderr.splitlines()
+            if p.returncode != 2 or p.stdout or len(lines) != 1 or not lines[0].startswith(start):
+                fail(f"{args}: expected exit 2 and one line '{start}...', got exit {p.returncode}, "
+                     f"stdout {p.stdout!r}, stderr {p.stderr!r}")
+            if os.listdir(here):
+                fail(f"bad input wrote {os.listdir(here)}")
+            print(f"{ranks} ranks, bad input: {lines[0]}")
     else:
         fail(f"unknown mode {mode}")
 
