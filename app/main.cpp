@@ -9,6 +9,7 @@
 #include "qfluct/simulate.hpp"
 #include "qfluct/solver/ranks.hpp"
 #include "qfluct/version.hpp"
+#include "checkpoints.hpp"
 #ifdef QFLUCT_HAVE_MPI
 #include "mpi_ranks.hpp"
 #endif
@@ -258,31 +259,12 @@ Scan recorded_scan(const nlohmann::json& scan, const std::string& path) {
   return s;
 }
 
-int run_command(const CommonOptions& o, const std::vector<std::string>& argv, qfluct::InterruptGuard& guard) {
+/// Writes a run's outputs (rank 0): CSV, sidecar, records. `extra` goes into the sidecar.
+int write_run_outputs(const CommonOptions& o, const std::vector<std::string>& argv, const qfluct::RunConfig& config,
+                      qfluct::TimeSeries& series, const std::optional<qfluct::OutputPaths>& paths,
+                      qfluct::InterruptGuard& guard, std::chrono::steady_clock::time_point start,
+                      const nlohmann::json& extra) {
   using namespace qfluct;
-  const auto start = std::chrono::steady_clock::now();
-  std::optional<OutputPaths> paths;
-  std::optional<RunConfig> loaded;
-  agree_on_input(o, [&] {
-    paths = check_output(o, guard);
-    const ConfigFile file = read_config_file(o.config);
-    if (file.sidecar.contains("scan"))
-      note(o, fmt::format("{} records a scan; `run` uses its parameters only (the scan's first point)", o.config));
-    loaded = load_config(file.table, o.overrides);
-    print_notes(*loaded, o);
-    set_threads(o);
-    recover_output(o, paths);
-    if (loaded->output.records > 0 && !o.has_output())
-      throw InputError("output.records", "the records are written to OUT.records.csv beside the -o OUT.csv; give -o");
-  });
-  const RunConfig& config = *loaded;
-  // Trajectory ensembles are split over the ranks; any other solver runs whole on every rank.
-  const bool split = config.solver.method == SolverMethod::jump;
-  if (!split) note_unsplit(o, fmt::format("this {} run", to_string(config.solver.method)));
-  TimeSeries series = simulate(config, {.progress = !o.quiet && stderr_is_terminal(),
-                                        .note = [&o](const std::string& text) { note(o, text); },
-                                        .ranks = split ? o.ranks : nullptr});
-  if (!o.writer()) return 0;
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   nlohmann::json sidecar = sidecar_header(o, argv, config.to_json());
   sidecar["derived"] = series.info["derived"];
@@ -291,6 +273,7 @@ int run_command(const CommonOptions& o, const std::vector<std::string>& argv, qf
   sidecar["csv"] = o.output;
   sidecar["solver"] = series.info.json();
   sidecar["wall_seconds"] = wall;
+  for (const auto& [k, v] : extra.items()) sidecar[k] = v;
   if (!o.quiet && series.info.json().contains("heavy_tail_times") && !series.info["heavy_tail_times"].empty())
     fmt::print(stderr, "qfluct: note: at {} output time(s) one trajectory carries over 5% of <q^4> (heavy tails, "
                        "typically early times): standard errors of q, Q2, Q4 there are unreliable; see "
@@ -303,6 +286,108 @@ int run_command(const CommonOptions& o, const std::vector<std::string>& argv, qf
   }
   write_outputs(o, paths, [&](std::ostream& out) { write_csv(out, series); }, sidecar, wall, guard, records);
   return 0;
+}
+
+int run_command(const CommonOptions& o, qfluct::cli::CheckpointOptions& ck, const std::vector<std::string>& argv,
+                qfluct::InterruptGuard& guard) {
+  using namespace qfluct;
+  const auto start = std::chrono::steady_clock::now();
+  std::optional<OutputPaths> paths;
+  std::optional<RunConfig> loaded;
+  std::optional<cli::Resumed> resumed;
+  agree_on_input(o, [&] {
+    ck.check(o.has_output());
+    paths = check_output(o, guard);
+    const ConfigFile file = read_config_file(o.config);
+    if (file.sidecar.contains("scan"))
+      note(o, fmt::format("{} records a scan; `run` uses its parameters only (the scan's first point)", o.config));
+    std::vector<std::string> overrides = o.overrides;
+    if (ck.extend_option->count()) overrides.push_back(fmt::format("solver.ntraj={}", ck.extend));
+    loaded = load_config(file.table, overrides);
+    print_notes(*loaded, o);
+    if (ck.any() && loaded->solver.method != SolverMethod::jump)
+      throw InputError(ck.part_option->count() ? "--part" : ck.resume_option->count() ? "--resume" : "--checkpoint",
+                       "checkpoints are for trajectory ensembles (solver.method = \"jump\"); this run solves the master "
+                       "equation");
+    if (ck.resume_option->count())
+      resumed = cli::load_resume(ck.resume, *loaded, ck.part, ck.parts, ck.extend_option->count() > 0);
+    if (!ck.path().empty() && o.writer())
+      check_checkpoint_location(ck.path(), ck.checkpoint_option->count() ? "--checkpoint" : "--resume",
+                                     ck.resume_option->count() && ck.path() == ck.resume);
+    set_threads(o);
+    recover_output(o, paths);
+    if (loaded->output.records > 0 && !o.has_output() && ck.parts == 1)
+      throw InputError("output.records", "the records are written to OUT.records.csv beside the -o OUT.csv; give -o");
+  });
+  const RunConfig& config = *loaded;
+  // Trajectory ensembles are split over the ranks; any other solver runs whole on every rank.
+  const bool split = config.solver.method == SolverMethod::jump;
+  if (!split) note_unsplit(o, fmt::format("this {} run", to_string(config.solver.method)));
+  std::optional<cli::Checkpointer> saver;
+  if (!ck.path().empty() && o.writer())
+    saver.emplace(ck.path(), ck.every, guard, cli::checkpoint_header(config, ck.part, ck.parts));
+  if (resumed && !o.quiet)
+    note(o, fmt::format("resuming from {}: {} trajectories already run{}", ck.resume,
+                        resumed->header["trajectories"].get<long>(),
+                        ck.extend_option->count() ? fmt::format(", extending to {}", config.solver.ntraj) : ""));
+  SimulateOptions options;
+  options.progress = !o.quiet && stderr_is_terminal();
+  options.note = [&o](const std::string& text) { note(o, text); };
+  options.ranks = split ? o.ranks : nullptr;
+  if (resumed) {
+    options.resume = &resumed->state;
+    options.resume_model = resumed->header["model"];
+  }
+  options.part = ck.parts > 1 ? ck.part : 0;
+  options.parts = ck.parts;
+  if (saver) options.checkpoint = [&saver](const EnsembleState& s, const nlohmann::json& model) { saver->update(s, model); };
+  if (!ck.path().empty()) options.chunk_seconds = std::clamp(ck.every / 4.0, 0.05, 1.0);
+  TimeSeries series = simulate(config, options);
+  if (saver) saver->flush();
+  if (!o.writer()) return 0;
+  if (ck.parts > 1) {
+    if (!o.quiet)
+      fmt::print(stderr, "qfluct: wrote part {}/{} to {} ({} trajectories); combine the parts with qfluct merge\n",
+                 ck.part + 1, ck.parts, ck.path(), saver->trajectories());
+    const auto lock = guard.defer();
+    guard.finish();
+    return 0;
+  }
+  nlohmann::json extra = nlohmann::json::object();
+  if (saver) extra["checkpoint"] = ck.path();
+  if (resumed) extra["resumed_from"] = ck.resume;
+  return write_run_outputs(o, argv, config, series, paths, guard, start, extra);
+}
+
+/// qfluct merge PIECES... -o OUT.csv: the outputs of a run made in parts.
+int merge_command(const CommonOptions& o, const std::vector<std::string>& pieces, const std::string& checkpoint,
+                  const std::vector<std::string>& argv, qfluct::InterruptGuard& guard) {
+  using namespace qfluct;
+  const auto start = std::chrono::steady_clock::now();
+  std::optional<OutputPaths> paths;
+  std::optional<cli::Resumed> whole;
+  std::optional<RunConfig> config;
+  agree_on_input(o, [&] {
+    paths = check_output(o, guard);
+    whole = cli::merge_pieces(pieces);
+    config = parse_config(parameters_table(whole->header["parameters"]));
+    if (!checkpoint.empty() && o.writer()) check_checkpoint_location(checkpoint, "--checkpoint", false);
+    set_threads(o);
+    recover_output(o, paths);
+  });
+  std::optional<cli::Checkpointer> saver;
+  if (!checkpoint.empty() && o.writer()) saver.emplace(checkpoint, 0.0, guard, cli::checkpoint_header(*config, 0, 1));
+  SimulateOptions options;
+  options.note = [&o](const std::string& text) { note(o, text); };
+  options.resume = &whole->state;
+  options.resume_model = whole->header["model"];
+  if (saver) options.checkpoint = [&saver](const EnsembleState& s, const nlohmann::json& model) { saver->update(s, model); };
+  TimeSeries series = simulate(*config, options);
+  if (saver) saver->flush();
+  if (!o.writer()) return 0;
+  nlohmann::json extra = {{"merged_from", pieces}};
+  if (saver) extra["checkpoint"] = checkpoint;
+  return write_run_outputs(o, argv, *config, series, paths, guard, start, extra);
 }
 
 int steady_command(const CommonOptions& o, const std::optional<std::string>& scan_spec,
@@ -449,11 +534,24 @@ int main(int argc, char** argv) {
   CLI::App app{"qfluct: quantum trajectories and exact master equations for open central-spin systems"};
   app.set_version_flag("--version", std::string(qfluct::version));
   app.require_subcommand(1);
-  CommonOptions run_options, steady_options;
+  CommonOptions run_options, steady_options, merge_options;
   CLI::App* run = app.add_subcommand("run", "evolve in time; observables on the grid output.dt .. output.t_end");
   add_common(*run, run_options);
+  qfluct::cli::CheckpointOptions checkpoints;
+  checkpoints.add_to(*run);
   CLI::App* steady = app.add_subcommand("steady", "stationary state (L rho = 0), optionally across a parameter scan");
   add_common(*steady, steady_options);
+  CLI::App* merge = app.add_subcommand("merge", "combine the checkpoints of a run made in parts (run --part I/P) into "
+                                                 "its outputs, the same bytes as the run made whole");
+  std::vector<std::string> pieces;
+  std::string merged_checkpoint;
+  merge->add_option("PIECES", pieces, "the checkpoints of all P parts, in any order")->required();
+  merge_options.output_option = merge->add_option("-o,--output", merge_options.output, "CSV output file (a JSON sidecar "
+                                                                                        "OUT.json is written beside it)")
+                                    ->required();
+  merge_options.threads_option = merge->add_option("--threads", merge_options.threads, "OpenMP threads");
+  merge->add_option("--checkpoint", merged_checkpoint, "also save the merged state here (to --extend the run later)");
+  merge->add_flag("--quiet", merge_options.quiet, "no notes on stderr");
   std::string scan_spec;
   CLI::Option* scan_option = steady->add_option("--scan", scan_spec,
                      "KEY=START:STOP:COUNT: COUNT linearly spaced values, both ends included, at most 100000 (KEY "
@@ -465,12 +563,12 @@ int main(int argc, char** argv) {
     if (!speaker) return input_error();
     // Usage errors share the contract of bad input: one line, exit 2.
     std::string message = one_line(e.what());
-    if (argc > 1 && !*run && !*steady) {
+    if (argc > 1 && !*run && !*steady && !*merge) {
       const std::string first = argv[1], name = first.substr(0, first.find('='));
-      if (first[0] != '-') message = fmt::format("unknown command '{}'; the commands are run and steady", first);
-      else if (!app.get_option_no_throw(name)) message = fmt::format("unknown option {}; the commands are run and steady", name);
+      if (first[0] != '-') message = fmt::format("unknown command '{}'; the commands are run, steady and merge", first);
+      else if (!app.get_option_no_throw(name)) message = fmt::format("unknown option {}; the commands are run, steady and merge", name);
     }
-    const CLI::App* cmd = *run ? run : *steady ? steady : nullptr;
+    const CLI::App* cmd = *run ? run : *steady ? steady : *merge ? merge : nullptr;
     if (cmd && dynamic_cast<const CLI::ExtrasError*>(&e))
       for (int i = 2; i < argc; ++i) {
         const std::string word = argv[i], name = word.substr(0, word.find('='));
@@ -483,7 +581,7 @@ int main(int argc, char** argv) {
     return input_error();
   }
   const std::vector<std::string> args(argv, argv + argc);
-  for (CommonOptions* o : {&run_options, &steady_options}) {
+  for (CommonOptions* o : {&run_options, &steady_options, &merge_options}) {
     o->ranks = ranks;
     o->quiet = o->quiet || !speaker;
   }
@@ -504,7 +602,11 @@ int main(int argc, char** argv) {
   };
   const std::string who = ranks ? fmt::format(" (rank {} of {})", ranks->rank(), ranks->size()) : "";
   try {
-    if (*run) return run_command(run_options, args, guard);
+    if (*run) return run_command(run_options, checkpoints, args, guard);
+    if (*merge) {
+      merge_options.config = pieces.front();
+      return merge_command(merge_options, pieces, merged_checkpoint, args, guard);
+    }
     if (*steady)
       return steady_command(steady_options, scan_option->count() ? std::optional(scan_spec) : std::nullopt, args, guard);
   } catch (const qfluct::InputError& e) {

@@ -80,6 +80,12 @@ double master_bytes(const RunConfig& c, long cutoff, std::size_t times, int thre
   return model_bytes(c) + 16.0 * entries * copies + 16.0 * 16.0 * double(times);
 }
 
+/// Ensemble results held at once: the jackknife blocks and the nodes being merged into them.
+double ensemble_nodes(const SolverConfig& sv) {
+  const double groups = std::ceil(double(sv.ntraj) / double(sv.group_size));
+  return std::min(groups, double(EnsembleState::block_limit + 64));
+}
+
 /// Trajectories. Per thread, per state entry: the Taylor terms, 16 bytes each, at most 27 for
 /// whole sectors (steps with h ||A|| <= 3: terms until 3^n / n! <= 1e-14) or 18 for adaptive
 /// windows (h ||A|| <= 1), and about 250 bytes of work vectors, generator and channel weights
@@ -88,8 +94,8 @@ double master_bytes(const RunConfig& c, long cutoff, std::size_t times, int thre
 /// N = 1e4), and for a coherent bath state (binomial, standard deviation sqrt(L)/2) the rungs
 /// above window_tol, sqrt(2 L ln(1/window_tol)) (measured 1030 with growth slack at N = 1e4,
 /// bath [1,0,0]); 4 times that and at least 1024 rungs is taken (an estimate: unusual dynamics
-/// can grow a window further). The ensemble keeps per jackknife group (at most 200) and output
-/// time about 4 accumulators of the <= 8 raw records and the <= 8 columns.
+/// can grow a window further). The ensemble keeps per jackknife block (at most 256, and a few
+/// more being merged; ensemble_nodes) and output time about 4 accumulators of the <= 8 raw records and the <= 8 columns.
 double jump_bytes(const RunConfig& c, long cutoff, std::size_t times, int threads) {
   const auto& sv = c.solver;
   const double system = full_space(c) ? 1.0 : 2.0;
@@ -98,8 +104,7 @@ double jump_bytes(const RunConfig& c, long cutoff, std::size_t times, int thread
   const double rungs =
       whole ? ladder : std::min(ladder, std::max(1024.0, 4.0 * std::sqrt(2.0 * ladder * std::log(1.0 / sv.window_tol))));
   const double per_entry = 16.0 * (whole ? 27.0 : 18.0) + 250.0;
-  const long group_size = std::max(1L, (sv.ntraj + 199) / 200);
-  const double groups = double((sv.ntraj + group_size - 1) / group_size);
+  const double groups = ensemble_nodes(sv);
   const double used_threads = std::min(double(std::max(threads, 1)), groups);
   // Measurement records (output.records): Y per homodyne output and counts per jump channel, at
   // most 2 + 2 N numbers per time (the full space's local channels have N branches).
@@ -355,13 +360,44 @@ std::vector<HomodyneChannel> homodyne_channels(const RunConfig& c, const SectorM
 }
 
 /// The ensemble settings of a jump run, with a progress bar.
+/// The model variant an ensemble state belongs to: the Fock cutoffs (empty when fixed by the
+/// configuration, which a checkpoint's configuration hash covers already).
+nlohmann::json model_key(const std::vector<long>& automatic_cutoffs) {
+  nlohmann::json key = nlohmann::json::object();
+  if (!automatic_cutoffs.empty()) key["fock_cutoffs"] = automatic_cutoffs;
+  return key;
+}
+
+/// The cutoffs a resumed ensemble state was made with (empty: none recorded, or `count` differs).
+std::vector<long> resumed_cutoffs(const SimulateOptions& options, std::size_t count) {
+  if (!options.resume || !options.resume_model.is_object() || !options.resume_model.contains("fock_cutoffs")) return {};
+  const auto& list = options.resume_model["fock_cutoffs"];
+  if (!list.is_array() || list.size() != count) return {};
+  std::vector<long> cutoffs;
+  for (const auto& c : list) {
+    if (!c.is_number_integer() || c.get<long>() < 1) return {};
+    cutoffs.push_back(c.get<long>());
+  }
+  return cutoffs;
+}
+
 EnsembleOptions ensemble_options(const RunConfig& c, const SectorModel& model, bool full_sectors, ProgressBar& bar,
-                                 const SimulateOptions& options) {
+                                 const SimulateOptions& options, const nlohmann::json& key) {
   const auto& sv = c.solver;
   EnsembleOptions opts;
   opts.ntraj = sv.ntraj;
   opts.seed = sv.seed;
   opts.tol = sv.tol;
+  opts.group_size = sv.group_size;
+  opts.part = options.part;
+  opts.parts = options.parts;
+  opts.chunk_seconds = options.chunk_seconds;
+  // A state belongs to the model it was made with: an automatic cutoff doubled since starts afresh.
+  if (options.resume && options.resume_model == key) opts.resume = options.resume;
+  else if (options.resume && !key.empty())
+    throw InputError("--resume", fmt::format("the checkpoint was made with {}, this run uses {}",
+                                             options.resume_model.dump(), key.dump()));
+  if (options.checkpoint) opts.checkpoint = [&options, key](const EnsembleState& s) { options.checkpoint(s, key); };
   opts.jump.full_sectors = full_sectors;
   opts.jump.window_tol = sv.window_tol;
   opts.jump.jump_tol = sv.jump_tol;
@@ -434,8 +470,7 @@ void check_open_system_memory(const RunConfig& c, const std::vector<long>& cutof
     bytes = 16.0 * D * D * (12.0 + threads) + 16.0 * 16.0 * double(times);
     what = fmt::format("the master equation at {}", open_system_size(c, cutoffs));
   } else {
-    const long group_size = std::max(1L, (c.solver.ntraj + 199) / 200);
-    const double groups = double((c.solver.ntraj + group_size - 1) / group_size);
+    const double groups = ensemble_nodes(c.solver);
     bytes = std::min(double(threads), groups) * D * (16.0 * 27.0 + 250.0) + 16.0 * D * D +
             8.0 * groups * double(times) * 40.0 * double(ObservableSet(OpenSystemModel(c.open_system, cutoffs)).raw_size());
     what = fmt::format("a run of {} trajectories on {} thread(s) at {}", c.solver.ntraj, threads, open_system_size(c, cutoffs));
@@ -450,11 +485,15 @@ void check_open_system_memory(const RunConfig& c, const std::vector<long>& cutof
 /// Runs `solve` on the model with the current cutoffs until every mode's top-level population is
 /// within model.fock_tol (`top` reads it from the result), doubling automatic cutoffs that fail.
 template <class Solve, class Top>
-auto solve_open_system(const RunConfig& c, double t_end, double target, Solve&& solve, Top&& top, nlohmann::json& report) {
+auto solve_open_system(const RunConfig& c, double t_end, double target, Solve&& solve, Top&& top, nlohmann::json& report,
+                       const std::vector<long>& resumed = {}) {
   const auto& spec = c.open_system;
   // S + F: several undamped modes whose cutoffs multiply; start lower and let the check double.
   std::vector<long> cutoffs = estimate_fock_cutoffs(spec, t_end, target, c.kind == ModelKind::bosonized ? 12 : 32);
   const std::vector<long> estimate = cutoffs;
+  // A resumed ensemble starts at the automatic cutoffs its state was made with.
+  for (std::size_t m = 0, a = 0; m < cutoffs.size(); ++m)
+    if (spec.modes[m].fock_cutoff == 0 && a < resumed.size()) cutoffs[m] = resumed[a++];
   for (int attempt = 0;; ++attempt) {
     // The model's own sparse operators, refused before they are built: a dense G (x) X has about
     // 2 modes d nonzeros per state (value and index, 24 bytes), the model keeps about three such
@@ -517,6 +556,8 @@ TimeSeries simulate_open_system(const RunConfig& config, const SimulateOptions& 
   // Trajectories estimate the top population with noise: aim a factor 100 lower, as spin_boson.
   const bool jump = config.solver.method == SolverMethod::jump;
   const double target = jump ? 0.01 * config.open_system.fock_tol : config.open_system.fock_tol;
+  std::size_t automatic_modes = 0;
+  for (const auto& mode : config.open_system.modes) automatic_modes += mode.fock_cutoff == 0 ? 1 : 0;
   nlohmann::json report;
   TimeSeries out = solve_open_system(
       config, config.output.t_end, target,
@@ -534,14 +575,17 @@ TimeSeries simulate_open_system(const RunConfig& config, const SimulateOptions& 
           return BlockMasterEquation(model).solve(times, opts);
         }
         ProgressBar bar("trajectories", double(config.solver.ntraj), "traj", options.progress);
-        return run_ensemble(model, times, ensemble_options(config, model, true, bar, options));
+        std::vector<long> automatic;
+        for (std::size_t m = 0; m < cutoffs.size(); ++m)
+          if (config.open_system.modes[m].fock_cutoff == 0) automatic.push_back(cutoffs[m]);
+        return run_ensemble(model, times, ensemble_options(config, model, true, bar, options, model_key(automatic)));
       },
       [&](const OpenSystemModel& model, const TimeSeries& out) {
         std::vector<double> top;
         for (const auto& name : model.truncated_modes()) top.push_back(out.info["top_level_population_per_mode"][name].get<double>());
         return top;
       },
-      report);
+      report, resumed_cutoffs(options, automatic_modes));
   out.info["derived"] = report;
   return out;
 }
@@ -772,6 +816,8 @@ TimeSeries simulate(const RunConfig& config, const SimulateOptions& options) {
         "in the initial thermal state");
     estimate = spin_boson_cutoff_estimate(config, config.output.t_end, target);
     if (cutoff == 0) cutoff = std::max(first, estimate);
+    // A resumed ensemble starts at the cutoff its state was made with (reached by doubling).
+    if (const auto resumed = resumed_cutoffs(options, 1); !resumed.empty() && config.fock_cutoff == 0) cutoff = resumed[0];
   }
   TimeSeries out;
   double top = 0.0;
@@ -799,7 +845,8 @@ TimeSeries simulate(const RunConfig& config, const SimulateOptions& options) {
       }
       case SolverMethod::jump: {
         ProgressBar bar("trajectories", double(config.solver.ntraj), "traj", options.progress);
-        out = run_ensemble(*model, times, ensemble_options(config, *model, config.solver.full_sectors, bar, options));
+        out = run_ensemble(*model, times, ensemble_options(config, *model, config.solver.full_sectors, bar, options,
+                                                           model_key(automatic ? std::vector<long>{cutoff} : std::vector<long>{})));
         break;
       }
     }

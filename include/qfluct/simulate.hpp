@@ -4,10 +4,12 @@
 /// command-line program is a thin layer over these.
 #include "qfluct/io/config.hpp"
 #include "qfluct/model/sector_model.hpp"
+#include "qfluct/solver/ensemble_state.hpp"
 #include "qfluct/solver/ranks.hpp"
 #include "qfluct/solver/time_series.hpp"
 
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <memory>
 #include <string>
 
@@ -22,6 +24,21 @@ struct SimulateOptions {
   /// solver/ranks.hpp), every rank calling simulate alike; the results are those of one process
   /// (bit for bit), on every rank. Null: this process alone. Other solvers ignore it.
   const Ranks* ranks = nullptr;
+
+  /// Trajectory ensembles (ignored by other solvers), solver/ensemble.hpp:
+  /// continue from this state instead of from nothing (a checkpoint of the same configuration,
+  /// ntraj aside). `resume_model` is what `checkpoint` reported with it: the Fock cutoffs the
+  /// state was made with, where they are chosen automatically (the run starts there).
+  const EnsembleState* resume = nullptr;
+  nlohmann::json resume_model;
+  /// Run only part `part` (0-based) of `parts` of the plan.
+  int part = 0;
+  int parts = 1;
+  /// Receives the ensemble state after each chunk of groups, with the model it belongs to
+  /// ({"fock_cutoffs": [...]}, or an empty object); called on every rank.
+  std::function<void(const EnsembleState&, const nlohmann::json& model)> checkpoint;
+  /// Target wall time of a chunk of groups between two merges (seconds).
+  double chunk_seconds = 1.0;
 };
 
 /// Time evolution on the grid output.dt .. output.t_end. info["derived"] holds the model's

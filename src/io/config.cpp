@@ -62,7 +62,7 @@ const std::map<std::string, std::set<std::string>>& schema() {
         "fock_cutoff", "fock_tol", "couplings", "couplings_seed"}},
       {"initial", {"central", "bath"}},
       {"solver",
-       {"method", "rtol", "atol", "ntraj", "seed", "tol", "window", "window_tol", "jump_tol", "reservoir_method",
+       {"method", "rtol", "atol", "ntraj", "seed", "tol", "group_size", "window", "window_tol", "jump_tol", "reservoir_method",
         "unravelling", "homodyne_phase", "dt_sde", "levy_areas"}},
       {"output", {"t_end", "dt", "fluctuations", "entanglement", "observable", "records"}},
       {"system", {"H", "initial", "channel"}},
@@ -967,6 +967,10 @@ RunConfig parse_config(const toml::table& t, Command command) {
   sv.seed = std::uint64_t(seed);
   sv.tol = get_double(t, "solver", "tol", sv.tol);
   if (!std::isfinite(sv.tol) || sv.tol < 0) throw InputError("solver.tol", fmt::format("must be >= 0 (0 = off), got {}", sv.tol));
+  const long long group_size = get_integer(t, "solver", "group_size", sv.group_size);
+  if (group_size < 1 || group_size > max_group_size)
+    throw InputError("solver.group_size", fmt::format("must be between 1 and {} trajectories, got {}", max_group_size, group_size));
+  sv.group_size = long(group_size);
   sv.full_sectors = get_choice(t, "solver", "window", "adaptive", {"adaptive", "full"}) == "full";
   sv.window_tol = get_double(t, "solver", "window_tol", sv.window_tol);
   sv.jump_tol = get_double(t, "solver", "jump_tol", sv.jump_tol);
@@ -980,8 +984,8 @@ RunConfig parse_config(const toml::table& t, Command command) {
       note_unused("solver", key, "qfluct steady solves L rho = 0 directly (sparse LU), without time evolution; the "
                                  "[solver] settings apply to qfluct run");
   } else if (c.solver.method == SolverMethod::master) {
-    for (const char* key : {"ntraj", "seed", "tol", "window", "window_tol", "jump_tol", "unravelling", "homodyne_phase",
-                            "dt_sde", "levy_areas"})
+    for (const char* key : {"ntraj", "seed", "tol", "group_size", "window", "window_tol", "jump_tol", "unravelling",
+                            "homodyne_phase", "dt_sde", "levy_areas"})
       note_unused("solver", key, "it applies to method = \"jump\"");
   } else {
     for (const char* key : {"rtol", "atol"}) note_unused("solver", key, "it applies to method = \"master\"");
@@ -1188,6 +1192,7 @@ nlohmann::json RunConfig::to_json() const {
     solver_json["ntraj"] = solver.ntraj;
     solver_json["seed"] = solver.seed;
     solver_json["tol"] = solver.tol;
+    solver_json["group_size"] = solver.group_size;
     solver_json["window"] = solver.full_sectors ? "full" : "adaptive";
     solver_json["window_tol"] = solver.window_tol;
     solver_json["jump_tol"] = solver.jump_tol;

@@ -47,6 +47,8 @@ void InterruptGuard::untrack(const std::string& path) { tracked_.erase(path); }
 
 void InterruptGuard::finish() { finished_ = true; }
 
+void InterruptGuard::on_interrupt(std::function<std::string()> save) { save_ = std::move(save); }
+
 void InterruptGuard::watch() {
   const sigset_t set = interrupt_signals();
   for (;;) {
@@ -55,10 +57,18 @@ void InterruptGuard::watch() {
     std::lock_guard lock(mutex_);
     if (stopping_) return;
     if (finished_) continue;  // the outputs are complete; the program is only exiting
+    std::string saved;
+    if (save_) {
+      try {
+        saved = save_();
+      } catch (const std::exception& e) {
+        saved = fmt::format("; the checkpoint could not be saved: {}", e.what());
+      }
+    }
     for (const auto& path : tracked_) ::unlink(path.c_str());
     // One line, on a fresh line when a progress bar may be on the terminal.
-    const std::string line = fmt::format("{}qfluct: interrupted by {}; output files left as they were\n",
-                                         ::isatty(STDERR_FILENO) ? "\n" : "", signal_name(sig));
+    const std::string line = fmt::format("{}qfluct: interrupted by {}; output files left as they were{}\n",
+                                         ::isatty(STDERR_FILENO) ? "\n" : "", signal_name(sig), saved);
     [[maybe_unused]] const auto written = ::write(STDERR_FILENO, line.data(), line.size());
     // Holding the mutex: no commit can start or be half done. _Exit skips the destructors of
     // objects that other threads may be using.

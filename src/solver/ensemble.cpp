@@ -6,6 +6,7 @@
 #include "qfluct/stats/second_order.hpp"
 
 #include <nlohmann/json.hpp>
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -21,136 +22,94 @@ namespace {
 /// Raw records up to this length get the curvature term from all their entries at once.
 constexpr Index whole_record_curvature = 32;
 
-/// What one group of trajectories contributes.
-struct GroupResult {
-  MomentAccumulator moments{1};
-  RVec largest;  // per record entry: the largest single-trajectory value (heavy-tail check)
-  TrajectoryStatistics stats;
-};
-
-/// Bytes of numbers, written and read in one fixed order: how a group's result travels between
-/// ranks. Doubles are copied bit for bit, so a result read back merges exactly like the original.
-class Bytes {
- public:
-  std::string data;
-  template <class T>
-  void put(T v) {
-    data.append(reinterpret_cast<const char*>(&v), sizeof v);
-  }
-  void put(const RVec& v) {
-    put<long long>(v.size());
-    data.append(reinterpret_cast<const char*>(v.data()), std::size_t(v.size()) * sizeof(double));
-  }
-  void put(const std::vector<long>& v) {
-    put<long long>(Index(v.size()));
-    for (long x : v) put<long long>(x);
-  }
-};
-
-class BytesReader {
- public:
-  explicit BytesReader(const std::string& d) : d_(d) {}
-  bool done() const { return pos_ == d_.size(); }
-  template <class T>
-  T get() {
-    T v;
-    need(sizeof v);
-    std::memcpy(&v, d_.data() + pos_, sizeof v);
-    pos_ += sizeof v;
-    return v;
-  }
-  RVec vec() {
-    const auto n = Index(get<long long>());
-    RVec v(n);
-    need(std::size_t(n) * sizeof(double));
-    std::memcpy(v.data(), d_.data() + pos_, std::size_t(n) * sizeof(double));
-    pos_ += std::size_t(n) * sizeof(double);
-    return v;
-  }
-  std::vector<long> longs() {
-    std::vector<long> v(std::size_t(get<long long>()));
-    for (auto& x : v) x = long(get<long long>());
-    return v;
-  }
-
- private:
-  void need(std::size_t n) const {
-    if (pos_ + n > d_.size()) throw std::runtime_error("ensemble: a rank's group results are cut short");
-  }
-  const std::string& d_;
-  std::size_t pos_ = 0;
-};
-
-void write_statistics(Bytes& b, const TrajectoryStatistics& s) {
-  for (long v : {s.trajectories, s.jumps, s.taylor_steps, s.taylor_terms, s.root_iterations, s.window_growths,
-                 s.sde_steps})
-    b.put<long long>(v);
-  b.put<long long>(s.max_window);
-  b.put<long long>(s.max_levy_area_terms);
-  for (double v : {s.max_edge_population, s.max_trimmed_population, s.max_branch_mismatch}) b.put(v);
-  b.put(s.jumps_per_channel);
-  b.put<long long>(Index(s.top_level_population.size()));
-  for (const auto& p : s.top_level_population) b.put(RVec(Eigen::Map<const RVec>(p.data(), Index(p.size()))));
-}
-
-TrajectoryStatistics read_statistics(BytesReader& r) {
-  TrajectoryStatistics s;
-  for (long* v : {&s.trajectories, &s.jumps, &s.taylor_steps, &s.taylor_terms, &s.root_iterations, &s.window_growths,
-                  &s.sde_steps})
-    *v = long(r.get<long long>());
-  s.max_window = Index(r.get<long long>());
-  s.max_levy_area_terms = int(r.get<long long>());
-  for (double* v : {&s.max_edge_population, &s.max_trimmed_population, &s.max_branch_mismatch}) *v = r.get<double>();
-  s.jumps_per_channel = r.longs();
-  s.top_level_population.resize(std::size_t(r.get<long long>()));
-  for (auto& p : s.top_level_population) {
-    const RVec v = r.vec();
-    p.assign(v.data(), v.data() + v.size());
-  }
-  return s;
-}
+/// Chunks of groups between two merges hold their results in memory: at most this many bytes.
+constexpr double chunk_bytes = 512e6;
 
 }  // namespace
 
+EnsembleSlice ensemble_slice(long ntraj, long group_size, int part, int parts) {
+  if (group_size < 1) throw InputError("solver.group_size", fmt::format("must be >= 1, got {}", group_size));
+  EnsembleSlice s;
+  s.complete_groups = ntraj / group_size;
+  s.level = EnsembleState::block_level(s.complete_groups);
+  const bool short_group = ntraj % group_size != 0;
+  if (parts <= 1) {
+    s.end = s.complete_groups;
+    s.partial = short_group;
+    return s;
+  }
+  const long blocks = s.complete_groups >> s.level;
+  if (parts > blocks)
+    throw InputError("--part", fmt::format("{} parts, but the plan has only {} jackknife block(s) of {} group(s) to share "
+                                           "out (ntraj = {}, solver.group_size = {}); use at most {} parts",
+                                           parts, blocks, 1L << s.level, ntraj, group_size, std::max(1L, blocks)));
+  if (part < 0 || part >= parts) throw InputError("--part", fmt::format("part {} of {} does not exist", part + 1, parts));
+  s.first = (blocks * part / parts) << s.level;
+  const bool last = part == parts - 1;
+  s.end = last ? s.complete_groups : (blocks * (part + 1) / parts) << s.level;
+  s.partial = last && short_group;
+  return s;
+}
+
+bool tolerance_check_point(long groups, long group_size) {
+  if (groups < 2 || groups * group_size < 64) return false;
+  long step = 1;
+  while (step * 2 <= groups / 16) step *= 2;
+  return groups % step == 0;
+}
+
 TimeSeries run_ensemble(const SectorModel& model, const std::vector<double>& times, const EnsembleOptions& o) {
   if (o.ntraj < 2) throw InputError("solver.ntraj", fmt::format("needs at least 2 trajectories, got {}", o.ntraj));
+  if (o.parts > 1 && o.tol > 0)
+    throw InputError("--part", "a run split into parts cannot stop at solver.tol (each part sees only its own "
+                               "trajectories); set solver.tol = 0");
   const auto start = std::chrono::steady_clock::now();
-  const long group_size = o.group_size > 0 ? o.group_size : std::max(1L, (o.ntraj + 199) / 200);
-  const long groups_total = (o.ntraj + group_size - 1) / group_size;
-  // Without a tolerance one batch holds everything; with one, ~16 batches give the stopping rule
-  // enough chances without making the check itself costly.
-  const long batch = o.tol > 0 ? std::max(1L, groups_total / 16) : groups_total;
+  const long group_size = o.group_size;
+  const EnsembleSlice slice = ensemble_slice(o.ntraj, group_size, o.part, o.parts);
 
   const JumpUnravelling probe(model, times, o.jump);
   const ObservableSet& observables = probe.observables();
   const Index raw = observables.raw_size(), ncol = observables.column_count(), T = Index(times.size());
   const Index R = probe.record_size();
+  const long kept = std::min(o.records, o.ntraj);
+  const Index width = probe.measurement_width();
 
-  std::vector<GroupResult> groups(groups_total);
-  MomentAccumulator total(R);
-  GroupedSamples grouped(R);
-  TrajectoryStatistics stats;
-  std::atomic<long> done{0};
-  long groups_done = 0;
-  bool tolerance_reached = false;
-  double worst_error = 0.0;
+  EnsembleState state = o.resume ? *o.resume : o.parts > 1 ? EnsembleState(slice.first, slice.level) : EnsembleState();
+  const long resumed_groups = state.groups();
+  if (o.resume) {
+    const auto where = [&](long g) { return fmt::format("group {} (trajectory {})", g, g * group_size); };
+    if (state.is_piece() != (o.parts > 1) || state.first_group() != slice.first)
+      throw InputError("--resume", fmt::format("the checkpoint holds the groups from {} on, this run's {} from {} on",
+                                               where(state.first_group()), o.parts > 1 ? "part" : "plan",
+                                               where(slice.first)));
+    if (state.end_group() > slice.end)
+      throw InputError("solver.ntraj", fmt::format("the checkpoint already holds {} trajectories, more than this run's "
+                                                   "{}: a run can be extended, not shortened",
+                                                   state.end_group() * group_size, o.ntraj));
+    // A short last group becomes a whole one when the run is extended: it is run again.
+    if (state.partial && !(slice.partial && state.end_group() == slice.end)) {
+      state.partial.reset();
+      std::erase_if(state.records, [&](const auto& r) { return r.first >= state.end_group() * group_size; });
+    }
+    if (state.tolerance_reached && o.tol <= 0) state.tolerance_reached = false;
+  }
+  const auto records_of = [&](long g) {  // trajectories of group g whose records are kept
+    const long begin = g * group_size;
+    return std::pair{begin, std::min({o.ntraj, begin + group_size, kept})};
+  };
+
   TimeSeries out;
   out.columns = observables.column_names();
   out.times = times;
-  const long kept = std::min(o.records, o.ntraj);
-  const Index width = probe.measurement_width();
-  if (kept > 0) {
-    out.records.homodyne = probe.homodyne_names();
-    out.records.jump_channels = probe.jump_channel_names();
-    out.records.times = times;
-    out.records.values.assign(std::size_t(kept), Eigen::MatrixXd(T, width));
-    for (long i = 0; i < kept; ++i) out.records.trajectory.push_back(i);
-  }
+  double worst_error = 0.0;
 
-  // Estimates from what has run so far.
-  auto estimate = [&] {
+  // Estimates from the groups in `s`.
+  auto estimate = [&](const EnsembleState& s) {
     out.values.resize(T, ncol);
     out.errors.resize(T, ncol);
+    GroupedSamples grouped(R);
+    s.for_each_block([&](const GroupResult& b) { grouped.add_group(b.moments); });
+    const MomentAccumulator total = s.total(R).moments;
     const RVec means = total.means(), se = total.standard_errors();
     const JackknifeResult jk = jackknife(
         grouped,
@@ -193,10 +152,22 @@ TimeSeries run_ensemble(const SectorModel& model, const std::vector<double>& tim
   };
 
   const int nranks = o.ranks ? o.ranks->size() : 1, rank = o.ranks ? o.ranks->rank() : 0;
-  // Rank r runs the groups g of a batch with (g - first) % nranks == r.
+  const long workers = long(nranks) * omp_get_max_threads();
+  // Rank r runs the groups g of a chunk with (g - first) % nranks == r.
   auto mine = [&](long g, long first) { return (g - first) % nranks == rank; };
-  while (groups_done < groups_total) {
-    const long first = groups_done, last = std::min(groups_total, groups_done + batch);
+  const long stop = slice.end + (slice.partial ? 1 : 0);  // groups [.., stop) to run; `end` is the short one
+  const auto next_group = [&] { return state.end_group() + (state.partial ? 1 : 0); };
+  const long largest_chunk = std::max(workers, long(chunk_bytes / (24.0 * double(R) + 8.0 * double(T * width) * double(std::min(kept, group_size)))));
+  long chunk = workers;
+  std::atomic<long> done{0};
+  const long done_before = std::min(o.ntraj, next_group() * group_size);
+  bool ran = false;
+  while (!state.tolerance_reached && next_group() < stop) {
+    ran = true;
+    const auto chunk_start = std::chrono::steady_clock::now();
+    const long first = next_group(), last = std::min(stop, first + chunk);
+    std::vector<GroupResult> results(std::size_t(last - first));
+    std::vector<std::vector<Eigen::MatrixXd>> recs(std::size_t(last - first));
     std::exception_ptr failure;
 #pragma omp parallel
     {
@@ -206,23 +177,23 @@ TimeSeries run_ensemble(const SectorModel& model, const std::vector<double>& tim
       for (long g = first; g < last; ++g) {
         if (!mine(g, first)) continue;
         try {
-          GroupResult& result = groups[g];
-          result.moments = MomentAccumulator(R);
-          result.largest = RVec::Zero(R);
+          GroupResult result = GroupResult::empty(R);
           const long begin = g * group_size, end = std::min(o.ntraj, begin + group_size);
+          const long keep_end = records_of(g).second;
           for (long i = begin; i < end; ++i) {
             Rng rng = trajectory_rng(o.seed, std::uint64_t(i));
             // Rows of the records matrix are the output times: fill it through its transpose's
             // storage (row-major T x width).
             Eigen::MatrixXd row_major;
-            if (i < kept) row_major.resize(width, T);
-            worker.run(rng, record.data(), result.stats, i < kept ? row_major.data() : nullptr);
-            if (i < kept) out.records.values[std::size_t(i)] = row_major.transpose();
+            if (i < keep_end) row_major.resize(width, T);
+            worker.run(rng, record.data(), result.stats, i < keep_end ? row_major.data() : nullptr);
+            if (i < keep_end) recs[std::size_t(g - first)].push_back(row_major.transpose());
             result.moments.add(record.data());
             result.largest = result.largest.cwiseMax(record.cwiseAbs());
             const long n = ++done;
-            if (o.progress) o.progress(std::min(o.ntraj, n * nranks), o.ntraj);  // this rank's share, scaled
+            if (o.progress) o.progress(std::min(o.ntraj, done_before + n * nranks), o.ntraj);  // this rank's share, scaled
           }
+          results[std::size_t(g - first)] = std::move(result);
         } catch (...) {
 #pragma omp critical(qfluct_ensemble_failure)
           if (!failure) failure = std::current_exception();
@@ -230,62 +201,91 @@ TimeSeries run_ensemble(const SectorModel& model, const std::vector<double>& tim
       }
     }
     if (failure) std::rethrow_exception(failure);
+    // The next chunk aims at chunk_seconds of work (growing at most 4-fold), in whole rounds of
+    // the workers; decided on rank 0 and sent with the results, so all ranks cut alike.
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - chunk_start).count();
+    const double aim = seconds > 0 ? o.chunk_seconds / seconds * double(last - first) : 4.0 * double(chunk);
+    long next = std::clamp(long(std::min(aim, 4.0 * double(chunk))), workers, largest_chunk);
+    next = (next + workers - 1) / workers * workers;
     if (nranks > 1) {
       // Every rank gets every group's result (gathered on rank 0, broadcast from there), so all
       // ranks merge, estimate and decide alike.
-      Bytes b;
+      ByteWriter b;
       for (long g = first; g < last; ++g) {
         if (!mine(g, first)) continue;
-        const GroupResult& result = groups[g];
-        b.put<long long>(g);
-        b.put<long long>(result.moments.count());
-        b.put(result.moments.mean_state());
-        b.put(result.moments.m2_state());
-        b.put(result.largest);
-        write_statistics(b, result.stats);
-        const long begin = g * group_size, end = std::min({o.ntraj, begin + group_size, kept});
-        for (long i = begin; i < end; ++i) b.put(RVec(out.records.values[std::size_t(i)].reshaped()));
+        b.put<std::int64_t>(g);
+        results[std::size_t(g - first)].write(b);
+        for (const auto& m : recs[std::size_t(g - first)]) b.put(RVec(m.reshaped()));
       }
-      std::string all;
-      for (const auto& part : o.ranks->gather(b.data)) all += part;
+      ByteWriter head;
+      head.put<std::int64_t>(next);
+      std::string all = head.data();
+      for (const auto& part : o.ranks->gather(b.data())) all += part;
       const std::string bundle = o.ranks->broadcast(all);
-      BytesReader r(bundle);
+      ByteReader r(bundle, "ensemble: a rank's group results");
+      next = long(r.get<std::int64_t>());
       while (!r.done()) {
-        const long g = long(r.get<long long>());
-        if (g < first || g >= last) throw std::runtime_error("ensemble: a rank sent a group outside the batch");
-        GroupResult& result = groups[g];
-        const auto count = Index(r.get<long long>());
-        RVec mean = r.vec(), m2 = r.vec();
-        result.moments = MomentAccumulator(count, std::move(mean), std::move(m2));
-        result.largest = r.vec();
-        result.stats = read_statistics(r);
-        const long begin = g * group_size, end = std::min({o.ntraj, begin + group_size, kept});
-        for (long i = begin; i < end; ++i) out.records.values[std::size_t(i)] = r.vec().reshaped(T, width);
+        const long g = long(r.get<std::int64_t>());
+        if (g < first || g >= last) throw std::runtime_error("ensemble: a rank sent a group outside the chunk");
+        results[std::size_t(g - first)] = GroupResult::read(r);
+        auto& mats = recs[std::size_t(g - first)];
+        mats.clear();
+        const auto [begin, keep_end] = records_of(g);
+        for (long i = begin; i < keep_end; ++i) mats.push_back(r.vec().reshaped(T, width));
       }
     }
+    chunk = next;
     for (long g = first; g < last; ++g) {  // merge in group order: thread- and rank-count independent
-      total.merge(groups[g].moments);
-      grouped.add_group(groups[g].moments);
-      stats.merge(groups[g].stats);
-    }
-    groups_done = last;
-    if (o.tol > 0 && grouped.groups() >= 2) {
-      estimate();
-      if (worst_error < o.tol) {
-        tolerance_reached = true;
-        break;
+      GroupResult& result = results[std::size_t(g - first)];
+      const long begin = records_of(g).first;
+      for (std::size_t j = 0; j < recs[std::size_t(g - first)].size(); ++j)
+        state.records.emplace_back(begin + long(j), std::move(recs[std::size_t(g - first)][j]));
+      if (g == slice.end) {  // the short last group
+        state.partial = std::move(result);
+        continue;
       }
+      state.add(std::move(result));
+      if (o.tol > 0 && tolerance_check_point(state.groups(), group_size)) {
+        estimate(state);
+        if (worst_error < o.tol) {
+          state.tolerance_reached = true;
+          break;
+        }
+      }
+    }
+    if (o.checkpoint) o.checkpoint(state);
+  }
+  if (o.checkpoint && !ran) o.checkpoint(state);  // nothing left to run: the state is still handed over once
+
+  // The reported ensemble: every group, the short last one in its place in the tree.
+  EnsembleState all = state;
+  if (all.partial) {
+    GroupResult last = std::move(*all.partial);
+    all.partial.reset();
+    all.add(std::move(last));
+  }
+  estimate(all);
+  const GroupResult whole = all.total(R);
+  const MomentAccumulator& total = whole.moments;
+  const TrajectoryStatistics& stats = whole.stats;
+  const bool tolerance_reached = state.tolerance_reached;
+  if (kept > 0) {
+    out.records.homodyne = probe.homodyne_names();
+    out.records.jump_channels = probe.jump_channel_names();
+    out.records.times = times;
+    std::sort(all.records.begin(), all.records.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    for (auto& [i, m] : all.records) {
+      out.records.trajectory.push_back(i);
+      out.records.values.push_back(std::move(m));
     }
   }
-  estimate();
 
   // Heavy tails: times at which one trajectory carries more than 5% of the sum of <q^4>_psi
   // (a rare early tau_+ jump leaves q large); standard errors there are unreliable.
   nlohmann::json heavy = nlohmann::json::array();
   if (observables.fluctuations()) {
     const Index q4 = observables.fourth_moment_raw();
-    RVec largest = RVec::Zero(R);
-    for (long g = 0; g < groups_done; ++g) largest = largest.cwiseMax(groups[g].largest);
+    const RVec& largest = whole.largest;
     const RVec means = total.means();
     for (Index t = 0; t < T; ++t) {
       const double sum = means(t * raw + q4) * double(total.count());
@@ -322,12 +322,14 @@ TimeSeries run_ensemble(const SectorModel& model, const std::vector<double>& tim
       {"tol", o.tol},
       {"end_condition", tolerance_reached ? "tolerance reached" : "ntraj reached"},
       {"largest_standard_error", worst_error},
-      {"jackknife_groups", grouped.groups()},
+      {"jackknife_groups", all.block_count()},
+      {"jackknife_block_groups", 1L << all.level()},  // groups per jackknife block (the last may hold fewer)
       {"group_size", group_size},
-      {"batch_groups", batch},  // groups between two checks of the tolerance (all of them without one)
+      {"groups", all.groups()},
+      {"resumed_groups", resumed_groups},  // taken from a checkpoint rather than run
       {"estimators",
        "tau_x, tau_y, tau_z, q, n: ensemble means with standard errors; Q2, Q4, nongauss: central moments of the "
-       "ensemble state, delete-one-group jackknife bias correction, standard errors from the jackknife plus the "
+       "ensemble state, delete-one-block jackknife bias correction, standard errors from the jackknife plus the "
        "second-order (curvature) term, estimates kept within the central moments' bounds"},
       {"window", o.jump.full_sectors ? "full" : "adaptive"},
       {"window_tol", o.jump.window_tol},

@@ -188,7 +188,7 @@ TEST_CASE("usage errors: one line, exit 2, whatever the parser finds", "[cli]") 
       {{"run", s.path("missing.toml")}, s.path("missing.toml") + ": no such config file"},
       {{"steady", s.path("missing.json")}, s.path("missing.json") + ": no such config file"},
       {{"run", s.path("adir")}, s.path("adir") + ": is a directory, not a config file"},
-      {{"foo", fig2()}, "unknown command 'foo'; the commands are run and steady"},
+      {{"foo", fig2()}, "unknown command 'foo'; the commands are run, steady and merge"},
       {{"rn", fig2()}, "unknown command 'rn'"},
       {{}, "A subcommand is required"},
       {{"run"}, "CONFIG is required"},

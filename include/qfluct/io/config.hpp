@@ -54,6 +54,9 @@ enum class SolverMethod { master, jump };
 /// their defaults) and the sidecar records no solver section.
 enum class Command { run, steady };
 
+/// solver.group_size is at most this (a group is run by one thread from start to end).
+inline constexpr long max_group_size = 1'000'000;
+
 struct SolverConfig {
   SolverMethod method = SolverMethod::master;
   double rtol = 1e-9;    ///< master equation: relative tolerance, in [1e-15, 0.1)
@@ -61,6 +64,9 @@ struct SolverConfig {
   long ntraj = 1000;     ///< jump: trajectories (the cap when tol is set)
   std::uint64_t seed = 1;
   double tol = 0.0;      ///< jump: stop once every standard error is below this (0 = off)
+  /// jump: trajectories per group, the unit of work, of checkpoints and of the jackknife blocks
+  /// (solver/ensemble.hpp); part of the plan, so results depend on it (not on ntraj or threads).
+  long group_size = 1;
   bool full_sectors = false;   ///< jump: window = "full" instead of "adaptive"
   double window_tol = 1e-12;   ///< jump: edge population that grows the window, in (0, 1e-2)
                                ///< ((0, 1e-6) and a bias estimate for a Bloch-vector bath)

@@ -9,6 +9,7 @@
 /// afterwards (OpenMP's workers included) inherits the block, and starts one watcher thread that
 /// takes them with sigwait(). The watcher acts in ordinary code under the object's mutex: no
 /// async-signal-safety limits, and no process-wide state besides the signal mask.
+#include <functional>
 #include <mutex>
 #include <set>
 #include <string>
@@ -35,6 +36,10 @@ class InterruptGuard {
   /// The outputs are complete: from now on an interruption is ignored and the run ends normally.
   /// Call under defer().
   void finish();
+  /// Called (under the deferral's mutex, from the watcher) when an interruption ends the run,
+  /// before the temporaries are removed: the last chance to save work (a checkpoint). Returns
+  /// text for the interruption line ("; checkpoint ... written"), or "". Set under defer().
+  void on_interrupt(std::function<std::string()> save);
 
  private:
   void watch();
@@ -42,6 +47,7 @@ class InterruptGuard {
   std::set<std::string> tracked_;
   bool finished_ = false;
   bool stopping_ = false;
+  std::function<std::string()> save_;
   std::thread watcher_;
 };
 
