@@ -22,8 +22,8 @@ namespace {
 /// Raw records up to this length get the curvature term from all their entries at once.
 constexpr Index whole_record_curvature = 32;
 
-/// Chunks of groups between two merges hold their results in memory: at most this many bytes.
-constexpr double chunk_bytes = 512e6;
+/// A chunk's records (output.records) are held until it is merged: at most this many bytes.
+constexpr double chunk_bytes = 256e6;
 
 }  // namespace
 
@@ -153,11 +153,37 @@ TimeSeries run_ensemble(const SectorModel& model, const std::vector<double>& tim
 
   const int nranks = o.ranks ? o.ranks->size() : 1, rank = o.ranks ? o.ranks->rank() : 0;
   const long workers = long(nranks) * omp_get_max_threads();
-  // Rank r runs the groups g of a chunk with (g - first) % nranks == r.
-  auto mine = [&](long g, long first) { return (g - first) % nranks == rank; };
+  const long largest_chunk =
+      std::max(workers, long(chunk_bytes / (8.0 * double(T * width) * double(std::max(1L, std::min(kept, group_size))))));
   const long stop = slice.end + (slice.partial ? 1 : 0);  // groups [.., stop) to run; `end` is the short one
   const auto next_group = [&] { return state.end_group() + (state.partial ? 1 : 0); };
-  const long largest_chunk = std::max(workers, long(chunk_bytes / (24.0 * double(R) + 8.0 * double(T * width) * double(std::min(kept, group_size)))));
+  // Work comes in units: node(u, a / 2^u) of the tree, 2^u consecutive groups merged by one
+  // thread, u at most the block level at a (so the unit is a node the state keeps or merges) and
+  // 2^u <= the spacing of the tolerance check points there (so none falls inside a unit).
+  // A chunk of units runs between two merges into the state; its length in groups aims at
+  // chunk_seconds of work (growing at most 4-fold per chunk), with about 4 units per worker.
+  struct Unit {
+    long first;
+    int level;  // -1: the short last group
+  };
+  const auto units_of = [&](long first, long last, long chunk_groups) {
+    std::vector<Unit> units;
+    long size_cap = 1;
+    while (size_cap * 2 <= std::max(1L, chunk_groups / (4 * workers))) size_cap *= 2;
+    for (long g = first; g < last;) {
+      if (g == slice.end) {
+        units.push_back({g, -1});
+        ++g;
+        continue;
+      }
+      int u = state.is_piece() ? state.level() : EnsembleState::block_level(g);
+      while (u > 0 && ((1L << u) > size_cap || g % (1L << u) != 0 || g + (1L << u) > std::min(last, slice.end))) --u;
+      units.push_back({g, u});
+      g += 1L << u;
+    }
+    return units;
+  };
+  const auto unit_end = [&](const Unit& u) { return u.level < 0 ? u.first + 1 : u.first + (1L << u.level); };
   long chunk = workers;
   std::atomic<long> done{0};
   const long done_before = std::min(o.ntraj, next_group() * group_size);
@@ -165,35 +191,40 @@ TimeSeries run_ensemble(const SectorModel& model, const std::vector<double>& tim
   while (!state.tolerance_reached && next_group() < stop) {
     ran = true;
     const auto chunk_start = std::chrono::steady_clock::now();
-    const long first = next_group(), last = std::min(stop, first + chunk);
-    std::vector<GroupResult> results(std::size_t(last - first));
-    std::vector<std::vector<Eigen::MatrixXd>> recs(std::size_t(last - first));
+    const std::vector<Unit> units = units_of(next_group(), std::min(stop, next_group() + chunk), chunk);
+    const long n_units = long(units.size());
+    std::vector<GroupResult> results(units.size());
+    std::vector<std::vector<Eigen::MatrixXd>> recs(units.size());
     std::exception_ptr failure;
 #pragma omp parallel
     {
       JumpUnravelling worker(model, times, o.jump);
       RVec record(R);
 #pragma omp for schedule(dynamic, 1)
-      for (long g = first; g < last; ++g) {
-        if (!mine(g, first)) continue;
+      for (long k = 0; k < n_units; ++k) {
+        if (k % nranks != rank) continue;  // rank r runs the units k with k % nranks == r
         try {
-          GroupResult result = GroupResult::empty(R);
-          const long begin = g * group_size, end = std::min(o.ntraj, begin + group_size);
-          const long keep_end = records_of(g).second;
-          for (long i = begin; i < end; ++i) {
-            Rng rng = trajectory_rng(o.seed, std::uint64_t(i));
-            // Rows of the records matrix are the output times: fill it through its transpose's
-            // storage (row-major T x width).
-            Eigen::MatrixXd row_major;
-            if (i < keep_end) row_major.resize(width, T);
-            worker.run(rng, record.data(), result.stats, i < keep_end ? row_major.data() : nullptr);
-            if (i < keep_end) recs[std::size_t(g - first)].push_back(row_major.transpose());
-            result.moments.add(record.data());
-            result.largest = result.largest.cwiseMax(record.cwiseAbs());
-            const long n = ++done;
-            if (o.progress) o.progress(std::min(o.ntraj, done_before + n * nranks), o.ntraj);  // this rank's share, scaled
+          GroupStack stack;
+          for (long g = units[std::size_t(k)].first; g < unit_end(units[std::size_t(k)]); ++g) {
+            GroupResult result = GroupResult::empty(R);
+            const long begin = g * group_size, end = std::min(o.ntraj, begin + group_size);
+            const long keep_end = records_of(g).second;
+            for (long i = begin; i < end; ++i) {
+              Rng rng = trajectory_rng(o.seed, std::uint64_t(i));
+              // Rows of the records matrix are the output times: fill it through its transpose's
+              // storage (row-major T x width).
+              Eigen::MatrixXd row_major;
+              if (i < keep_end) row_major.resize(width, T);
+              worker.run(rng, record.data(), result.stats, i < keep_end ? row_major.data() : nullptr);
+              if (i < keep_end) recs[std::size_t(k)].push_back(row_major.transpose());
+              result.moments.add(record.data());
+              result.largest = result.largest.cwiseMax(record.cwiseAbs());
+              const long n = ++done;
+              if (o.progress) o.progress(std::min(o.ntraj, done_before + n * nranks), o.ntraj);  // this rank's share, scaled
+            }
+            stack.push(std::move(result));
           }
-          results[std::size_t(g - first)] = std::move(result);
+          results[std::size_t(k)] = stack.take();
         } catch (...) {
 #pragma omp critical(qfluct_ensemble_failure)
           if (!failure) failure = std::current_exception();
@@ -201,50 +232,50 @@ TimeSeries run_ensemble(const SectorModel& model, const std::vector<double>& tim
       }
     }
     if (failure) std::rethrow_exception(failure);
-    // The next chunk aims at chunk_seconds of work (growing at most 4-fold), in whole rounds of
-    // the workers; decided on rank 0 and sent with the results, so all ranks cut alike.
+    const long ran_groups = unit_end(units.back()) - units.front().first;
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - chunk_start).count();
-    const double aim = seconds > 0 ? o.chunk_seconds / seconds * double(last - first) : 4.0 * double(chunk);
+    const double aim = seconds > 0 ? o.chunk_seconds / seconds * double(ran_groups) : 4.0 * double(chunk);
     long next = std::clamp(long(std::min(aim, 4.0 * double(chunk))), workers, largest_chunk);
     next = (next + workers - 1) / workers * workers;
     if (nranks > 1) {
-      // Every rank gets every group's result (gathered on rank 0, broadcast from there), so all
-      // ranks merge, estimate and decide alike.
+      // Every rank gets every unit's result (gathered on rank 0, broadcast from there), so all
+      // ranks merge, estimate and decide alike; the next chunk's length travels with them.
       ByteWriter b;
-      for (long g = first; g < last; ++g) {
-        if (!mine(g, first)) continue;
-        b.put<std::int64_t>(g);
-        results[std::size_t(g - first)].write(b);
-        for (const auto& m : recs[std::size_t(g - first)]) b.put(RVec(m.reshaped()));
+      for (long k = rank; k < n_units; k += nranks) {
+        b.put<std::int64_t>(k);
+        results[std::size_t(k)].write(b);
+        for (const auto& m : recs[std::size_t(k)]) b.put(RVec(m.reshaped()));
       }
       ByteWriter head;
       head.put<std::int64_t>(next);
       std::string all = head.data();
       for (const auto& part : o.ranks->gather(b.data())) all += part;
       const std::string bundle = o.ranks->broadcast(all);
-      ByteReader r(bundle, "ensemble: a rank's group results");
+      ByteReader r(bundle, "ensemble: a rank's results");
       next = long(r.get<std::int64_t>());
       while (!r.done()) {
-        const long g = long(r.get<std::int64_t>());
-        if (g < first || g >= last) throw std::runtime_error("ensemble: a rank sent a group outside the chunk");
-        results[std::size_t(g - first)] = GroupResult::read(r);
-        auto& mats = recs[std::size_t(g - first)];
+        const long k = long(r.get<std::int64_t>());
+        if (k < 0 || k >= n_units) throw std::runtime_error("ensemble: a rank sent a unit outside the chunk");
+        results[std::size_t(k)] = GroupResult::read(r);
+        auto& mats = recs[std::size_t(k)];
         mats.clear();
-        const auto [begin, keep_end] = records_of(g);
-        for (long i = begin; i < keep_end; ++i) mats.push_back(r.vec().reshaped(T, width));
+        const Unit& unit = units[std::size_t(k)];
+        const long with_records = std::min({kept, o.ntraj, unit_end(unit) * group_size}) - unit.first * group_size;
+        for (long i = 0; i < with_records; ++i)
+          mats.push_back(r.vec().reshaped(T, width));
       }
     }
     chunk = next;
-    for (long g = first; g < last; ++g) {  // merge in group order: thread- and rank-count independent
-      GroupResult& result = results[std::size_t(g - first)];
-      const long begin = records_of(g).first;
-      for (std::size_t j = 0; j < recs[std::size_t(g - first)].size(); ++j)
-        state.records.emplace_back(begin + long(j), std::move(recs[std::size_t(g - first)][j]));
-      if (g == slice.end) {  // the short last group
-        state.partial = std::move(result);
+    for (long k = 0; k < n_units; ++k) {  // merge in group order: thread- and rank-count independent
+      const Unit& unit = units[std::size_t(k)];
+      const long begin = unit.first * group_size;
+      for (std::size_t j = 0; j < recs[std::size_t(k)].size(); ++j)
+        state.records.emplace_back(begin + long(j), std::move(recs[std::size_t(k)][j]));
+      if (unit.level < 0) {  // the short last group
+        state.partial = std::move(results[std::size_t(k)]);
         continue;
       }
-      state.add(std::move(result));
+      state.add(std::move(results[std::size_t(k)]), unit.level);
       if (o.tol > 0 && tolerance_check_point(state.groups(), group_size)) {
         estimate(state);
         if (worst_error < o.tol) {

@@ -80,8 +80,30 @@ EnsembleState::EnsembleState(long first_group, int level) : first_(first_group),
     throw std::invalid_argument(fmt::format("a piece must start on a block boundary (group {} at level {})", first_group, level));
 }
 
-void EnsembleState::add(GroupResult group) {
+void GroupStack::push(GroupResult group) {
   int level = 0;
+  while (!stack_.empty() && stack_.back().first == level) {
+    GroupResult left = std::move(stack_.back().second);
+    stack_.pop_back();
+    left.merge(group);
+    group = std::move(left);
+    ++level;
+  }
+  stack_.emplace_back(level, std::move(group));
+}
+
+GroupResult GroupStack::take() {
+  if (stack_.size() != 1) throw std::invalid_argument("a node needs a power of two of groups");
+  GroupResult node = std::move(stack_.back().second);
+  stack_.clear();
+  return node;
+}
+
+void EnsembleState::add(GroupResult group, int node_level) {
+  if (node_level < 0 || node_level > level_ || end_group() % (1L << node_level) != 0)
+    throw std::invalid_argument(fmt::format("a node of level {} cannot follow group {} (block level {})", node_level,
+                                            end_group(), level_));
+  int level = node_level;
   // The binary counter: equal-level neighbours merge, the earlier one first.
   while (level < level_ && !tail_.empty() && tail_.back().first == level) {
     GroupResult left = std::move(tail_.back().second);
@@ -92,7 +114,7 @@ void EnsembleState::add(GroupResult group) {
   }
   if (level == level_) blocks_.push_back(std::move(group));
   else tail_.emplace_back(level, std::move(group));
-  ++groups_;
+  groups_ += 1L << node_level;
   if (!fixed_ && Index(blocks_.size()) == block_limit) {
     std::vector<GroupResult> merged;
     merged.reserve(blocks_.size() / 2);

@@ -38,6 +38,17 @@ struct GroupResult {
   static GroupResult read(ByteReader& in);
 };
 
+/// Builds node(l, p) from its 2^l groups, added in order: a binary counter of the partial nodes.
+class GroupStack {
+ public:
+  void push(GroupResult group);
+  /// The single node once the number of groups pushed is a power of two (else invalid_argument).
+  GroupResult take();
+
+ private:
+  std::vector<std::pair<int, GroupResult>> stack_;
+};
+
 class EnsembleState {
  public:
   /// Jackknife blocks are kept below this count by merging them in pairs.
@@ -51,8 +62,10 @@ class EnsembleState {
   /// `level` (that of the whole run). first_group must be a multiple of 2^level.
   EnsembleState(long first_group, int level);
 
-  /// Appends the next group, number end_group().
-  void add(GroupResult group);
+  /// Appends the next group, number end_group(); or, with `level` > 0, the node of the next
+  /// 2^level groups (built by the same merges: GroupStack), which needs end_group() to be a
+  /// multiple of 2^level and level <= level() (std::invalid_argument otherwise).
+  void add(GroupResult node, int level = 0);
   long first_group() const { return first_; }
   long groups() const { return groups_; }
   long end_group() const { return first_ + groups_; }
