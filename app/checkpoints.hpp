@@ -59,8 +59,9 @@ class Checkpointer {
   ~Checkpointer();
   Checkpointer(const Checkpointer&) = delete;
   Checkpointer& operator=(const Checkpointer&) = delete;
-  /// The state after a chunk of groups: kept, and written when `every` seconds have passed.
-  void update(const EnsembleState& state, const nlohmann::json& model);
+  /// The state after a chunk of groups: kept, and written when `every` seconds have passed;
+  /// the `last` state (the run's end) is always kept.
+  void update(const EnsembleState& state, const nlohmann::json& model, bool last);
   /// Writes the latest state if it is not on disk yet.
   void flush();
   /// Trajectories in the latest state.
@@ -77,7 +78,9 @@ class Checkpointer {
   bool written_ = true;
   long trajectories_ = 0;
   bool complete_ = false;
-  std::chrono::steady_clock::time_point last_;
+  std::chrono::steady_clock::time_point last_;      ///< last write
+  std::chrono::steady_clock::time_point snapshot_;  ///< last serialisation
+  double snapshot_cost_ = 0.0;                      ///< seconds it took
 };
 
 /// Reads the pieces of a job array and checks that they belong together and are all there and

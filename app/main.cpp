@@ -340,7 +340,9 @@ int run_command(const CommonOptions& o, qfluct::cli::CheckpointOptions& ck, cons
   }
   options.part = ck.parts > 1 ? ck.part : 0;
   options.parts = ck.parts;
-  if (saver) options.checkpoint = [&saver](const EnsembleState& s, const nlohmann::json& model) { saver->update(s, model); };
+  if (saver) options.checkpoint = [&saver](const EnsembleState& s, const nlohmann::json& model, bool last) {
+      saver->update(s, model, last);
+    };
   if (!ck.path().empty()) options.chunk_seconds = std::clamp(ck.every / 4.0, 0.05, 1.0);
   TimeSeries series = simulate(config, options);
   if (saver) saver->flush();
@@ -381,7 +383,9 @@ int merge_command(const CommonOptions& o, const std::vector<std::string>& pieces
   options.note = [&o](const std::string& text) { note(o, text); };
   options.resume = &whole->state;
   options.resume_model = whole->header["model"];
-  if (saver) options.checkpoint = [&saver](const EnsembleState& s, const nlohmann::json& model) { saver->update(s, model); };
+  if (saver) options.checkpoint = [&saver](const EnsembleState& s, const nlohmann::json& model, bool last) {
+      saver->update(s, model, last);
+    };
   TimeSeries series = simulate(*config, options);
   if (saver) saver->flush();
   if (!o.writer()) return 0;

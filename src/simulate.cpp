@@ -397,7 +397,8 @@ EnsembleOptions ensemble_options(const RunConfig& c, const SectorModel& model, b
   else if (options.resume && !key.empty())
     throw InputError("--resume", fmt::format("the checkpoint was made with {}, this run uses {}",
                                              options.resume_model.dump(), key.dump()));
-  if (options.checkpoint) opts.checkpoint = [&options, key](const EnsembleState& s) { options.checkpoint(s, key); };
+  if (options.checkpoint)
+    opts.checkpoint = [&options, key](const EnsembleState& s, bool last) { options.checkpoint(s, key, last); };
   opts.jump.full_sectors = full_sectors;
   opts.jump.window_tol = sv.window_tol;
   opts.jump.jump_tol = sv.jump_tol;

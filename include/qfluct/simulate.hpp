@@ -34,9 +34,10 @@ struct SimulateOptions {
   /// Run only part `part` (0-based) of `parts` of the plan.
   int part = 0;
   int parts = 1;
-  /// Receives the ensemble state after each chunk of groups, with the model it belongs to
-  /// ({"fock_cutoffs": [...]}, or an empty object); called on every rank.
-  std::function<void(const EnsembleState&, const nlohmann::json& model)> checkpoint;
+  /// Receives the ensemble state after each chunk of groups (`last` false) and at the end
+  /// (`last` true), with the model it belongs to ({"fock_cutoffs": [...]}, or an empty object);
+  /// called on every rank.
+  std::function<void(const EnsembleState&, const nlohmann::json& model, bool last)> checkpoint;
   /// Target wall time of a chunk of groups between two merges (seconds).
   double chunk_seconds = 1.0;
 };

@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstring>
 #include <exception>
+#include <limits>
 #include <fmt/format.h>
 #include <omp.h>
 
@@ -154,7 +155,9 @@ TimeSeries run_ensemble(const SectorModel& model, const std::vector<double>& tim
   const int nranks = o.ranks ? o.ranks->size() : 1, rank = o.ranks ? o.ranks->rank() : 0;
   const long workers = long(nranks) * omp_get_max_threads();
   const long largest_chunk =
-      std::max(workers, long(chunk_bytes / (8.0 * double(T * width) * double(std::max(1L, std::min(kept, group_size))))));
+      kept == 0 || width == 0
+          ? std::numeric_limits<long>::max() / 8
+          : std::max(workers, long(chunk_bytes / (8.0 * double(T * width) * double(std::min(kept, group_size)))));
   const long stop = slice.end + (slice.partial ? 1 : 0);  // groups [.., stop) to run; `end` is the short one
   const auto next_group = [&] { return state.end_group() + (state.partial ? 1 : 0); };
   // Work comes in units: node(u, a / 2^u) of the tree, 2^u consecutive groups merged by one
@@ -187,9 +190,7 @@ TimeSeries run_ensemble(const SectorModel& model, const std::vector<double>& tim
   long chunk = workers;
   std::atomic<long> done{0};
   const long done_before = std::min(o.ntraj, next_group() * group_size);
-  bool ran = false;
   while (!state.tolerance_reached && next_group() < stop) {
-    ran = true;
     const auto chunk_start = std::chrono::steady_clock::now();
     const std::vector<Unit> units = units_of(next_group(), std::min(stop, next_group() + chunk), chunk);
     const long n_units = long(units.size());
@@ -284,9 +285,9 @@ TimeSeries run_ensemble(const SectorModel& model, const std::vector<double>& tim
         }
       }
     }
-    if (o.checkpoint) o.checkpoint(state);
+    if (o.checkpoint) o.checkpoint(state, false);
   }
-  if (o.checkpoint && !ran) o.checkpoint(state);  // nothing left to run: the state is still handed over once
+  if (o.checkpoint) o.checkpoint(state, true);
 
   // The reported ensemble: every group, the short last one in its place in the tree.
   EnsembleState all = state;

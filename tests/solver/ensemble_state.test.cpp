@@ -188,7 +188,7 @@ TEST_CASE("run_ensemble resumed, extended and assembled from parts equals the ru
     first.ntraj = 151;
     EnsembleState saved;
     int calls = 0;
-    first.checkpoint = [&](const EnsembleState& s) {
+    first.checkpoint = [&](const EnsembleState& s, bool) {
       saved = s;
       ++calls;
     };
@@ -206,7 +206,7 @@ TEST_CASE("run_ensemble resumed, extended and assembled from parts equals the ru
     // Resumed from a state in the middle (chunks grow from 2 groups 4-fold: several callbacks).
     EnsembleOptions chunks = o;
     std::vector<EnsembleState> states;
-    chunks.checkpoint = [&](const EnsembleState& s) { states.push_back(s); };
+    chunks.checkpoint = [&](const EnsembleState& s, bool) { states.push_back(s); };
     same(run_ensemble(model, times, chunks));
     REQUIRE(states.size() >= 3);
     more.resume = &states[states.size() / 2];
@@ -218,7 +218,7 @@ TEST_CASE("run_ensemble resumed, extended and assembled from parts equals the ru
       piece.part = part;
       piece.parts = 3;
       piece.chunk_seconds = part == 1 ? 0.01 : 1.0;  // other chunks and units than the whole run
-      piece.checkpoint = [&](const EnsembleState& s) {
+      piece.checkpoint = [&](const EnsembleState& s, bool) {
         if (pieces.size() == std::size_t(part)) pieces.push_back(s);
         else pieces.back() = s;
       };

@@ -50,9 +50,10 @@ struct EnsembleOptions {
   /// It may hold fewer complete groups than ntraj asks for (extending a finished run); more is an
   /// InputError.
   const EnsembleState* resume = nullptr;
-  /// Called on every rank after each chunk of groups has been merged in (and once at the end),
-  /// from the calling thread, with the state so far: what a checkpoint saves.
-  std::function<void(const EnsembleState&)> checkpoint;
+  /// Called on every rank after each chunk of groups has been merged in (`last` false) and once
+  /// at the end (`last` true), from the calling thread, with the state so far: what a
+  /// checkpoint saves.
+  std::function<void(const EnsembleState&, bool last)> checkpoint;
   /// Target wall time of one chunk of groups run between two merges (seconds): the grain of
   /// checkpoints and of the work lost at an interruption.
   double chunk_seconds = 1.0;
