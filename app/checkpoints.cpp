@@ -1,6 +1,7 @@
 #include "checkpoints.hpp"
 
 #include "qfluct/core/error.hpp"
+#include "qfluct/core/kernel_variant.hpp"
 #include "qfluct/solver/ensemble.hpp"
 #include "qfluct/version.hpp"
 
@@ -76,6 +77,7 @@ nlohmann::json checkpoint_header(const RunConfig& config, int part, int parts) {
           {"ntraj", config.solver.ntraj},
           {"group_size", config.solver.group_size},
           {"seed", config.solver.seed},
+          {"kernel_variant", kernel_variant()},
           {"part", part + 1},
           {"parts", parts}};
 }
@@ -90,6 +92,11 @@ void check_identity(const nlohmann::json& h, const std::string& path, const std:
     throw InputError(key, fmt::format("'{}' was written by qfluct {}, this is qfluct {}: a checkpoint continues only in "
                                       "the version that wrote it (the numbers may differ between versions)",
                                       path, version, expected["qfluct_version"].get<std::string>()));
+  const std::string variant = h.value("kernel_variant", "?");
+  if (variant != expected["kernel_variant"].get<std::string>())
+    throw InputError(key, fmt::format("'{}' was made on a machine running the {} kernels, this one runs {}: their "
+                                      "rounding differs, so the run would not continue bit for bit; continue it on a "
+                                      "machine of the first kind", path, variant, expected["kernel_variant"].get<std::string>()));
   for (const char* field : {"config_sha256", "parameters", "ntraj", "group_size", "part", "parts", "model", "groups",
                             "trajectories", "complete"})
     if (!h.contains(field)) throw InputError(key, fmt::format("'{}' is a damaged checkpoint (no \"{}\")", path, field));

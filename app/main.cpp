@@ -1,5 +1,6 @@
 // qfluct: the command-line front end. See README.md for the contract.
 #include "qfluct/core/error.hpp"
+#include "qfluct/core/kernel_variant.hpp"
 #include "qfluct/io/config_file.hpp"
 #include "qfluct/io/interrupt.hpp"
 #include "qfluct/io/output.hpp"
@@ -112,7 +113,7 @@ nlohmann::json sidecar_header(const CommonOptions& o, const std::vector<std::str
   nlohmann::json sidecar = {{"qfluct_version", qfluct::version}, {"command", argv},
                             {"created", now_iso8601()},          {"config_file", o.config},
                             {"overrides", o.overrides},          {"threads", omp_get_max_threads()},
-                            {"ranks", o.rank_count()},
+                            {"ranks", o.rank_count()},          {"kernel_variant", qfluct::kernel_variant()},
                             {"parameters", parameters},          {"config_sha256", qfluct::sha256_hex(effective.dump())}};
   if (!scan.is_null()) sidecar["scan"] = scan;
   return sidecar;
@@ -378,7 +379,11 @@ int merge_command(const CommonOptions& o, const std::vector<std::string>& pieces
     recover_output(o, paths);
   });
   std::optional<cli::Checkpointer> saver;
-  if (!checkpoint.empty() && o.writer()) saver.emplace(checkpoint, 0.0, guard, cli::checkpoint_header(*config, 0, 1));
+  if (!checkpoint.empty() && o.writer()) {
+    nlohmann::json header = cli::checkpoint_header(*config, 0, 1);
+    header["kernel_variant"] = whole->header["kernel_variant"];  // the pieces' trajectories, not this machine's
+    saver.emplace(checkpoint, 0.0, guard, header);
+  }
   SimulateOptions options;
   options.note = [&o](const std::string& text) { note(o, text); };
   options.resume = &whole->state;
