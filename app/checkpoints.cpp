@@ -86,11 +86,12 @@ namespace {
 
 /// The checks every checkpoint of this run must pass; `key` names the option that gave it.
 void check_identity(const nlohmann::json& h, const std::string& path, const std::string& key,
-                    const nlohmann::json& expected) {
+                    const nlohmann::json& expected, const std::string& expected_label = "this run") {
   const std::string version = h.value("qfluct_version", "?");
   if (version != expected["qfluct_version"].get<std::string>())
-    throw InputError(key, fmt::format("'{}' was written by qfluct {}, this is qfluct {}: a checkpoint continues only in "
-                                      "the version that wrote it (the numbers may differ between versions)",
+    throw InputError(key, fmt::format("'{}' was written by qfluct {} (qfluct_version in its header), this is qfluct {}: "
+                                      "a checkpoint continues only in the version that wrote it (the numbers may differ "
+                                      "between versions)",
                                       path, version, expected["qfluct_version"].get<std::string>()));
   const std::string variant = h.value("kernel_variant", "?");
   if (variant != expected["kernel_variant"].get<std::string>())
@@ -102,7 +103,7 @@ void check_identity(const nlohmann::json& h, const std::string& path, const std:
     if (!h.contains(field)) throw InputError(key, fmt::format("'{}' is a damaged checkpoint (no \"{}\")", path, field));
   if (h["config_sha256"] != expected["config_sha256"])
     throw InputError(key, fmt::format("'{}' belongs to another configuration; it differs in {}", path,
-                                      changed_keys(h["parameters"], expected["parameters"])));
+                                      changed_keys(h["parameters"], expected["parameters"], path, expected_label)));
 }
 
 }  // namespace
@@ -211,12 +212,15 @@ Resumed merge_pieces(const std::vector<std::string>& paths) {
   for (std::size_t i = 0; i < pieces.size(); ++i) {
     const auto& [path, file] = pieces[i];
     const auto& h = file.header;
-    check_identity(h, path, path, expected);
+    check_identity(h, path, path, expected, pieces.front().path);
+    const auto cutoffs = [](const nlohmann::json& model) {
+      return model.contains("fock_cutoffs") ? fmt::format(", Fock cutoffs {}", model["fock_cutoffs"].dump()) : std::string();
+    };
     if (h["ntraj"] != first["ntraj"] || h["parts"] != first["parts"] || h["model"] != first["model"])
-      throw InputError(path, fmt::format("does not belong with {}: it was made for ntraj = {} in {} parts (model {}), "
-                                         "{} for ntraj = {} in {} parts (model {})",
-                                         pieces.front().path, h["ntraj"].dump(), h["parts"].dump(), h["model"].dump(),
-                                         pieces.front().path, first["ntraj"].dump(), parts, first["model"].dump()));
+      throw InputError(path, fmt::format("does not belong with {}: it was made for ntraj = {} in {} parts{}, {} for "
+                                         "ntraj = {} in {} parts{}",
+                                         pieces.front().path, h["ntraj"].dump(), h["parts"].dump(), cutoffs(h["model"]),
+                                         pieces.front().path, first["ntraj"].dump(), parts, cutoffs(first["model"])));
     const int part = h["part"].get<int>();
     if (auto [it, fresh] = by_part.emplace(part, i); !fresh)
       throw InputError(path, fmt::format("holds part {}/{}, as {} does: give each part once", part, parts,

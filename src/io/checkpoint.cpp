@@ -155,18 +155,19 @@ std::string plan_config_sha256(nlohmann::json parameters) {
   return sha256_hex(parameters.dump());
 }
 
-std::string changed_keys(const nlohmann::json& before, const nlohmann::json& after) {
+std::string changed_keys(const nlohmann::json& before, const nlohmann::json& after, const std::string& before_label,
+                         const std::string& after_label) {
   std::map<std::string, std::string> a, b;
   flatten(before, "", a);
   flatten(after, "", b);
   std::vector<std::string> changes;
   for (const auto& [k, v] : a) {
     const auto it = b.find(k);
-    if (it == b.end()) changes.push_back(fmt::format("{} (checkpoint {}, this run unset)", k, v));
-    else if (it->second != v) changes.push_back(fmt::format("{} (checkpoint {}, this run {})", k, v, it->second));
+    if (it == b.end()) changes.push_back(fmt::format("{} ({} {}, {} unset)", k, before_label, v, after_label));
+    else if (it->second != v) changes.push_back(fmt::format("{} ({} {}, {} {})", k, before_label, v, after_label, it->second));
   }
   for (const auto& [k, v] : b)
-    if (!a.count(k)) changes.push_back(fmt::format("{} (checkpoint unset, this run {})", k, v));
+    if (!a.count(k)) changes.push_back(fmt::format("{} ({} unset, {} {})", k, before_label, after_label, v));
   std::string text;
   for (std::size_t i = 0; i < changes.size() && i < 5; ++i) text += (i ? ", " : "") + changes[i];
   if (changes.size() > 5) text += fmt::format(" and {} more", changes.size() - 5);

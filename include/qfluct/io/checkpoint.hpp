@@ -41,7 +41,9 @@ void check_checkpoint_location(const std::string& path, const std::string& key, 
 /// `parameters` (RunConfig::to_json) without solver.ntraj.
 std::string plan_config_sha256(nlohmann::json parameters);
 
-/// "model.N (checkpoint 10, this run 20), ..." for the keys whose values differ, at most five.
-std::string changed_keys(const nlohmann::json& before, const nlohmann::json& after);
+/// "model.N (checkpoint 10, this run 20), ..." for the keys whose values differ, at most five;
+/// the labels name the two sides.
+std::string changed_keys(const nlohmann::json& before, const nlohmann::json& after, const std::string& before_label = "checkpoint",
+                         const std::string& after_label = "this run");
 
 }  // namespace qfluct
