@@ -101,9 +101,13 @@ void check_identity(const nlohmann::json& h, const std::string& path, const std:
   for (const char* field : {"config_sha256", "parameters", "ntraj", "group_size", "part", "parts", "model", "groups",
                             "trajectories", "complete"})
     if (!h.contains(field)) throw InputError(key, fmt::format("'{}' is a damaged checkpoint (no \"{}\")", path, field));
-  if (h["config_sha256"] != expected["config_sha256"])
+  if (h["config_sha256"] != expected["config_sha256"]) {
+    nlohmann::json before = h["parameters"], after = expected["parameters"];
+    for (auto* p : {&before, &after})  // ntraj is not part of the identity (--extend)
+      if (p->contains("solver") && (*p)["solver"].is_object()) (*p)["solver"].erase("ntraj");
     throw InputError(key, fmt::format("'{}' belongs to another configuration; it differs in {}", path,
-                                      changed_keys(h["parameters"], expected["parameters"], path, expected_label)));
+                                      changed_keys(before, after, path, expected_label)));
+  }
 }
 
 }  // namespace

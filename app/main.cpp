@@ -28,6 +28,7 @@
 #include <iostream>
 #include <omp.h>
 #include <optional>
+#include <thread>
 #include <utility>
 
 namespace {
@@ -327,6 +328,16 @@ int run_command(const CommonOptions& o, qfluct::cli::CheckpointOptions& ck, cons
   std::optional<cli::Checkpointer> saver;
   if (!ck.path().empty() && o.writer())
     saver.emplace(ck.path(), ck.every, guard, cli::checkpoint_header(config, ck.part, ck.parts));
+  if (!ck.path().empty() && !o.writer()) {
+    // mpirun and Slurm signal every rank; a rank that ended at once would make mpirun kill rank 0
+    // while it saves the checkpoint. The others wait instead, to be ended by mpirun once rank 0
+    // has saved and exited (or, failing that, to give up after 30 s).
+    const auto lock = guard.defer();
+    guard.on_interrupt([] {
+      std::this_thread::sleep_for(std::chrono::seconds(30));
+      return std::string("; rank 0 did not end the job within 30 s");
+    });
+  }
   if (resumed && !o.quiet)
     note(o, fmt::format("resuming from {}: {} trajectories already run{}", ck.resume,
                         resumed->header["trajectories"].get<long>(),
