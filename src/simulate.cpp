@@ -256,6 +256,9 @@ nlohmann::json model_info(const RunConfig& c, long cutoff, double top) {
 MasterOptions master_options(const RunConfig& c) {
   MasterOptions o;
   o.tol = {c.solver.rtol, c.solver.atol};
+  o.integrator = c.solver.integrator == "dopri5"       ? MasterIntegrator::dopri5
+                 : c.solver.integrator == "rosenbrock" ? MasterIntegrator::rosenbrock
+                                                       : MasterIntegrator::automatic;
   return o;
 }
 

@@ -62,7 +62,7 @@ const std::map<std::string, std::set<std::string>>& schema() {
         "fock_cutoff", "fock_tol", "couplings", "couplings_seed"}},
       {"initial", {"central", "bath"}},
       {"solver",
-       {"method", "rtol", "atol", "ntraj", "seed", "tol", "group_size", "window", "window_tol", "jump_tol", "reservoir_method",
+       {"method", "integrator", "rtol", "atol", "ntraj", "seed", "tol", "group_size", "window", "window_tol", "jump_tol", "reservoir_method",
         "unravelling", "homodyne_phase", "dt_sde", "levy_areas"}},
       {"output", {"t_end", "dt", "fluctuations", "entanglement", "observable", "records"}},
       {"system", {"H", "initial", "channel"}},
@@ -957,6 +957,7 @@ RunConfig parse_config(const toml::table& t, Command command) {
   const std::string method = get_choice(t, "solver", "method", "master", {"master", "jump"});
   c.solver.method = method == "jump" ? SolverMethod::jump : SolverMethod::master;
   SolverConfig& sv = c.solver;
+  sv.integrator = get_choice(t, "solver", "integrator", "auto", {"auto", "dopri5", "rosenbrock"});
   sv.rtol = get_double(t, "solver", "rtol", sv.rtol);
   sv.atol = get_double(t, "solver", "atol", sv.atol);
   const long long ntraj = get_integer(t, "solver", "ntraj", sv.ntraj);
@@ -988,7 +989,7 @@ RunConfig parse_config(const toml::table& t, Command command) {
                             "homodyne_phase", "dt_sde", "levy_areas"})
       note_unused("solver", key, "it applies to method = \"jump\"");
   } else {
-    for (const char* key : {"rtol", "atol"}) note_unused("solver", key, "it applies to method = \"master\"");
+    for (const char* key : {"rtol", "atol", "integrator"}) note_unused("solver", key, "it applies to method = \"master\"");
     if (!sv.any_homodyne())
       for (const char* key : {"homodyne_phase", "dt_sde", "levy_areas"})
         note_unused("solver", key, "it applies to homodyne channels (solver.unravelling)");
@@ -1188,6 +1189,7 @@ nlohmann::json RunConfig::to_json() const {
   if (solver.method == SolverMethod::master) {
     solver_json["rtol"] = solver.rtol;
     solver_json["atol"] = solver.atol;
+    if (solver.integrator != "auto") solver_json["integrator"] = solver.integrator;
   } else {
     solver_json["ntraj"] = solver.ntraj;
     solver_json["seed"] = solver.seed;

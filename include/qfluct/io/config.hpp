@@ -59,6 +59,8 @@ inline constexpr long max_group_size = 1'000'000;
 
 struct SolverConfig {
   SolverMethod method = SolverMethod::master;
+  /// master equation: "auto" (Rosenbrock when stiff), "dopri5" or "rosenbrock" (MasterIntegrator)
+  std::string integrator = "auto";
   double rtol = 1e-9;    ///< master equation: relative tolerance, in [1e-15, 0.1)
   double atol = 1e-11;   ///< master equation: absolute tolerance, in [1e-30, 1e-3) and 2 atol D < 3e-2
   long ntraj = 1000;     ///< jump: trajectories (the cap when tol is set)

@@ -24,8 +24,17 @@ std::vector<double> top_level_populations(const SectorModel& model, const std::v
 /// The largest of those (0 without truncated modes).
 double top_rung_population(const SectorModel& model, const std::vector<Eigen::Map<const CMat>>& blocks);
 
+/// How the master equation is integrated: Dormand-Prince 5(4) (explicit: steps limited by the
+/// fastest rate), the Rosenbrock method Rodas3 on the assembled generator (solver/rosenbrock.hpp:
+/// steps limited by accuracy only; time-independent models), or chosen by stiffness.
+enum class MasterIntegrator { automatic, dopri5, rosenbrock };
+
 struct MasterOptions {
   OdeTolerances tol{1e-9, 1e-11};
+  /// automatic: Rosenbrock when stability alone would make the explicit method take more than
+  /// 10^4 steps (span x spectral_radius_estimate() / 3.3 > 10^4) and the model is
+  /// time-independent; Dormand-Prince otherwise.
+  MasterIntegrator integrator = MasterIntegrator::automatic;
   std::function<void(double fraction)> progress;  ///< called after each output time
   /// Called at each output time with the per-mode populations of the two highest Fock levels
   /// (top_level_populations); it may throw to stop the run (an automatic cutoff found too small).
@@ -48,6 +57,11 @@ class BlockMasterEquation {
   const SectorModel& model() const { return model_; }
   const std::vector<Index>& block_dims() const { return dim_; }
   const std::vector<Index>& block_offsets() const { return offset_; }
+
+  /// An estimate of the generator's spectral radius |lambda|_max, which bounds the explicit
+  /// method's step by ~3.3 / |lambda|_max: 30 power iterations of L from a fixed pseudo-random
+  /// vector (a lower bound that converges from below; deterministic).
+  double spectral_radius_estimate() const;
 
   /// Integrates from the model's initial density and reports the observables at `times`.
   TimeSeries solve(const std::vector<double>& times, const MasterOptions& options = {}) const;
