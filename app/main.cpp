@@ -343,7 +343,7 @@ int run_command(const CommonOptions& o, qfluct::cli::CheckpointOptions& ck, cons
                         resumed->header["trajectories"].get<long>(),
                         ck.extend_option->count() ? fmt::format(", extending to {}", config.solver.ntraj) : ""));
   SimulateOptions options;
-  options.progress = !o.quiet && stderr_is_terminal();
+  options.progress = !o.quiet;
   options.note = [&o](const std::string& text) { note(o, text); };
   options.ranks = split ? o.ranks : nullptr;
   if (resumed) {
@@ -444,7 +444,7 @@ int steady_command(const CommonOptions& o, const std::optional<std::string>& sca
   note_unsplit(o, scan ? "every point of the scan" : "the steady state");
   std::vector<Stationary> rows;
   nlohmann::json points = nlohmann::json::array();
-  ProgressBar bar("steady states", double(values.size()), "points", !o.quiet && stderr_is_terminal());
+  ProgressBar bar("steady states", double(values.size()), "points", !o.quiet);
   for (std::size_t i = 0; i < values.size(); ++i) {
     try {
       rows.push_back(stationary(configs[i]));

@@ -16,7 +16,7 @@
 namespace qfluct {
 
 struct SimulateOptions {
-  bool progress = false;  ///< draw a progress bar on stderr
+  bool progress = false;  ///< report progress on stderr (io/progress.hpp: a bar, or a line a minute in)
   /// Receives notes found once the model is built (e.g. channels solver.unravelling = "homodyne"
   /// leaves jumping), before the run starts; may be empty.
   std::function<void(const std::string&)> note;

@@ -8,8 +8,9 @@ namespace qfluct {
 
 bool stderr_is_terminal() { return ::isatty(STDERR_FILENO) == 1; }
 
-ProgressBar::ProgressBar(std::string label, double total, std::string unit, bool enabled)
+ProgressBar::ProgressBar(std::string label, double total, std::string unit, bool enabled, double first_line, double every)
     : label_(std::move(label)), unit_(std::move(unit)), total_(total), enabled_(enabled),
+      terminal_(enabled && stderr_is_terminal()), first_line_(first_line), every_(every), next_line_(first_line),
       start_(std::chrono::steady_clock::now()), last_(start_) {}
 
 ProgressBar::~ProgressBar() { finish(); }
@@ -18,16 +19,31 @@ void ProgressBar::update(double done) {
   if (!enabled_) return;
   std::lock_guard lock(mutex_);
   const auto now = std::chrono::steady_clock::now();
+  if (!terminal_) {
+    if (std::chrono::duration<double>(now - start_).count() >= next_line_ && done < total_) line(done);
+    return;
+  }
   if (now - last_ < std::chrono::milliseconds(100) && done < total_) return;
   last_ = now;
   draw(done, false);
 }
 
 void ProgressBar::finish() {
-  if (!enabled_ || finished_) return;
+  if (!enabled_ || !terminal_ || finished_) return;
   std::lock_guard lock(mutex_);
   finished_ = true;
   std::fputs("\n", stderr);
+}
+
+void ProgressBar::line(double done) {
+  const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  next_line_ = elapsed + every_;
+  const double fraction = total_ > 0 ? std::min(1.0, done / total_) : 1.0;
+  const auto minutes = [](double s) { return s < 90 ? fmt::format("{:.0f} s", s) : fmt::format("{:.1f} min", s / 60); };
+  const std::string left = fraction > 0 ? fmt::format("; about {} left", minutes(elapsed * (1 - fraction) / fraction))
+                                        : "; no estimate yet";
+  fmt::print(stderr, "qfluct: {} {:.1f}% done after {}{}\n", label_, 100 * fraction, minutes(elapsed), left);
+  std::fflush(stderr);
 }
 
 void ProgressBar::draw(double done, bool) {

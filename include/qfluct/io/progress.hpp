@@ -1,5 +1,8 @@
 #pragma once
-/// A progress bar with rate and ETA on stderr, shown only when stderr is a terminal.
+/// Progress on stderr: on a terminal a bar with rate and ETA (redrawn ~10 times a second);
+/// otherwise (a batch job's log) no bar, but a line once the run has taken `first_line` seconds
+/// (default a minute) and every `every` seconds (5 minutes) after that, with the fraction done
+/// and an estimate of the time left: a long run never goes silent, a short one stays quiet.
 #include <chrono>
 #include <mutex>
 #include <string>
@@ -9,7 +12,8 @@ namespace qfluct {
 class ProgressBar {
  public:
   /// `label` prefixes the bar; `unit` names what is counted ("traj", "%").
-  ProgressBar(std::string label, double total, std::string unit, bool enabled);
+  ProgressBar(std::string label, double total, std::string unit, bool enabled, double first_line = 60.0,
+              double every = 300.0);
   ~ProgressBar();
   /// Sets the amount done (thread-safe; redraws at most ~10 times a second).
   void update(double done);
@@ -17,9 +21,11 @@ class ProgressBar {
 
  private:
   void draw(double done, bool final);
+  void line(double done);
   std::string label_, unit_;
   double total_;
-  bool enabled_, finished_ = false;
+  bool enabled_, terminal_, finished_ = false;
+  double first_line_, every_, next_line_;
   std::chrono::steady_clock::time_point start_, last_;
   std::mutex mutex_;
 };
