@@ -31,9 +31,10 @@ enum class MasterIntegrator { automatic, dopri5, rosenbrock };
 
 struct MasterOptions {
   OdeTolerances tol{1e-9, 1e-11};
-  /// automatic: Rosenbrock when stability alone would make the explicit method take more than
-  /// 10^4 steps (span x spectral_radius_estimate() / 3.3 > 10^4) and the model is
-  /// time-independent; Dormand-Prince otherwise.
+  /// automatic: when stability alone would make the explicit method take more than 10^4 steps
+  /// (span x spectral_radius_estimate() / 3.3 > 10^4) and the model is time-independent,
+  /// Dormand-Prince takes the first output interval and, if its mean step is at the stability
+  /// limit (h |lambda|max > 1, 100 steps or more), Rosenbrock the rest; Dormand-Prince otherwise.
   MasterIntegrator integrator = MasterIntegrator::automatic;
   std::function<void(double fraction)> progress;  ///< called after each output time
   /// Called at each output time with the per-mode populations of the two highest Fock levels
