@@ -56,6 +56,7 @@ void CheckpointOptions::check(bool has_output) {
     if (slash == std::string::npos || !number(0, slash, i) || !number(slash + 1, part_spec.size(), p) || p < 1 || i < 1 ||
         i > p)
       throw InputError("--part", fmt::format("expects I/P with 1 <= I <= P (e.g. 3/8), got '{}'", part_spec));
+    if (p == 1) throw InputError("--part", "1/1 is the whole run: leave out --part (and use -o for its outputs)");
     part = i - 1;
     parts = p;
     if (path().empty())
@@ -126,9 +127,13 @@ Resumed load_resume(const std::string& path, const RunConfig& config, int part, 
   }
   const long saved = h["ntraj"].get<long>();
   if (!extending && saved != config.solver.ntraj)
-    throw InputError("solver.ntraj", fmt::format("'{}' was made for ntraj = {}, this run asks for {}: to add "
-                                                 "trajectories to it, use --extend {}",
-                                                 path, saved, config.solver.ntraj, config.solver.ntraj));
+    throw InputError("solver.ntraj",
+                     saved < config.solver.ntraj
+                         ? fmt::format("'{}' was made for ntraj = {}, this run asks for {}: to add trajectories to it, "
+                                       "use --extend {}", path, saved, config.solver.ntraj, config.solver.ntraj)
+                         : fmt::format("'{}' was made for ntraj = {}, this run asks for {}: a run cannot be shortened; "
+                                       "resume it with ntraj = {} (or --extend to more)", path, saved,
+                                       config.solver.ntraj, saved));
   if (extending && config.solver.ntraj < h["trajectories"].get<long>())
     throw InputError("--extend", fmt::format("'{}' already holds {} trajectories, more than {}: a run can be extended, "
                                              "not shortened", path, h["trajectories"].get<long>(), config.solver.ntraj));
@@ -150,7 +155,10 @@ Checkpointer::Checkpointer(std::string path, double every, InterruptGuard& guard
   guard_.on_interrupt([this] {
     if (latest_.empty()) return std::string();
     if (!written_) write_latest();
-    return fmt::format("; checkpoint {} holds {} trajectories (continue with --resume {})", path_, trajectories_, path_);
+    const int parts = header_["parts"].get<int>();
+    const std::string part = parts > 1 ? fmt::format("--part {}/{} ", header_["part"].get<int>(), parts) : "";
+    return fmt::format("; checkpoint {} holds {} trajectories (continue with {}--resume {})", path_, trajectories_, part,
+                       path_);
   });
 }
 
@@ -217,14 +225,17 @@ Resumed merge_pieces(const std::vector<std::string>& paths) {
     const auto& [path, file] = pieces[i];
     const auto& h = file.header;
     check_identity(h, path, path, expected, pieces.front().path);
+    const auto split = [](const nlohmann::json& p) {
+      return p.get<int>() > 1 ? fmt::format("in {} parts", p.get<int>()) : std::string("as a whole run");
+    };
     const auto cutoffs = [](const nlohmann::json& model) {
       return model.contains("fock_cutoffs") ? fmt::format(", Fock cutoffs {}", model["fock_cutoffs"].dump()) : std::string();
     };
     if (h["ntraj"] != first["ntraj"] || h["parts"] != first["parts"] || h["model"] != first["model"])
-      throw InputError(path, fmt::format("does not belong with {}: it was made for ntraj = {} in {} parts{}, {} for "
-                                         "ntraj = {} in {} parts{}",
-                                         pieces.front().path, h["ntraj"].dump(), h["parts"].dump(), cutoffs(h["model"]),
-                                         pieces.front().path, first["ntraj"].dump(), parts, cutoffs(first["model"])));
+      throw InputError(path, fmt::format("does not belong with {}: it was made for ntraj = {} {}{}, {} for ntraj = {} {}{}",
+                                         pieces.front().path, h["ntraj"].dump(), split(h["parts"]), cutoffs(h["model"]),
+                                         pieces.front().path, first["ntraj"].dump(), split(first["parts"]),
+                                         cutoffs(first["model"])));
     const int part = h["part"].get<int>();
     if (auto [it, fresh] = by_part.emplace(part, i); !fresh)
       throw InputError(path, fmt::format("holds part {}/{}, as {} does: give each part once", part, parts,

@@ -24,6 +24,7 @@
 #include <cstdlib>
 #include <ctime>
 #include <fmt/format.h>
+#include <filesystem>
 #include <functional>
 #include <iostream>
 #include <omp.h>
@@ -155,6 +156,24 @@ void note_unsplit(const CommonOptions& o, const std::string& what) {
   if (o.rank_count() > 1)
     note(o, fmt::format("only trajectory ensembles are split over ranks: each of the {} ranks computes {}; rank 0 "
                         "writes the outputs", o.rank_count(), what));
+}
+
+/// A checkpoint (or a piece read by merge) must not be one of the output files, which would
+/// replace it: InputError naming `key`.
+void check_apart(const std::optional<qfluct::OutputPaths>& paths, const std::string& file, const std::string& key) {
+  if (!paths || file.empty()) return;
+  namespace fs = std::filesystem;
+  const auto same = [](const std::string& a, const std::string& b) {
+    std::error_code ec;
+    return fs::weakly_canonical(fs::absolute(a), ec) == fs::weakly_canonical(fs::absolute(b), ec);
+  };
+  for (const std::string* out : {&paths->csv, &paths->sidecar, &paths->records})
+    if (same(file, *out))
+      throw InputError(key, fmt::format("'{}' is also where -o {} writes {}: the outputs would replace it; give the "
+                                        "checkpoint another name (e.g. run.ckpt)",
+                                        file, paths->csv, out == &paths->csv ? "its CSV" : out == &paths->sidecar
+                                                                                               ? "its sidecar"
+                                                                                               : "its records"));
 }
 
 /// Once the input is known to be good (bad input changes nothing): tidies what dead runs left at -o.
@@ -313,9 +332,11 @@ int run_command(const CommonOptions& o, qfluct::cli::CheckpointOptions& ck, cons
                        "equation");
     if (ck.resume_option->count())
       resumed = cli::load_resume(ck.resume, *loaded, ck.part, ck.parts, ck.extend_option->count() > 0);
+    check_apart(paths, ck.resume_option->count() ? ck.resume : "", "--resume");
+    check_apart(paths, ck.checkpoint_option->count() ? ck.checkpoint : "", "--checkpoint");
     if (!ck.path().empty() && o.writer())
       check_checkpoint_location(ck.path(), ck.checkpoint_option->count() ? "--checkpoint" : "--resume",
-                                     ck.resume_option->count() && ck.path() == ck.resume);
+                                ck.resume_option->count() && ck.path() == ck.resume);
     set_threads(o);
     recover_output(o, paths);
     if (loaded->output.records > 0 && !o.has_output() && ck.parts == 1)
@@ -370,6 +391,7 @@ int run_command(const CommonOptions& o, qfluct::cli::CheckpointOptions& ck, cons
   nlohmann::json extra = nlohmann::json::object();
   if (saver) extra["checkpoint"] = ck.path();
   if (resumed) extra["resumed_from"] = ck.resume;
+  if (ck.extend_option->count()) extra["extended_to"] = ck.extend;
   return write_run_outputs(o, argv, config, series, paths, guard, start, extra);
 }
 
@@ -385,6 +407,8 @@ int merge_command(const CommonOptions& o, const std::vector<std::string>& pieces
     paths = check_output(o, guard);
     whole = cli::merge_pieces(pieces);
     config = parse_config(parameters_table(whole->header["parameters"]));
+    for (const auto& piece : pieces) check_apart(paths, piece, piece);
+    check_apart(paths, checkpoint, "--checkpoint");
     if (!checkpoint.empty() && o.writer()) check_checkpoint_location(checkpoint, "--checkpoint", false);
     set_threads(o);
     recover_output(o, paths);
@@ -405,7 +429,7 @@ int merge_command(const CommonOptions& o, const std::vector<std::string>& pieces
   TimeSeries series = simulate(*config, options);
   if (saver) saver->flush();
   if (!o.writer()) return 0;
-  nlohmann::json extra = {{"merged_from", pieces}};
+  nlohmann::json extra = {{"merged_from", pieces}, {"parts", pieces.size()}};
   if (saver) extra["checkpoint"] = checkpoint;
   return write_run_outputs(o, argv, *config, series, paths, guard, start, extra);
 }

@@ -135,8 +135,8 @@ void check_checkpoint_location(const std::string& path, const std::string& key, 
     if (first != magic)
       throw InputError(key, fmt::format("'{}' exists and is not a qfluct checkpoint; not overwriting it", path));
     if (!continuing)
-      throw InputError(key, fmt::format("'{}' already holds a checkpoint: continue it with --resume {}, or remove it "
-                                        "to start afresh", path, path));
+      throw InputError(key, fmt::format("'{}' already holds a checkpoint: continue that run with --resume {}, or remove "
+                                        "the file (or choose another path) to start afresh", path, path));
   }
   // Temporaries of dead runs (SIGKILL during a write).
   const std::string prefix = fs::path(path).filename().string() + ".tmp.";

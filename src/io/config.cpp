@@ -972,6 +972,17 @@ RunConfig parse_config(const toml::table& t, Command command) {
   if (group_size < 1 || group_size > max_group_size)
     throw InputError("solver.group_size", fmt::format("must be between 1 and {} trajectories, got {}", max_group_size, group_size));
   sv.group_size = long(group_size);
+  if (sv.method == SolverMethod::jump && command == Command::run) {
+    const long groups = (sv.ntraj + sv.group_size - 1) / sv.group_size;
+    if (groups < 2)
+      throw InputError("solver.group_size", fmt::format("{} trajectories in groups of {} make {} group: the jackknife "
+                                                        "errors of Q2, Q4 and nongauss need at least 2 (better 100 or "
+                                                        "more); lower solver.group_size", sv.ntraj, sv.group_size, groups));
+    if (groups < 32 && sv.group_size > 1)  // (with groups of 1, a small ntraj is plain to see)
+      c.notes.push_back(fmt::format("solver.group_size = {} leaves {} groups of trajectories: the jackknife errors of "
+                                    "Q2, Q4 and nongauss rest on {} blocks and are themselves uncertain by about {:.0f}%",
+                                    sv.group_size, groups, groups, 100.0 / std::sqrt(2.0 * double(groups))));
+  }
   sv.full_sectors = get_choice(t, "solver", "window", "adaptive", {"adaptive", "full"}) == "full";
   sv.window_tol = get_double(t, "solver", "window_tol", sv.window_tol);
   sv.jump_tol = get_double(t, "solver", "jump_tol", sv.jump_tol);
@@ -1085,6 +1096,9 @@ ConfigFile read_config_file(const std::string& path) {
   std::stringstream content;
   content << in.rdbuf();
   const std::string text = content.str();
+  if (text.rfind("qfluct-checkpoint ", 0) == 0)
+    throw InputError(path, "is a checkpoint, not a config file: give the run's config as CONFIG and the checkpoint "
+                           "with --resume (or combine parts with qfluct merge)");
   const auto first = text.find_first_not_of(" \t\r\n");
   const bool json = (path.size() >= 5 && path.compare(path.size() - 5, 5, ".json") == 0) ||
                     (first != std::string::npos && text[first] == '{');
@@ -1189,7 +1203,7 @@ nlohmann::json RunConfig::to_json() const {
   if (solver.method == SolverMethod::master) {
     solver_json["rtol"] = solver.rtol;
     solver_json["atol"] = solver.atol;
-    if (solver.integrator != "auto") solver_json["integrator"] = solver.integrator;
+    solver_json["integrator"] = solver.integrator;
   } else {
     solver_json["ntraj"] = solver.ntraj;
     solver_json["seed"] = solver.seed;

@@ -542,6 +542,18 @@ def refuse_part(spec):
     return case
 
 
+def refuse_checkpoint_is_output():
+    """The checkpoint (or the one resumed) must not be one of -o's files, which would replace it
+    (found by a new-user review: the run ended with exit 0 and the checkpoint gone)."""
+    d = fresh("refuse_checkpoint_is_output")
+    refused(qfluct_argv("run", SMALL, "-o", "same.csv", "--checkpoint", "same.csv"), d, "--checkpoint", "its CSV")
+    refused(qfluct_argv("run", SMALL, "-o", "q.csv", "--checkpoint", "q.json"), d, "--checkpoint", "its sidecar")
+    small_checkpoint(d, name="r.ckpt")
+    refused(qfluct_argv("run", SMALL, "-o", "r.ckpt", "--resume", "r.ckpt"), d, "--resume", "its CSV")
+    refused(qfluct_argv("run", SMALL, "--part", "1/1", "--checkpoint", "p"), d, "--part", "whole run")
+    refused([QFLUCT, "run", "r.ckpt", "-o", "x.csv"], d, "r.ckpt", "is a checkpoint, not a config file")
+
+
 def refuse_part_without_checkpoint():
     d = fresh("refuse_part_without_checkpoint")
     refused(qfluct_argv("run", SMALL, "--part", "1/3"), d, "--part", "--checkpoint")
@@ -725,6 +737,7 @@ CASES = {
     "refuse_part_4_of_3": refuse_part("4/3"),
     "refuse_part_x": refuse_part("x"),
     "refuse_part_without_checkpoint": refuse_part_without_checkpoint,
+    "refuse_checkpoint_is_output": refuse_checkpoint_is_output,
     "refuse_part_with_output": refuse_part_with_output,
     "refuse_extend_without_resume": refuse_extend_without_resume,
     "refuse_master": refuse_master,

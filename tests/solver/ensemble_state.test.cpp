@@ -246,13 +246,16 @@ TEST_CASE("run_ensemble resumed, extended and assembled from parts equals the ru
 
 TEST_CASE("solver.group_size: named errors, the sidecar round trip, ignored by the master equation", "[ensemble][config]") {
   const std::string jump = "[model]\nN = 4\n[solver]\nmethod = \"jump\"\nntraj = 20\n";
-  for (const char* bad : {"solver.group_size=0", "solver.group_size=-3", "solver.group_size=1000001", "solver.group_size=2.5"}) {
+  // ntraj = 20 in groups of 20: one group, no jackknife.
+  for (const char* bad : {"solver.group_size=0", "solver.group_size=-3", "solver.group_size=1000001", "solver.group_size=2.5",
+                          "solver.group_size=20"}) {
     const auto [key, message] = qfluct::test::refusal(jump, {bad});
     INFO(bad << " -> " << message);
     CHECK(key == "solver.group_size");
   }
   const RunConfig c = qfluct::test::config(jump, {"solver.group_size=7"});
   CHECK(c.solver.group_size == 7);
+  CHECK(qfluct::test::has_note(c, "jackknife errors"));  // 3 groups
   CHECK(parse_config(parameters_table(c.to_json())).solver.group_size == 7);
   CHECK(qfluct::test::config(jump).solver.group_size == default_group_size);
   const RunConfig master = qfluct::test::config("[model]\nN = 4\n[solver]\ngroup_size = 4\n");

@@ -32,7 +32,8 @@ enum class MasterIntegrator { automatic, dopri5, rosenbrock };
 struct MasterOptions {
   OdeTolerances tol{1e-9, 1e-11};
   /// automatic: when stability alone would make the explicit method take more than 10^4 steps
-  /// (span x spectral_radius_estimate() / 3.3 > 10^4) and the model is time-independent,
+  /// (span x spectral_radius_estimate() / 3.3 > 10^4), the model is time-independent and has
+  /// at most 2e4 unknowns (the sparse LU's fill grows fast beyond),
   /// Dormand-Prince takes the first output interval and, if its mean step is at the stability
   /// limit (h |lambda|max > 1, 100 steps or more), Rosenbrock the rest; Dormand-Prince otherwise.
   MasterIntegrator integrator = MasterIntegrator::automatic;
