@@ -1,6 +1,7 @@
 #include "qfluct/io/checkpoint.hpp"
 
 #include "qfluct/core/error.hpp"
+#include "qfluct/io/output.hpp"
 #include "qfluct/io/sha256.hpp"
 
 #include <bit>
@@ -141,12 +142,7 @@ void check_checkpoint_location(const std::string& path, const std::string& key, 
   // Temporaries of dead runs (SIGKILL during a write).
   const std::string prefix = fs::path(path).filename().string() + ".tmp.";
   for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    const std::string name = entry.path().filename().string();
-    if (name.rfind(prefix, 0) != 0) continue;
-    const std::string digits = name.substr(prefix.size());
-    if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos || digits.size() > 9) continue;
-    const long pid = std::stol(digits);
-    if (pid != long(::getpid()) && ::kill(pid_t(pid), 0) != 0 && errno == ESRCH) ::unlink(entry.path().c_str());
+    if (left_by_dead_process(entry.path().filename().string(), prefix)) ::unlink(entry.path().c_str());
   }
 }
 

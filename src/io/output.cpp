@@ -217,6 +217,11 @@ void put_back(const std::string& backup, const std::string& target, Temporaries&
 
 }  // namespace
 
+bool left_by_dead_process(const std::string& file, const std::string& prefix) {
+  const auto pid = pid_suffix(file, prefix);
+  return pid && process_is_dead(*pid);
+}
+
 std::string sidecar_path(const std::string& csv_path) {
   const std::string ext = ".csv";
   if (csv_path.size() > ext.size() && csv_path.compare(csv_path.size() - ext.size(), ext.size(), ext) == 0)
@@ -295,10 +300,7 @@ std::vector<std::string> recover_output_location(const OutputPaths& paths) {
   for (const auto& entry : fs::directory_iterator(dir, ec)) {
     const std::string file = entry.path().filename().string();
     const std::string path = (fs::path(dir) / file).string();
-    auto dead = [&](const std::string& prefix) {
-      const auto pid = pid_suffix(file, prefix);
-      return pid && process_is_dead(*pid);
-    };
+    auto dead = [&](const std::string& prefix) { return left_by_dead_process(file, prefix); };
     if (dead(csv_name + ".tmp.")) csv_temps.push_back(path);
     else if (dead(records_name + ".tmp.")) records_temps.push_back(path);
     else if (dead(json_name + ".tmp.")) other_leftovers.push_back(path);

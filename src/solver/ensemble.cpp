@@ -261,8 +261,7 @@ TimeSeries run_ensemble(const SectorModel& model, const std::vector<double>& tim
         auto& mats = recs[std::size_t(k)];
         mats.clear();
         const Unit& unit = units[std::size_t(k)];
-        const long with_records = std::min({kept, o.ntraj, unit_end(unit) * group_size}) - unit.first * group_size;
-        for (long i = 0; i < with_records; ++i)
+        for (long i = records_of(unit.first).first; i < records_of(unit_end(unit) - 1).second; ++i)
           mats.push_back(r.vec().reshaped(T, width));
       }
     }

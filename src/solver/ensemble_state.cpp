@@ -1,6 +1,7 @@
 #include "qfluct/solver/ensemble_state.hpp"
 
 #include <fmt/format.h>
+#include <limits>
 #include <stdexcept>
 
 namespace qfluct {
@@ -39,6 +40,19 @@ TrajectoryStatistics read_statistics(ByteReader& r) {
     p.assign(v.data(), v.data() + v.size());
   }
   return s;
+}
+
+/// The binary counter's carry: while the stack's top node has the level of `node` (below `cap`),
+/// the two merge (the earlier one first) into a node one level up. Returns the node and its level.
+std::pair<int, GroupResult> carry(std::vector<std::pair<int, GroupResult>>& stack, GroupResult node, int level, int cap) {
+  while (level < cap && !stack.empty() && stack.back().first == level) {
+    GroupResult left = std::move(stack.back().second);
+    stack.pop_back();
+    left.merge(node);
+    node = std::move(left);
+    ++level;
+  }
+  return {level, std::move(node)};
 }
 
 }  // namespace
@@ -81,15 +95,7 @@ EnsembleState::EnsembleState(long first_group, int level) : first_(first_group),
 }
 
 void GroupStack::push(GroupResult group) {
-  int level = 0;
-  while (!stack_.empty() && stack_.back().first == level) {
-    GroupResult left = std::move(stack_.back().second);
-    stack_.pop_back();
-    left.merge(group);
-    group = std::move(left);
-    ++level;
-  }
-  stack_.emplace_back(level, std::move(group));
+  stack_.push_back(carry(stack_, std::move(group), 0, std::numeric_limits<int>::max()));
 }
 
 GroupResult GroupStack::take() {
@@ -103,17 +109,9 @@ void EnsembleState::add(GroupResult group, int node_level) {
   if (node_level < 0 || node_level > level_ || end_group() % (1L << node_level) != 0)
     throw std::invalid_argument(fmt::format("a node of level {} cannot follow group {} (block level {})", node_level,
                                             end_group(), level_));
-  int level = node_level;
-  // The binary counter: equal-level neighbours merge, the earlier one first.
-  while (level < level_ && !tail_.empty() && tail_.back().first == level) {
-    GroupResult left = std::move(tail_.back().second);
-    tail_.pop_back();
-    left.merge(group);
-    group = std::move(left);
-    ++level;
-  }
-  if (level == level_) blocks_.push_back(std::move(group));
-  else tail_.emplace_back(level, std::move(group));
+  auto [level, node] = carry(tail_, std::move(group), node_level, level_);
+  if (level == level_) blocks_.push_back(std::move(node));
+  else tail_.emplace_back(level, std::move(node));
   groups_ += 1L << node_level;
   if (!fixed_ && Index(blocks_.size()) == block_limit) {
     std::vector<GroupResult> merged;

@@ -71,6 +71,10 @@ void write_output_pair(const OutputPaths& paths, const std::function<void(std::o
                        nlohmann::json sidecar, InterruptGuard* guard,
                        const std::function<void(std::ostream&)>& write_records = {});
 
+/// Whether the file name `file` is PREFIX followed by the PID of a process that no longer runs
+/// (never this process's): a temporary that a dead run left behind.
+bool left_by_dead_process(const std::string& file, const std::string& prefix);
+
 /// The SHA-256 of a file's bytes (64 lowercase hex digits). Throws std::runtime_error if unreadable.
 std::string file_sha256(const std::string& path);
 
