@@ -2,6 +2,7 @@
 
 #include "qfluct/core/error.hpp"
 #include "qfluct/core/memory_limit.hpp"
+#include "qfluct/solver/pruned_master_equation.hpp"
 #include "qfluct/io/progress.hpp"
 #include "qfluct/model/central_spin.hpp"
 #include "qfluct/model/finite_reservoir.hpp"
@@ -258,8 +259,15 @@ MasterOptions master_options(const RunConfig& c) {
   o.tol = {c.solver.rtol, c.solver.atol};
   o.integrator = c.solver.integrator == "dopri5"       ? MasterIntegrator::dopri5
                  : c.solver.integrator == "rosenbrock" ? MasterIntegrator::rosenbrock
+                 : c.solver.integrator == "chebyshev"  ? MasterIntegrator::chebyshev
                                                        : MasterIntegrator::automatic;
   return o;
+}
+
+/// The central spin's master equation is pruned to where rho lives unless solver.prune_tol = 0.
+bool pruned_master(const RunConfig& c) {
+  return c.kind == ModelKind::central_spin && !full_space(c) && c.solver.method == SolverMethod::master &&
+         c.solver.prune_tol > 0;
 }
 
 // --- open_system: per-mode cutoffs estimated up front (estimate_fock_cutoffs), verified after the
@@ -827,7 +835,8 @@ TimeSeries simulate(const RunConfig& config, const SimulateOptions& options) {
   double top = 0.0;
   const bool automatic = config.kind == ModelKind::spin_boson && config.fock_cutoff == 0;
   for (int attempt = 0;; ++attempt) {
-    if (config.solver.method == SolverMethod::master) check_master_memory(config, cutoff, times.size());
+    if (pruned_master(config)) {}  // checked per support, below
+    else if (config.solver.method == SolverMethod::master) check_master_memory(config, cutoff, times.size());
     else check_jump_memory(config, cutoff, times.size());
     const auto model = make_model(config, cutoff);
     switch (config.solver.method) {
@@ -839,7 +848,19 @@ TimeSeries simulate(const RunConfig& config, const SimulateOptions& options) {
           if (top[0] > config.fock_tol) throw TruncationExceeded{0, top[0]};
         };
         try {
-          out = BlockMasterEquation(*model).solve(times, opts);
+          if (pruned_master(config)) {
+            PruneOptions prune;
+            prune.tol = config.solver.prune_tol;
+            prune.check_memory = [&](double bytes) {
+              require_memory(bytes, "model.N",
+                             fmt::format("the pruned master equation at N = {} ({:.3g} unknowns kept)", config.model.N,
+                                         bytes / pruned_master_bytes(1.0)),
+                             "use trajectories (solver.method = \"jump\"); a larger solver.prune_tol keeps a little less");
+            };
+            out = solve_pruned(*model, times, opts, prune);
+          } else {
+            out = BlockMasterEquation(*model).solve(times, opts);
+          }
         } catch (const TruncationExceeded& e) {  // seen early: double without finishing the run
           if (attempt == max_cutoff_retries || 2 * cutoff > largest_cutoff) check_truncation(config, cutoff, e.population);
           cutoff *= 2;

@@ -2,6 +2,7 @@
 
 #include "qfluct/model/central_spin_terms.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 namespace qfluct {
@@ -190,6 +191,72 @@ BlockDensity CentralSpinModel::initial_density() const {
       for (Index b = 0; b < 2; ++b) block.block(a * L, b * L, L, L) = rho_c(a, b) * bath;
   }
   return rho;
+}
+
+namespace {
+/// log of the k = 0 weight and log r, r = p / (1 - p), of the diagonal product state in sector
+/// s: diagonal_weight(N, s, k, p) = exp(log_w0 + k log_r) for 0 < p < 1.
+std::pair<double, double> geometric_weights(int N, int s, double p) {
+  const double log_w0 = dicke::log_multiplicity(N, s) + double(s) * std::log(p) + double(N - s) * std::log1p(-p);
+  return {log_w0, std::log(p) - std::log1p(-p)};
+}
+}  // namespace
+
+double CentralSpinModel::initial_sector_weight(int s) const {
+  // A rotation acts inside each sector: the weight is that of the diagonal state,
+  // sum_k w0 r^k = w0 (1 - r^L) / (1 - r), summed in logarithms.
+  const double p = std::clamp(p_.bath_p_up(), 0.0, 1.0);
+  if (p == 0.0 || p == 1.0) return s == 0 ? 1.0 : 0.0;
+  const double L = double(ladder_size(s));
+  const auto [log_w0, log_r] = geometric_weights(p_.N, s, p);
+  if (log_r == 0.0) return std::exp(log_w0) * L;
+  // sum_k r^k = r^{L-1} sum_k r^{-k} for r > 1 keeps every exponent <= 0
+  const double top = log_r > 0 ? (L - 1.0) * log_r : 0.0;
+  const double q = log_r > 0 ? -log_r : log_r;  // log of the ratio < 1
+  return std::exp(log_w0 + top + std::log(-std::expm1(L * q)) - std::log(-std::expm1(q)));
+}
+
+Window CentralSpinModel::initial_window(int s, double tol) const {
+  const Index L = ladder_size(s);
+  const double p = std::clamp(p_.bath_p_up(), 0.0, 1.0);
+  const bool diagonal = p_.bath.steady || bloch_angles(p_.bath.r).first == 0.0;
+  if (!diagonal) return SectorModel::initial_window(s, tol);
+  if (p == 0.0 || p == 1.0) return s == 0 && 1.0 >= tol ? Window{p == 0.0 ? 0 : L - 1, 1} : Window{0, 0};
+  // Populations w0 r^k: monotone in k, so the rungs at or above tol form one end of the ladder.
+  const auto [log_w0, log_r] = geometric_weights(p_.N, s, p);
+  const double log_tol = std::log(tol);
+  if (log_r == 0.0) return log_w0 >= log_tol ? Window{0, L} : Window{0, 0};
+  if (log_r < 0) {
+    if (log_w0 < log_tol) return {0, 0};
+    const double k_max = std::floor((log_tol - log_w0) / log_r);
+    return {0, Index(std::min<double>(double(L - 1), k_max)) + 1};
+  }
+  const double log_top = log_w0 + double(L - 1) * log_r;
+  if (log_top < log_tol) return {0, 0};
+  const double k_min = std::max(0.0, std::ceil((log_tol - log_w0) / log_r));
+  return {Index(k_min), L - Index(k_min)};
+}
+
+CMat CentralSpinModel::initial_block(int s, Window w) const {
+  const Eigen::Matrix2cd rho_c = spin_density(p_.central);
+  const double p = p_.bath_p_up();
+  const auto [theta, phi] = p_.bath.steady ? std::pair{0.0, 0.0} : bloch_angles(p_.bath.r);
+  const double j = dicke::spin(p_.N, s);
+  CMat bath = CMat::Zero(w.size, w.size);
+  if (theta == 0.0) {
+    for (Index k = w.begin; k < w.end(); ++k) bath(k - w.begin, k - w.begin) = dicke::diagonal_weight(p_.N, s, k, p);
+  } else {
+    for (Index k = 0; k < ladder_size(s); ++k) {
+      const double weight = dicke::diagonal_weight(p_.N, s, k, p);
+      if (weight == 0.0) continue;
+      const CVec v = dicke::rotated_state(j, k, theta, phi).segment(w.begin, w.size);
+      bath.noalias() += weight * v * v.adjoint();
+    }
+  }
+  CMat block(2 * w.size, 2 * w.size);
+  for (Index a = 0; a < 2; ++a)
+    for (Index b = 0; b < 2; ++b) block.block(a * w.size, b * w.size, w.size, w.size) = rho_c(a, b) * bath;
+  return block;
 }
 
 SectorState CentralSpinModel::sample_initial(Rng& rng, bool full, double window_tol) const {

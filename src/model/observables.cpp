@@ -100,56 +100,88 @@ void ObservableSet::measure(const SectorState& state, double t, double* raw) con
   }
 }
 
+std::vector<Operator> ObservableSet::operators_on(int s, Window w) const {
+  std::vector<Operator> ops;
+  for (const auto& q : decl_.linear)
+    ops.push_back(q.form == Form::expectation || q.form == Form::moments ? model_.observable(q.id, s, w, w) : Operator());
+  return ops;
+}
+
 const std::vector<Operator>& ObservableSet::full_operators(int s) const {
   auto& ops = full_[s];
-  if (ops.empty()) {
-    const Window w = model_.full_window(s);
-    for (const auto& q : decl_.linear)
-      ops.push_back(q.form == Form::expectation || q.form == Form::moments ? model_.observable(q.id, s, w, w) : Operator());
-  }
+  if (ops.empty()) ops = operators_on(s, model_.full_window(s));
   return ops;
+}
+
+void ObservableSet::accumulate(const CMatCRef& rho, Index L, const std::vector<Operator>& ops, double* raw) const {
+  const Index d = model_.system_dim();
+  for (std::size_t i = 0; i < decl_.linear.size(); ++i) {
+    const LinearQuantity& q = decl_.linear[i];
+    double* out = raw + raw_offset_[i];
+    switch (q.form) {
+      case Form::expectation: out[0] += ops[i].trace_with(rho).real(); break;
+      case Form::moments: {
+        const Operator& X = ops[i];
+        CMat y1 = CMat::Zero(rho.rows(), rho.cols()), y2 = y1, y3 = y1;
+        X.apply(rho, y1);
+        X.apply(y1, y2);
+        X.apply(y2, y3);
+        const double s1 = q.scale, s2 = s1 * s1;
+        out[0] += s1 * X.trace_with(rho).real();
+        out[1] += s2 * X.trace_with(y1).real();
+        out[2] += s2 * s1 * X.trace_with(y2).real();
+        out[3] += s2 * s2 * X.trace_with(y3).real();
+        break;
+      }
+      case Form::reduced_density: {
+        for (Index a = 0; a < d; ++a)
+          for (Index b = 0; b < d; ++b) {
+            const cplx v = rho.block(a * L, b * L, L, L).diagonal().sum();
+            out[2 * (a * d + b)] += v.real();
+            out[2 * (a * d + b) + 1] += v.imag();
+          }
+        break;
+      }
+      case Form::c_number: break;
+    }
+  }
 }
 
 void ObservableSet::measure(const std::vector<Eigen::Map<const CMat>>& blocks, double t, double* raw) const {
   std::fill(raw, raw + raw_size(), 0.0);
+  for (std::size_t i = 0; i < decl_.linear.size(); ++i)
+    if (decl_.linear[i].form == Form::c_number) model_.extra_values(t, raw + raw_offset_[i]);
+  for (int s = 0; s < int(blocks.size()); ++s)
+    if (blocks[s].size() > 0) accumulate(blocks[s], model_.ladder_size(s), full_operators(s), raw);
+}
+
+void ObservableSet::measure(const std::vector<Eigen::Map<const CMat>>& blocks, const std::vector<Window>& windows,
+                            double t, double* raw) const {
+  std::fill(raw, raw + raw_size(), 0.0);
   const Index d = model_.system_dim();
   for (std::size_t i = 0; i < decl_.linear.size(); ++i)
     if (decl_.linear[i].form == Form::c_number) model_.extra_values(t, raw + raw_offset_[i]);
+  windowed_.resize(blocks.size());
+  CMat padded;
   for (int s = 0; s < int(blocks.size()); ++s) {
-    const auto& rho = blocks[s];
-    if (rho.size() == 0) continue;
-    const auto& ops = full_operators(s);
-    for (std::size_t i = 0; i < decl_.linear.size(); ++i) {
-      const LinearQuantity& q = decl_.linear[i];
-      double* out = raw + raw_offset_[i];
-      switch (q.form) {
-        case Form::expectation: out[0] += ops[i].trace_with(rho).real(); break;
-        case Form::moments: {
-          const Operator& X = ops[i];
-          CMat y1 = CMat::Zero(rho.rows(), rho.cols()), y2 = y1, y3 = y1;
-          X.apply(rho, y1);
-          X.apply(y1, y2);
-          X.apply(y2, y3);
-          const double s1 = q.scale, s2 = s1 * s1;
-          out[0] += s1 * X.trace_with(rho).real();
-          out[1] += s2 * X.trace_with(y1).real();
-          out[2] += s2 * s1 * X.trace_with(y2).real();
-          out[3] += s2 * s2 * X.trace_with(y3).real();
-          break;
-        }
-        case Form::reduced_density: {
-          const Index L = model_.ladder_size(s);
-          for (Index a = 0; a < d; ++a)
-            for (Index b = 0; b < d; ++b) {
-              const cplx v = rho.block(a * L, b * L, L, L).diagonal().sum();
-              out[2 * (a * d + b)] += v.real();
-              out[2 * (a * d + b) + 1] += v.imag();
-            }
-          break;
-        }
-        case Form::c_number: break;
-      }
+    if (blocks[s].size() == 0) continue;
+    const Index L = model_.ladder_size(s);
+    const Window w = windows[s];
+    if (w == model_.full_window(s)) {
+      accumulate(blocks[s], L, full_operators(s), raw);
+      continue;
     }
+    // X^3 rho reaches three rungs beyond the window, but tr(X X^3 rho) only needs the rungs within
+    // two of it: a path of four one-rung steps from the window back to it.
+    const Window p = w.shifted(0, 2, L);
+    auto& [cached, ops] = windowed_[std::size_t(s)];
+    if (!(cached == p) || ops.empty()) cached = p, ops = operators_on(s, p);
+    padded.setZero(d * p.size, d * p.size);
+    for (Index a = 0; a < d; ++a)
+      for (Index b = 0; b < d; ++b)
+        padded.block(a * p.size + w.begin - p.begin, b * p.size + w.begin - p.begin, w.size, w.size) =
+            blocks[s].block(a * w.size, b * w.size, w.size, w.size);
+    accumulate(padded, p.size, ops, raw);
   }
 }
 

@@ -37,6 +37,35 @@ void SectorModel::fill_drive(int, int, Window, Window, Operator&) const {
 
 void SectorModel::extra_values(double, double*) const {}
 
+double SectorModel::initial_sector_weight(int s) const { return initial_density().blocks.at(s).trace().real(); }
+
+namespace {
+/// The smallest window of a block (layout c * L + k) holding the rungs with population >= tol.
+Window populated_window(const CMat& block, Index d, Index begin, double tol) {
+  const Index L = d > 0 ? block.rows() / d : 0;
+  Index lo = L, hi = 0;
+  for (Index k = 0; k < L; ++k) {
+    double p = 0.0;
+    for (Index c = 0; c < d; ++c) p += block(c * L + k, c * L + k).real();
+    if (p >= tol) lo = std::min(lo, k), hi = k + 1;
+  }
+  return lo < hi ? Window{begin + lo, hi - lo} : Window{begin, 0};
+}
+}  // namespace
+
+Window SectorModel::initial_window(int s, double tol) const {
+  return populated_window(initial_block(s, full_window(s)), system_dim(), 0, tol);
+}
+
+CMat SectorModel::initial_block(int s, Window w) const {
+  const CMat full = initial_density().blocks.at(s);
+  const Index d = system_dim(), L = ladder_size(s);
+  CMat out(d * w.size, d * w.size);
+  for (Index a = 0; a < d; ++a)
+    for (Index b = 0; b < d; ++b) out.block(a * w.size, b * w.size, w.size, w.size) = full.block(a * L + w.begin, b * L + w.begin, w.size, w.size);
+  return out;
+}
+
 Operator SectorModel::hamiltonian(int s, Window in, Window out) const {
   Operator H;
   fill_hamiltonian(s, in, out, H);

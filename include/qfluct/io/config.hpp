@@ -59,8 +59,12 @@ inline constexpr long max_group_size = 1'000'000;
 
 struct SolverConfig {
   SolverMethod method = SolverMethod::master;
-  /// master equation: "auto" (Rosenbrock when stiff), "dopri5" or "rosenbrock" (MasterIntegrator)
+  /// master equation: "auto" (Chebyshev when stiff), "dopri5", "rosenbrock" or "chebyshev"
+  /// (MasterIntegrator)
   std::string integrator = "auto";
+  /// master equation, central_spin: the weight the pruned block master equation may discard
+  /// (solver/pruned_master_equation.hpp), in [0, 1e-3); 0 = every sector and rung kept.
+  double prune_tol = 1e-12;
   double rtol = 1e-9;    ///< master equation: relative tolerance, in [1e-15, 0.1)
   double atol = 1e-11;   ///< master equation: absolute tolerance, in [1e-30, 1e-3) and 2 atol D < 3e-2
   long ntraj = 1000;     ///< jump: trajectories (the cap when tol is set)

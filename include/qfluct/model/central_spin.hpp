@@ -28,6 +28,11 @@ class CentralSpinModel final : public SectorModel {
   bool has_fluctuations() const { return p_.fluctuations; }
   double quadrature_scale() const;
   BlockDensity initial_density() const override;
+  /// Closed forms for the steady (diagonal) bath: sector weights and windows in O(1), blocks in
+  /// O(window); a Bloch-vector bath rotates each rung's Dicke state (O(L) per populated rung).
+  double initial_sector_weight(int s) const override;
+  Window initial_window(int s, double tol) const override;
+  CMat initial_block(int s, Window w) const override;
   SectorState sample_initial(Rng& rng, bool full, double window_tol) const override;
   std::string kind() const override { return "central_spin"; }
 

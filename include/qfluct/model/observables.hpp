@@ -42,6 +42,11 @@ class ObservableSet {
   void measure(const SectorState& state, double t, double* raw) const;
   /// Raw record of a block-diagonal density operator at time t.
   void measure(const std::vector<Eigen::Map<const CMat>>& blocks, double t, double* raw) const;
+  /// The same for blocks on ladder windows (block s is d windows[s].size square, zero outside
+  /// its window; empty blocks are skipped). Moments are taken on the window widened by two
+  /// rungs, so they are exact for quadratures that move one rung (the Dicke J_+ + J_-).
+  void measure(const std::vector<Eigen::Map<const CMat>>& blocks, const std::vector<Window>& windows, double t,
+               double* raw) const;
   /// Columns from a raw record (or from an average of raw records).
   void derive(const double* raw, double* columns) const;
   /// Moves estimates of the central moments onto the bounds every state obeys (0 <= Q2 <=
@@ -71,6 +76,11 @@ class ObservableSet {
   // Full-sector operators for densities, built lazily once per sector, per linear quantity.
   mutable std::vector<std::vector<Operator>> full_;
   const std::vector<Operator>& full_operators(int s) const;
+  // Likewise on a window, rebuilt when the window of the sector changes.
+  mutable std::vector<std::pair<Window, std::vector<Operator>>> windowed_;
+  std::vector<Operator> operators_on(int s, Window w) const;
+  /// Adds sector s's contribution (rho on window w: d w.size square) to the raw record.
+  void accumulate(const CMatCRef& rho, Index ladder, const std::vector<Operator>& ops, double* raw) const;
   void derive_one(std::size_t group, const double* raw, double* columns) const;
 };
 

@@ -87,6 +87,15 @@ class SectorModel {
 
   /// The exact initial density operator, block by block.
   virtual BlockDensity initial_density() const = 0;
+  /// The initial density on one sector, for solvers that carry only part of the sectors and
+  /// rungs (the pruned block master equation): the sector's weight (trace of its block), the
+  /// smallest window holding every rung whose population (summed over the system levels) is at
+  /// least `tol` (size 0 when none is), and the block on window w (d w.size square). The
+  /// defaults cut initial_density(), whole, at each call (initial_window through
+  /// initial_block); ladder models with large sectors override them with closed forms.
+  virtual double initial_sector_weight(int s) const;
+  virtual Window initial_window(int s, double tol) const;
+  virtual CMat initial_block(int s, Window w) const;
   /// One pure initial state drawn from the initial ensemble; window trimmed to amplitude
   /// above `window_tol` in population when windows are in use (`full` = whole sector).
   virtual SectorState sample_initial(Rng& rng, bool full, double window_tol) const = 0;
