@@ -60,14 +60,15 @@ BandedLindbladian::BandedLindbladian(std::vector<Index> dims, std::vector<Index>
 // The hot kernel of the block master equation: compiled twice, and the AVX2/FMA clone is
 // (x86-64-v3: AVX2 + FMA) is picked at load time on machines that have it.
 __attribute__((target_clones("arch=x86-64-v3", "default")))
-void BandedLindbladian::apply_block(const cplx* y, cplx* dy, int t, const double* drive_values) const {
+void BandedLindbladian::apply_block(const cplx* y, cplx* dy, int t, const double* drive_values, bool hermitian) const {
   const Index D = dims_[t];
   cplx* out = dy + offsets_[t];
   const cplx* rho = y + offsets_[t];
   const CVec& z = diagonal_[t];
   for (Index col = 0; col < D; ++col) {
     const cplx zc = std::conj(z(col));
-    for (Index row = col; row < D; ++row) out[col * D + row] = (z(row) + zc) * rho[col * D + row];
+    const Index first = hermitian ? col : 0;  // the lower triangle, or every row
+    for (Index row = first; row < D; ++row) out[col * D + row] = (z(row) + zc) * rho[col * D + row];
     double* d = reinterpret_cast<double*>(out + col * D);
     for (const Term& term : terms_[t]) {
       if (col < term.o2 || col >= term.o2 + term.n2) continue;
@@ -79,7 +80,7 @@ void BandedLindbladian::apply_block(const cplx* y, cplx* dy, int t, const double
       const double* s = reinterpret_cast<const double*>(y + offsets_[term.source] + (term.i2 + l) * Ds + term.i1);
       double* dd = d + 2 * term.o1;
       // Lower triangle only: output rows o1 + i >= col.
-      const Index i0 = std::max<Index>(0, col - term.o1);
+      const Index i0 = std::max<Index>(0, first - term.o1);
       const double* c1 = term.c1;
       if (c1) {
         for (Index i = i0; i < term.n1; ++i) {
@@ -96,6 +97,7 @@ void BandedLindbladian::apply_block(const cplx* y, cplx* dy, int t, const double
       }
     }
   }
+  if (!hermitian) return;
   // Mirror the lower triangle; the diagonal of a Hermitian matrix is real.
   for (Index col = 0; col < D; ++col) {
     out[col * D + col] = out[col * D + col].real();

@@ -67,44 +67,74 @@ std::vector<cplx> scaled_bessel_i(cplx z, int count) {
 }
 
 ChebyshevExponential::ChebyshevExponential(LinearApply apply, Index n, SpectrumBox box, double tol, LinearApply apply_general)
-    : apply_(std::move(apply)), general_(std::move(apply_general)), box_(box), tol_(tol), t0_(n), t1_(n), t2_(n), sum_(n),
-      work_(n) {
+    : apply_(std::move(apply)), general_(std::move(apply_general)), box_(box), tol_(tol), t0_(n), t1_(n), t2_(n), work_(n) {
   if (!general_) general_ = apply_;
   if (!(box.real_extent >= 0) || !(box.imag_extent >= 0) || !(tol > 0))
     throw std::invalid_argument("ChebyshevExponential: extents must be >= 0 and tol > 0");
 }
 
 void ChebyshevExponential::propagate(CVec& y, double tau) {
-  if (!(tau >= 0)) throw std::invalid_argument("ChebyshevExponential::propagate: tau must be >= 0");
-  ++stats_.steps;
-  if (tau == 0.0) return;
+  propagate(y, std::vector<double>{tau}, {});
+}
+
+void ChebyshevExponential::propagate(CVec& y, const std::vector<double>& taus, const Output& output) {
+  double done = 0.0;
+  for (double t : taus)
+    if (!(t >= done)) throw std::invalid_argument("ChebyshevExponential::propagate: times must ascend from 0");
+    else done = t;
+  done = 0.0;
+  std::size_t next = 0;  // the first output time not yet reached
   const SpectrumBox given = box_;
-  double done = 0.0, split = 1.0;
-  for (int attempt = 0; attempt < 10;) {
+  double split = 1.0;
+  int group = max_group_;
+  for (int attempt = 0; next < taus.size();) {
+    ++stats_.steps;
     // Substeps that keep the series in floating-point range: the coefficients carry
     // exp(-tau (A - Re d)) and the terms the inverse (a tall ellipse over a long step: the
     // stationary state's exp(0) = 1 is a sum of terms ~ e^{tau A} / e^{tau A}), and |T_n| grows
-    // like rho^n on the ellipse over the ~1.4 tau (A + B) terms: both exponents <= 200.
+    // like rho^n on the ellipse over the ~1.4 tau (A + B) terms: both exponents <= 200 per series.
     const Ellipse e = ellipse(box_);
-    const double left = tau - done;
-    const double exponent = left * std::max(e.decay, 1.4 * (e.A + e.B) * std::log((e.A + e.B) / std::abs(e.d)));
-    const int pieces = int(std::ceil(split * std::max(1.0, exponent / 200.0)));
-    const double h = left / double(pieces);
-    if (try_series(y, h)) {
-      done = pieces == 1 ? tau : done + h;
-      if (done >= tau) return;
+    const double rate = std::max(e.decay, 1.4 * (e.A + e.B) * std::log((e.A + e.B) / std::abs(e.d)));
+    const double reach = 200.0 / (split * rate);  // the longest series allowed
+    // One series for the next output times within reach (at most `group` of them), or a piece of
+    // the way to the next one.
+    std::vector<double> steps;
+    for (std::size_t k = next; k < taus.size() && int(steps.size()) < group && taus[k] - done <= reach; ++k)
+      steps.push_back(taus[k] - done);
+    const bool piece = steps.empty();
+    if (piece) {
+      const double left = taus[next] - done;
+      steps.push_back(left / std::ceil(left / reach));
+    }
+    if (steps.back() == 0.0 || try_series(y, steps)) {
+      if (piece) {
+        y = outs_[0];
+        done += steps[0];
+        continue;
+      }
+      for (std::size_t k = 0; k < steps.size(); ++k) {
+        const CVec& yk = steps[k] == 0.0 ? y : outs_[k];
+        if (output) output(next + k, yk);
+      }
+      if (steps.back() != 0.0) y = outs_[steps.size() - 1];
+      done = taus[next + steps.size() - 1];
+      next += steps.size();
       continue;
     }
     ++stats_.restarts;
-    ++attempt;
+    if (++attempt == 12)
+      throw NumericalError(fmt::format("Chebyshev exponential: no convergence on an ellipse 40 times the estimated "
+                                       "spectrum (real extent {:.3g}, imaginary {:.3g})",
+                                       given.real_extent, given.imag_extent));
+    if (steps.size() > 1) {  // first fewer output times in one series (shorter: less cancellation)
+      group = std::max(1, int(steps.size()) / 2);
+      continue;
+    }
     split *= 2.0;  // a term out of range may also mean too long a step
     // Grow the box: a spectrum wider than estimated (terms grew) or taller (likewise).
     box_.real_extent = 1.5 * box_.real_extent + 1e-3 * box_.imag_extent;
     box_.imag_extent = 1.5 * box_.imag_extent + 1e-2 * box_.real_extent;
   }
-  throw NumericalError(fmt::format("Chebyshev exponential: no convergence on an ellipse 40 times the estimated "
-                                   "spectrum (real extent {:.3g}, imaginary {:.3g})",
-                                   given.real_extent, given.imag_extent));
 }
 
 ChebyshevExponential::Ellipse ChebyshevExponential::ellipse(const SpectrumBox& box) {
@@ -121,84 +151,102 @@ ChebyshevExponential::Ellipse ChebyshevExponential::ellipse(const SpectrumBox& b
   return e;
 }
 
-// t2 = s (work - c t1) - t0 and sum += a t2 in one pass, returning |t2|^2: the vector work of a
-// term is as large as an application of L, so it is fused and threaded. The squared norm is
-// summed over fixed chunks in a fixed order: the result does not depend on the thread count.
+// t2 = s (work - c t1) - t0 and out_k += a_k t2 for every output k in one pass, returning |t2|^2:
+// the vector work of a term is as large as an application of L, so it is fused and threaded.
+// The squared norm is summed over fixed chunks in a fixed order: the result does not depend on
+// the thread count.
 __attribute__((target_clones("arch=x86-64-v3", "default")))
-double ChebyshevExponential::recurrence_step(cplx s, double c, cplx a) {
+double ChebyshevExponential::recurrence_step(cplx s, double c, const cplx* a, int K) {
   const Index n = t2_.size(), chunk = 8192, chunks = (n + chunk - 1) / chunk;
   partial_.assign(std::size_t(chunks), 0.0);
   const double* w = reinterpret_cast<const double*>(work_.data());
   const double* x1 = reinterpret_cast<const double*>(t1_.data());
   const double* x0 = reinterpret_cast<const double*>(t0_.data());
   double* x2 = reinterpret_cast<double*>(t2_.data());
-  double* acc = reinterpret_cast<double*>(sum_.data());
-  const double sr = s.real(), si = s.imag(), ar = a.real(), ai = a.imag();
+  double* acc[max_outputs];
+  double ar[max_outputs], ai[max_outputs];
+  for (int k = 0; k < K; ++k) acc[k] = reinterpret_cast<double*>(outs_[k].data()), ar[k] = a[k].real(), ai[k] = a[k].imag();
+  const double sr = s.real(), si = s.imag();
 #pragma omp parallel for schedule(static) if (chunks > 4)
-  for (Index k = 0; k < chunks; ++k) {
+  for (Index b = 0; b < chunks; ++b) {
     double norm = 0.0;
-    const Index end = std::min(n, (k + 1) * chunk);
-    for (Index i = 2 * k * chunk; i < 2 * end; i += 2) {
+    const Index begin = 2 * b * chunk, end = 2 * std::min(n, (b + 1) * chunk);
+    for (Index i = begin; i < end; i += 2) {
       const double ur = w[i] - c * x1[i], ui = w[i + 1] - c * x1[i + 1];
       const double vr = sr * ur - si * ui - x0[i], vi = sr * ui + si * ur - x0[i + 1];
       x2[i] = vr;
       x2[i + 1] = vi;
-      acc[i] += ar * vr - ai * vi;
-      acc[i + 1] += ar * vi + ai * vr;
       norm += vr * vr + vi * vi;
     }
-    partial_[std::size_t(k)] = norm;
+    for (int k = 0; k < K; ++k) {  // (over the chunk just written: it is still in cache)
+      double* o = acc[k];
+      const double pr = ar[k], pi = ai[k];
+      for (Index i = begin; i < end; i += 2) {
+        o[i] += pr * x2[i] - pi * x2[i + 1];
+        o[i + 1] += pr * x2[i + 1] + pi * x2[i];
+      }
+    }
+    partial_[std::size_t(b)] = norm;
   }
   double total = 0.0;
   for (double p : partial_) total += p;
   return total;
 }
 
-bool ChebyshevExponential::try_series(CVec& y, double tau) {
+bool ChebyshevExponential::try_series(const CVec& y, const std::vector<double>& taus) {
   const Ellipse e = ellipse(box_);
   const double A = e.A, B = e.B;
   const cplx d = e.d;
   const double c = -A;
+  const int K = int(taus.size());
+  const double tau = taus.back();
   const cplx z = tau * d;
   // Coefficients enough for the terms to decay on the ellipse itself: |T_n| ~ rho^n there, and
   // a_n rho^n falls once n exceeds ~ (e/2) tau (A + B) (Bernstein's bound on the ellipse of
   // radius e rho); they cost O(1) each, the terms an application of L each.
   const int count = int(1.5 * tau * (A + B)) + 60 + int(30.0 * std::cbrt(std::abs(z)));
-  const std::vector<cplx> s = scaled_bessel_i(z, count);
-  const cplx prefactor = std::exp(tau * (c + d));  // |.| <= 1: the ellipse ends at Re = 0
-  std::vector<cplx> a(s.size());
-  for (std::size_t n = 0; n < s.size(); ++n) {
-    a[n] = (n == 0 ? 1.0 : 2.0) * prefactor * s[n];
-    if (!std::isfinite(a[n].real()) || !std::isfinite(a[n].imag()))
-      throw NumericalError(fmt::format("Chebyshev exponential: coefficient {} of exp(z x), z = {}{:+}i, is not finite",
-                                       n, z.real(), z.imag()));
+  // a[n * K + k]: coefficient n of output k.
+  std::vector<cplx> a(std::size_t(count) * std::size_t(K));
+  for (int k = 0; k < K; ++k) {
+    const cplx zk = taus[k] * d;
+    const std::vector<cplx> s = scaled_bessel_i(zk, count);
+    const cplx prefactor = std::exp(taus[k] * (c + d));  // |.| <= 1: the ellipse ends at Re = 0
+    for (int n = 0; n < count; ++n) {
+      const cplx v = (n == 0 ? 1.0 : 2.0) * prefactor * s[std::size_t(n)];
+      if (!std::isfinite(v.real()) || !std::isfinite(v.imag()))
+        throw NumericalError(fmt::format("Chebyshev exponential: coefficient {} of exp(z x), z = {}{:+}i, is not finite",
+                                         n, zk.real(), zk.imag()));
+      a[std::size_t(n) * K + k] = v;
+    }
   }
+  const auto largest = [&](int n) {
+    double m = 0.0;
+    for (int k = 0; k < K; ++k) m = std::max(m, std::abs(a[std::size_t(n) * K + k]));
+    return m;
+  };
   // A priori: beyond n_min every term is below the tolerance on the ellipse itself, where
   // |T_n| grows like rho^n, rho = (A + B) / |d|. (The coefficients alone can all be tiny while
   // the terms that sum to exp(0) = 1 are not: a tall ellipse over a long step.)
   const double norm_y = y.norm();
+  for (int k = 0; k < K; ++k) outs_[k] = y;
   if (norm_y == 0.0) return true;
   const double tol_abs = tol_ * norm_y;
   const double log_rho = std::log((A + B) / std::abs(d));
-  int n_min = int(a.size());
-  while (n_min > 1 && std::log(std::abs(a[std::size_t(n_min - 1)])) + double(n_min - 1) * log_rho < std::log(1e-3 * tol_))
-    --n_min;
-  if (n_min >= int(a.size()) - 3) return false;  // not converged within the coefficients computed
+  int n_min = count;
+  while (n_min > 1 && std::log(largest(n_min - 1)) + double(n_min - 1) * log_rho < std::log(1e-3 * tol_)) --n_min;
+  if (n_min >= count - 3) return false;  // not converged within the coefficients computed
   const LinearApply& L = d.imag() != 0.0 ? general_ : apply_;
-  const auto X = [&](const CVec& in, CVec& out) {  // out = (L in - c in) / d
-    L(in, work_);
-    out = (work_ - c * in) / d;
-  };
   t0_ = y;
-  X(t0_, t1_);
-  sum_ = a[0] * t0_ + a[1] * t1_;
+  L(t0_, work_);
+  t1_ = (work_ - c * t0_) / d;
+  for (int k = 0; k < K; ++k) outs_[k] = a[std::size_t(k)] * t0_ + a[std::size_t(K + k)] * t1_;
   long terms = 1;
   int small = 0;
   bool converged = false;
-  for (std::size_t n = 2; n < a.size(); ++n) {
+  for (int n = 2; n < count; ++n) {
     L(t1_, work_);
     ++terms;
-    const double term = std::abs(a[n]) * std::sqrt(recurrence_step(2.0 / d, c, a[n]));
+    const double term = largest(n) * std::sqrt(recurrence_step(2.0 / d, c, &a[std::size_t(n) * K], K));
     // A term far above the result: the sum cancels and loses digits; the ellipse is too small.
     if (!(term < 1e4 * norm_y)) {
       stats_.terms += terms;
@@ -207,7 +255,7 @@ bool ChebyshevExponential::try_series(CVec& y, double tau) {
     // Converged when the terms have stayed small for a while: three, and an eighth of the terms so
     // far (terms of spectral components outside the ellipse can dip before their coefficients win).
     small = term < tol_abs ? small + 1 : 0;
-    if (int(n) >= n_min && small >= 3 + int(n) / 8) {
+    if (n >= n_min && small >= 3 + n / 8) {
       converged = true;
       break;
     }
@@ -217,7 +265,6 @@ bool ChebyshevExponential::try_series(CVec& y, double tau) {
   stats_.terms += terms;
   if (!converged) return false;
   stats_.max_terms = std::max<int>(stats_.max_terms, int(terms));
-  y = sum_;
   return true;
 }
 

@@ -34,8 +34,9 @@ class BandedLindbladian {
                     const std::vector<std::vector<Operator>>& drives = {});
 
   /// Writes d rho_t / dt into block t of dy (dy and y packed the same way); drive_values[i] =
-  /// f_i(t) for time-dependent models.
-  void apply_block(const cplx* y, cplx* dy, int t, const double* drive_values = nullptr) const;
+  /// f_i(t) for time-dependent models. hermitian: y's blocks are Hermitian, so half of each
+  /// output block is computed and mirrored; otherwise every entry is computed (twice the work).
+  void apply_block(const cplx* y, cplx* dy, int t, const double* drive_values = nullptr, bool hermitian = true) const;
 
   /// The generator as a sparse matrix on the packed state (column-major blocks), for direct
   /// solvers: entry (i, j) is d y_i / d y_j. Time-independent models only.

@@ -17,6 +17,7 @@
 /// step on a larger ellipse.
 #include "qfluct/core/types.hpp"
 
+#include <algorithm>
 #include <functional>
 #include <vector>
 
@@ -60,25 +61,38 @@ class ChebyshevExponential {
   /// y <- exp(tau L) y, tau >= 0. Throws NumericalError when the series does not converge on
   /// an ellipse 40 times larger than the box given.
   void propagate(CVec& y, double tau);
+  /// output(k, exp(taus[k] L) y) for ascending taus >= 0, from one series for up to
+  /// max_group consecutive times within reach (the terms are shared; each time adds one
+  /// accumulation per term); ends with y <- exp(taus.back() L) y.
+  using Output = std::function<void(std::size_t, const CVec&)>;
+  void propagate(CVec& y, const std::vector<double>& taus, const Output& output);
+  /// At most this many output times share a series (1 ... max_outputs; default 1). Sharing saves
+  /// terms (their number grows like the square root of the series' length) but adds a pass over
+  /// a state per term and output time: it pays where the state fits in cache.
+  void set_max_group(int k) { max_group_ = std::clamp(k, 1, max_outputs); }
+  static constexpr int max_outputs = 16;
 
   const SpectrumBox& box() const { return box_; }
   const ChebyshevStatistics& statistics() const { return stats_; }
 
  private:
-  /// One series on the current box: false (y untouched) when it must be redone on a larger one.
-  bool try_series(CVec& y, double tau);
+  /// One series on the current box for the times taus (ascending, > 0), into outs_[k]: false
+  /// when it must be redone (a larger ellipse, or fewer times).
+  bool try_series(const CVec& y, const std::vector<double>& taus);
   struct Ellipse {
     double A, B;    // real and imaginary semi-axes; the centre is -A
     cplx d;         // focal half-distance
     double decay;   // A - Re d: the coefficients carry exp(-tau decay)
   };
   static Ellipse ellipse(const SpectrumBox& box);
-  double recurrence_step(cplx s, double c, cplx a);
+  double recurrence_step(cplx s, double c, const cplx* a, int K);
   std::vector<double> partial_;
+  CVec outs_[max_outputs];
+  int max_group_ = 1;
   LinearApply apply_, general_;
   SpectrumBox box_;
   double tol_;
-  CVec t0_, t1_, t2_, sum_, work_;
+  CVec t0_, t1_, t2_, work_;
   ChebyshevStatistics stats_;
 };
 
