@@ -1095,7 +1095,10 @@ ConfigFile read_config_file(const std::string& path) {
   if (!in) throw InputError(path, fmt::format("cannot read the config file: {}", std::strerror(errno)));
   std::stringstream content;
   content << in.rdbuf();
-  const std::string text = content.str();
+  return parse_config_text(content.str(), path);
+}
+
+ConfigFile parse_config_text(const std::string& text, const std::string& path) {
   if (text.rfind("qfluct-checkpoint ", 0) == 0)
     throw InputError(path, "is a checkpoint, not a config file: give the run's config as CONFIG and the checkpoint "
                            "with --resume (or combine parts with qfluct merge)");
