@@ -275,16 +275,6 @@ py::tuple steady(const std::string& kind, const std::string& source, const std::
   return py::make_tuple(py::cast(result), json_text(result->sidecar));
 }
 
-/// The parameters (after defaults) of a configuration with overrides, as JSON text: what the
-/// keyword form of the overrides is resolved against.
-std::string parameters(const std::string& kind, const std::string& source, const std::string& name,
-                       const std::vector<std::string>& overrides, bool steady_command) {
-  const qfluct::ConfigFile file = read_source(kind, source, name);
-  return qfluct::load_config(file.table, overrides, steady_command ? qfluct::Command::steady : qfluct::Command::run)
-      .to_json()
-      .dump();
-}
-
 /// The Python exception classes (qfluct/_errors.py).
 py::object input_error_type, numerical_error_type;
 
@@ -367,6 +357,6 @@ PYBIND11_MODULE(_qfluct, m) {
 
   m.def("run", &run);
   m.def("steady", &steady);
-  m.def("parameters", &parameters);
+  m.def("config_keys", &qfluct::config_keys);
   m.def("scan_column", &qfluct::scan_column);
 }

@@ -93,42 +93,27 @@ def _source(config):
     raise TypeError(f"config must be a TOML file path, a TOML string or a dict, not {type(config).__name__}")
 
 
-def _leaf_keys(node, prefix=""):
-    """Every settable key of a parameters object: "model.N", "mode[0].omega", ..."""
-    if isinstance(node, dict):
-        for k, v in node.items():
-            yield from _leaf_keys(v, f"{prefix}.{k}" if prefix else k)
-    elif isinstance(node, list) and node and all(isinstance(v, dict) for v in node):
-        for i, v in enumerate(node):
-            yield from _leaf_keys(v, f"{prefix}[{i}]")
-    else:
-        yield prefix
-
-
-def _overrides(source, kwargs, steady_command):
+def _overrides(kwargs):
     """The overrides as --set's KEY=VALUE: dotted keys as they are, a bare name (N=80) as the one
-    key of the configuration it ends (model.N)."""
+    key of the configuration's sections that it ends (model.N)."""
+    keys = _native.config_keys()
     resolved = []
-    bare = [name for name in kwargs if "." not in name and "[" not in name]
-    known = []
-    if bare:
-        dotted = [f"{k}={_toml_value(v, k)}" for k, v in kwargs.items() if k not in bare]
-        params = json.loads(_native.parameters(*source, dotted, steady_command))
-        known = list(_leaf_keys(params))
     for name, value in kwargs.items():
         key = name
-        if name in bare:
-            matches = [k for k in known if re.split(r"[.\]]", k)[-1] == name]
-            if len(matches) != 1:
-                if matches:
-                    reason = f"is ambiguous: it could be {', '.join(matches)}; give the dotted key, e.g. **{{'{matches[0]}': ...}}"
+        if "." not in name and "[" not in name:
+            plain = [k for k in keys if "[" not in k and k.rsplit(".", 1)[1] == name]
+            inside = [k for k in keys if "[" in k and k.rsplit(".", 1)[1] == name]
+            if len(plain) != 1:
+                if plain:
+                    reason = f"is ambiguous: it could be {' or '.join(plain)}; give the dotted key, e.g. **{{'{plain[0]}': ...}}"
+                elif inside:
+                    reason = (f"is a key of an array of tables ({', '.join(inside)}): give the element, "
+                              f"e.g. **{{'{inside[0].replace('[i]', '[0]')}': ...}}")
                 else:
-                    close = difflib.get_close_matches(name, [re.split(r"[.\]]", k)[-1] for k in known], n=1)
-                    hint = f" (did you mean {close[0]}?)" if close else ""
-                    reason = (f"no configuration key is named {name}{hint}; give the dotted key, "
-                              f"e.g. **{{'model.{name}': ...}}")
+                    close = difflib.get_close_matches(name, sorted({k.rsplit('.', 1)[1] for k in keys}), n=1)
+                    reason = "no configuration key is named " + name + (f" (did you mean {close[0]}?)" if close else "")
                 raise InputError(name, reason)
-            key = matches[0]
+            key = plain[0]
         resolved.append(f"{key}={_toml_value(value, key)}")
     return resolved
 
@@ -388,7 +373,7 @@ def run(config, *, threads=None, progress=None, quiet=False, **overrides):
     KeyboardInterrupt when interrupted (Ctrl-C): the run stops at its next progress report.
     """
     source = _source(config)
-    sets = _overrides(source, overrides, False)
+    sets = _overrides(overrides)
     k = _threads(threads)
     callback, close = _progress(progress)
     try:
@@ -406,7 +391,7 @@ def steady(config, scan=None, *, threads=None, progress=None, quiet=False, **ove
     The other arguments are those of ``run``; an interruption is seen between scan points.
     """
     source = _source(config)
-    sets = _overrides(source, overrides, True)
+    sets = _overrides(overrides)
     spec, key, values = "", None, []
     if isinstance(scan, str):
         spec = scan

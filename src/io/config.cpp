@@ -1086,6 +1086,16 @@ toml::table parameters_table(const nlohmann::json& parameters) {
   return to_table(parameters, "");
 }
 
+std::vector<std::string> config_keys() {
+  std::vector<std::string> keys;
+  for (const auto& [section, names] : schema())
+    for (const auto& k : names)
+      if (!array_schema().count(section + "." + k)) keys.push_back(section + "." + k);
+  for (const auto& [path, names] : array_schema())
+    for (const auto& k : names) keys.push_back(path + "[i]." + k);
+  return keys;
+}
+
 ConfigFile read_config_file(const std::string& path) {
   std::error_code ec;
   const auto status = std::filesystem::status(path, ec);

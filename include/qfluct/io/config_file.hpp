@@ -47,6 +47,10 @@ ConfigFile parse_config_text(const std::string& text, const std::string& path);
 /// integer beyond the 64-bit range.
 toml::table parameters_table(const nlohmann::json& parameters);
 
+/// Every key a configuration may set: "section.key" ("model.N", "solver.ntraj", ...) and, inside
+/// arrays of tables, "path[i].key" ("mode[i].omega", "system.channel[i].rate", ...).
+std::vector<std::string> config_keys();
+
 /// Applies the overrides in order to `table` and validates.
 RunConfig load_config(toml::table table, const std::vector<std::string>& overrides, Command command = Command::run);
 
