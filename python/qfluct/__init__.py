@@ -151,8 +151,10 @@ class _TqdmBar:
         if label != self.label:
             self.close()
             self.label = label
-            self.bar = self.tqdm(total=total, desc=label, unit="traj" if label == "trajectories" else "")
-        self.bar.n = done
+            whole = float(total).is_integer() and total > 1  # counts (trajectories, points), not fractions
+            self.bar = self.tqdm(total=int(total) if whole else total, desc=label,
+                                 unit={"trajectories": "traj", "steady states": "point"}.get(label, "it"))
+        self.bar.n = int(done) if float(total).is_integer() and total > 1 else done
         self.bar.refresh()
 
     def close(self):
