@@ -285,6 +285,32 @@ class TestInterrupt(Case):
             qfluct.run(EXAMPLES / "fig2.toml", threads=2, quiet=True, progress=stop, **self.LONG)
 
 
+class TestThreads(Case):
+    def test_concurrent_calls_keep_their_thread_counts(self):
+        # two calls at once from two Python threads, on 1 and 2 OpenMP threads: each records its
+        # own count, both give the CLI's bytes (results do not depend on threads), and the
+        # calling threads' OpenMP setting is untouched (no global state)
+        sets = ["model.N=10", 'solver.method="jump"', "solver.ntraj=64", "output.t_end=1.0"]
+        overrides = {"N": 10, "method": "jump", "ntraj": 64, "t_end": 1.0}
+        p = cli("run", EXAMPLES / "fig2.toml", sets, self.dir / "cli.csv")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        results = {}
+
+        def call(k):
+            results[k] = qfluct.run(EXAMPLES / "fig2.toml", threads=k, quiet=True, **overrides)
+
+        workers = [threading.Thread(target=call, args=(k,)) for k in (1, 2)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        for k in (1, 2):
+            self.assertEqual(results[k].info["threads"], k)
+            self.assertEqual(results[k].csv_bytes(), (self.dir / "cli.csv").read_bytes())
+        self.assertEqual(qfluct.run(EXAMPLES / "fig2.toml", quiet=True, **overrides).info["threads"],
+                         int(os.environ.get("OMP_NUM_THREADS", os.cpu_count())))
+
+
 class TestResult(Case):
     def test_rho_of_open_system(self):
         r = qfluct.run(EXAMPLES / "open_system.toml", t_end=3.0, quiet=True)
