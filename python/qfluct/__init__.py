@@ -250,9 +250,11 @@ class Result:
         if solver.get("method") != "jump":
             return None
         plan = {k: solver[k] for k in ("seed", "ntraj", "group_size", "tol") if k in solver}
-        for k in ("trajectories", "groups"):
-            if k in self.info.get("solver", {}):
-                plan[k] = self.info["solver"][k]
+        ran = self.info.get("solver", {})
+        if "ntraj" in ran:
+            plan["trajectories"] = ran["ntraj"]  # run: fewer than ntraj when tol was reached first
+        if "groups" in ran:
+            plan["groups"] = ran["groups"]
         return plan
 
     @property

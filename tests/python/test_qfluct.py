@@ -90,7 +90,8 @@ class TestCliParity(Case):
         self.assertEqual(r.info["threads"], 1)
         self.assertEqual(set(r.sem), set(r.columns))
         self.assertEqual(r.plan["ntraj"], 40)
-        self.assertEqual(r.seeds[0], 1)
+        self.assertEqual(r.plan["trajectories"], 40)
+        self.assertEqual(r.seeds, (1, range(40)))
 
     def test_spin_boson(self):
         self.same_as_cli(EXAMPLES / "fig2.toml", ['model.kind="spin_boson"', "output.t_end=2.0"],
