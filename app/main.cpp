@@ -1,12 +1,12 @@
 // qfluct: the command-line front end. See README.md for the contract.
 #include "qfluct/core/error.hpp"
-#include "qfluct/core/kernel_variant.hpp"
 #include "qfluct/io/config_file.hpp"
 #include "qfluct/io/interrupt.hpp"
 #include "qfluct/io/output.hpp"
 #include "qfluct/io/records.hpp"
 #include "qfluct/io/progress.hpp"
-#include "qfluct/io/sha256.hpp"
+#include "qfluct/io/scan.hpp"
+#include "qfluct/io/sidecar.hpp"
 #include "qfluct/simulate.hpp"
 #include "qfluct/solver/ranks.hpp"
 #include "qfluct/version.hpp"
@@ -18,11 +18,9 @@
 #include <nlohmann/json.hpp>
 #include <CLI/CLI.hpp>
 #include <algorithm>
-#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
-#include <ctime>
 #include <fmt/format.h>
 #include <filesystem>
 #include <functional>
@@ -99,26 +97,9 @@ void set_threads(const CommonOptions& o) {
   omp_set_num_threads(int(threads));
 }
 
-std::string now_iso8601() {
-  const std::time_t t = std::time(nullptr);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-  return buf;
-}
-
-/// The sidecar's record of the run; config_sha256 hashes the effective configuration: the
-/// compact JSON (sorted keys) of {"parameters": ...} plus, for a scan, "scan": {key, values}.
-nlohmann::json sidecar_header(const CommonOptions& o, const std::vector<std::string>& argv,
-                              const nlohmann::json& parameters, const nlohmann::json& scan = nullptr) {
-  nlohmann::json effective = {{"parameters", parameters}};
-  if (!scan.is_null()) effective["scan"] = scan;
-  nlohmann::json sidecar = {{"qfluct_version", qfluct::version}, {"command", argv},
-                            {"created", now_iso8601()},          {"config_file", o.config},
-                            {"overrides", o.overrides},          {"threads", omp_get_max_threads()},
-                            {"ranks", o.rank_count()},          {"kernel_variant", qfluct::kernel_variant()},
-                            {"parameters", parameters},          {"config_sha256", qfluct::sha256_hex(effective.dump())}};
-  if (!scan.is_null()) sidecar["scan"] = scan;
-  return sidecar;
+/// What the sidecar records of this invocation.
+qfluct::Invocation invocation(const CommonOptions& o, const std::vector<std::string>& argv) {
+  return {argv, o.config, o.overrides, omp_get_max_threads(), o.rank_count(), o.output};
 }
 
 void print_notes(const qfluct::RunConfig& config, const CommonOptions& o) {
@@ -201,85 +182,6 @@ void write_outputs(const CommonOptions& o, const std::optional<qfluct::OutputPat
   }
 }
 
-/// --scan KEY=START:STOP:COUNT: COUNT values, both ends included.
-struct Scan {
-  std::string key, column;
-  std::vector<double> values;
-  nlohmann::json to_json() const { return {{"key", key}, {"values", values}}; }
-};
-
-/// At most this many scan points: each is a full stationary solve, and the CSV and sidecar grow
-/// with them; more than this is a typing error rather than a plan.
-constexpr long max_scan_points = 100'000;
-
-/// model.w[0] -> w_x: vector components are named by their axis.
-std::string scan_column(const std::string& key) {
-  const auto dot = key.rfind('.');
-  std::string column = key.substr(dot + 1);
-  // A key inside an element of an array of tables is prefixed with it (mode[1].omega ->
-  // mode1_omega, system.channel[0].rate -> channel0_rate): the last part alone is ambiguous there.
-  std::string prefix;
-  if (dot != std::string::npos) {
-    const std::string parent = key.substr(0, dot);
-    const std::string last = parent.substr(parent.rfind('.') == std::string::npos ? 0 : parent.rfind('.') + 1);
-    if (const auto bracket = last.find('['); bracket != std::string::npos)
-      prefix = last.substr(0, bracket) + last.substr(bracket + 1, last.size() - bracket - 2) + "_";
-  }
-  if (const auto bracket = column.find('['); bracket != std::string::npos) {
-    const std::string index = column.substr(bracket + 1, column.size() - bracket - 2);
-    const bool vector = prefix.empty();  // model.w[0] -> w_x; coupling[0].a[1] -> coupling0_a_1
-    column = column.substr(0, bracket) + "_" +
-             (vector && index == "0" ? "x" : vector && index == "1" ? "y" : vector && index == "2" ? "z" : index);
-  }
-  return prefix + column;
-}
-
-Scan parse_scan(const std::string& spec) {
-  const auto eq = spec.find('=');
-  if (eq == std::string::npos || eq == 0) throw InputError("--scan", "expects KEY=START:STOP:COUNT, e.g. model.g0=0.5:8:16");
-  Scan scan;
-  scan.key = spec.substr(0, eq);
-  scan.column = scan_column(scan.key);
-  const std::string range = spec.substr(eq + 1);
-  const auto bad = [&] { return InputError("--scan", fmt::format("'{}' is not START:STOP:COUNT with numbers", range)); };
-  const auto c1 = range.find(':'), c2 = c1 == std::string::npos ? c1 : range.find(':', c1 + 1);
-  if (c2 == std::string::npos) throw bad();
-  auto number = [&](std::size_t from, std::size_t to, auto& value) {
-    const char* first = range.data() + from;
-    const char* last = range.data() + to;
-    const auto [end, ec] = std::from_chars(first, last, value);
-    if (first == last || end != last) throw bad();
-    return ec;
-  };
-  double start = 0, stop = 0;
-  long long count = 0;
-  if (number(0, c1, start) != std::errc() || number(c1 + 1, c2, stop) != std::errc() || !std::isfinite(start) ||
-      !std::isfinite(stop))
-    throw bad();
-  const bool too_many = number(c2 + 1, range.size(), count) == std::errc::result_out_of_range;
-  if (too_many || count > max_scan_points)
-    throw InputError("--scan", fmt::format("COUNT must be at most {} points, got {}", max_scan_points,
-                                           range.substr(c2 + 1)));
-  if (count < 1 || (count == 1 && start != stop))
-    throw InputError("--scan", fmt::format("COUNT must be >= 2 (or 1 with START = STOP), got {}", count));
-  for (long long i = 0; i < count; ++i)
-    scan.values.push_back(count == 1 ? start : start + (stop - start) * double(i) / double(count - 1));
-  return scan;
-}
-
-/// The scan a steady-state sidecar records, to repeat it.
-Scan recorded_scan(const nlohmann::json& scan, const std::string& path) {
-  if (!scan.is_object() || !scan.contains("key") || !scan["key"].is_string() || !scan.contains("values") ||
-      !scan["values"].is_array() || scan["values"].empty() || scan["values"].size() > std::size_t(max_scan_points))
-    throw InputError(path, fmt::format("\"scan\" must hold a \"key\" and 1 to {} \"values\"", max_scan_points));
-  Scan s{scan["key"].get<std::string>(), scan_column(scan["key"].get<std::string>()), {}};
-  for (const auto& v : scan["values"]) {
-    if (!v.is_number()) throw InputError(path, "\"scan\" values must be numbers");
-    s.values.push_back(v.get<double>());
-  }
-  return s;
-}
-
 /// Writes a run's outputs (rank 0): CSV, sidecar, records. `extra` goes into the sidecar.
 int write_run_outputs(const CommonOptions& o, const std::vector<std::string>& argv, const qfluct::RunConfig& config,
                       qfluct::TimeSeries& series, const std::optional<qfluct::OutputPaths>& paths,
@@ -287,24 +189,15 @@ int write_run_outputs(const CommonOptions& o, const std::vector<std::string>& ar
                       const nlohmann::json& extra) {
   using namespace qfluct;
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  nlohmann::json sidecar = sidecar_header(o, argv, config.to_json());
-  sidecar["derived"] = series.info["derived"];
-  series.info.json().erase("derived");
-  sidecar["columns"] = series.columns;
-  sidecar["csv"] = o.output;
-  sidecar["solver"] = series.info.json();
-  sidecar["wall_seconds"] = wall;
+  nlohmann::json sidecar =
+      run_sidecar(invocation(o, argv), config, series, wall, paths ? paths->records : records_path(o.output));
   for (const auto& [k, v] : extra.items()) sidecar[k] = v;
   if (!o.quiet && series.info.json().contains("heavy_tail_times") && !series.info["heavy_tail_times"].empty())
     fmt::print(stderr, "qfluct: note: at {} output time(s) one trajectory carries over 5% of <q^4> (heavy tails, "
                        "typically early times): standard errors of q, Q2, Q4 there are unreliable; see "
                        "solver.heavy_tail_times in the sidecar\n", series.info["heavy_tail_times"].size());
   std::function<void(std::ostream&)> records;
-  if (!series.records.empty()) {
-    sidecar["records_csv"] = paths->records;
-    sidecar["records_columns"] = records_columns(series.records);
-    records = [&](std::ostream& out) { write_records_csv(out, series.records); };
-  }
+  if (!series.records.empty()) records = [&](std::ostream& out) { write_records_csv(out, series.records); };
   write_outputs(o, paths, [&](std::ostream& out) { write_csv(out, series); }, sidecar, wall, guard, records);
   return 0;
 }
@@ -440,74 +333,29 @@ int steady_command(const CommonOptions& o, const std::optional<std::string>& sca
   const auto start = std::chrono::steady_clock::now();
   std::optional<OutputPaths> paths;
   std::optional<Scan> scan;
-  std::vector<double> values;
   std::vector<RunConfig> configs;
   agree_on_input(o, [&] {
     paths = check_output(o, guard);
     const ConfigFile file = read_config_file(o.config);
     if (scan_spec) scan = parse_scan(*scan_spec);
     else if (file.sidecar.contains("scan")) scan = recorded_scan(file.sidecar["scan"], o.config);  // repeat it
-    values = scan ? scan->values : std::vector<double>{0.0};
-    // Every point's configuration is checked before the first solve.
-    for (std::size_t i = 0; i < values.size(); ++i) {
-      std::vector<std::string> overrides = o.overrides;
-      if (scan) overrides.push_back(fmt::format("{}={:.17g}", scan->key, values[i]));
-      try {
-        configs.push_back(load_config(file.table, overrides, Command::steady));  // [solver] noted, not recorded
-      } catch (const InputError& e) {
-        if (!scan) throw;
-        const std::string reason = std::string(e.what()).substr(e.key().size() + 2);
-        throw InputError(e.key(), fmt::format("{} (at scan point {} of {}, {} = {:.17g})", reason, i + 1,
-                                              values.size(), scan->key, values[i]));
-      }
-    }
+    configs = steady_configs(file.table, o.overrides, scan);  // every point checked before the first solve
     print_notes(configs.front(), o);
     set_threads(o);
     recover_output(o, paths);
   });
   note_unsplit(o, scan ? "every point of the scan" : "the steady state");
   std::vector<Stationary> rows;
-  nlohmann::json points = nlohmann::json::array();
-  ProgressBar bar("steady states", double(values.size()), "points", !o.quiet);
-  for (std::size_t i = 0; i < values.size(); ++i) {
-    try {
-      rows.push_back(stationary(configs[i]));
-    } catch (const InputError& e) {  // a scan fails as a whole, naming the point
-      if (!scan) throw;
-      const std::string reason = std::string(e.what()).substr(e.key().size() + 2);  // what() is "KEY: reason"
-      throw InputError(e.key(), fmt::format("at {} = {:.10g}: {}", scan->key, values[i], reason));
-    } catch (const NumericalError& e) {
-      if (!scan) throw;
-      throw NumericalError(fmt::format("at {} = {:.10g}: {}", scan->key, values[i], e.what()));
-    }
-    nlohmann::json point = rows.back().info.json();
-    if (scan) point[scan->column] = values[i];
-    points.push_back(point);
+  ProgressBar bar("steady states", double(configs.size()), "points", !o.quiet);
+  for (std::size_t i = 0; i < configs.size(); ++i) {
+    rows.push_back(steady_point(configs, scan, i));
     bar.update(double(i + 1));
   }
   bar.finish();
   if (!o.writer()) return 0;
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::vector<std::string> columns = rows.front().columns;
-  if (scan) columns.insert(columns.begin(), scan->column);
-  nlohmann::json sidecar = sidecar_header(o, argv, configs.front().to_json(), scan ? scan->to_json() : nlohmann::json());
-  sidecar["columns"] = columns;
-  sidecar["csv"] = o.output;
-  sidecar["points"] = points;
-  sidecar["wall_seconds"] = wall;
-  write_outputs(
-      o, paths,
-      [&](std::ostream& out) {
-        std::string line;
-        for (const auto& c : columns) line += (line.empty() ? "" : ",") + c;
-        out << line << '\n';
-        for (std::size_t i = 0; i < rows.size(); ++i) {
-          line = scan ? fmt::format("{:.17g}", values[i]) : "";
-          for (double v : rows[i].values) line += fmt::format("{}{:.17g}", line.empty() ? "" : ",", v);
-          out << line << '\n';
-        }
-      },
-      sidecar, wall, guard);
+  const nlohmann::json sidecar = steady_sidecar(invocation(o, argv), configs, rows, scan, wall);
+  write_outputs(o, paths, [&](std::ostream& out) { write_steady_csv(out, rows, scan); }, sidecar, wall, guard);
   return 0;
 }
 

@@ -11,10 +11,22 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 start=$SECONDS
-cmake --build "$build" -j "$(nproc)" --target qfluct_lib qfluct >/dev/null
+targets=(qfluct_lib qfluct)
+# The Python module, when the build has it (QFLUCT_BUILD_PYTHON), installs beside the library.
+python_module=0
+if grep -q "/qfluct_python.dir" "$build/CMakeFiles/TargetDirectories.txt" 2>/dev/null; then
+  targets+=(qfluct_python)
+  python_module=1
+fi
+cmake --build "$build" -j "$(nproc)" --target "${targets[@]}" >/dev/null
 cmake --install "$build" --prefix "$work/prefix" >/dev/null
 cmake -S examples/cmake-project -B "$work/build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$work/prefix" >/dev/null
 cmake --build "$work/build" -j "$(nproc)" >/dev/null
 "$work/build/lone_spin"
 "$work/prefix/bin/qfluct" --version >/dev/null
-echo "check-package: ok ($((SECONDS - start)) s: install, find_package(qfluct), build and run of examples/cmake-project)"
+if [ $python_module = 1 ]; then
+  python=$(sed -n 's/^Python3_EXECUTABLE:[A-Z]*=//p' "$build/CMakeCache.txt")
+  site=$(echo "$work"/prefix/lib*/python3*/site-packages)
+  PYTHONPATH="$site" "${python:-python3}" -c "import qfluct; assert qfluct.__file__.startswith('$site'), qfluct.__file__"
+fi
+echo "check-package: ok ($((SECONDS - start)) s: install, find_package(qfluct), build and run of examples/cmake-project$([ $python_module = 1 ] && echo ", import qfluct"))"

@@ -577,6 +577,7 @@ TimeSeries simulate_open_system(const RunConfig& config, const SimulateOptions& 
         check_open_system_memory(config, cutoffs, times.size(), false);
         if (!jump) {
           ProgressBar bar("master equation", 1.0, "", options.progress);
+          bar.observe(options.observer);
           MasterOptions opts = master_options(config);
           opts.progress = [&](double f) { bar.update(f); };
           opts.monitor = [&](const std::vector<double>& top) {  // stop early when an automatic cutoff fails
@@ -587,6 +588,7 @@ TimeSeries simulate_open_system(const RunConfig& config, const SimulateOptions& 
           return BlockMasterEquation(model).solve(times, opts);
         }
         ProgressBar bar("trajectories", double(config.solver.ntraj), "traj", options.progress);
+        bar.observe(options.observer);
         std::vector<long> automatic;
         for (std::size_t m = 0; m < cutoffs.size(); ++m)
           if (config.open_system.modes[m].fock_cutoff == 0) automatic.push_back(cutoffs[m]);
@@ -688,6 +690,7 @@ TimeSeries simulate_bosonized_unitary(const RunConfig& config, const SimulateOpt
                                    open_system_size(config, cutoffs)),
                        "raise model.fock_tol");
         ProgressBar bar("S + F (unitary)", 1.0, "", options.progress);
+        bar.observe(options.observer);
         const ReducedEvolution r = unitary_evolution(model, times, {config.solver.rtol, config.solver.atol},
                                                      [&bar](double f) { bar.update(f); });
         bar.update(1.0);
@@ -751,6 +754,7 @@ TimeSeries simulate_bosonized(const RunConfig& config, const SimulateOptions& op
 TimeSeries simulate_finite_reservoir(const RunConfig& config, const SimulateOptions& options,
                                      const std::vector<double>& times) {
   ProgressBar bar("finite reservoir", 1.0, "", options.progress);
+  bar.observe(options.observer);
   FiniteReservoirOptions opt;
   opt.ode = {config.solver.rtol, config.solver.atol};
   opt.progress = [&bar](double f) { bar.update(f); };  // ProgressBar::update is thread-safe
@@ -842,6 +846,7 @@ TimeSeries simulate(const RunConfig& config, const SimulateOptions& options) {
     switch (config.solver.method) {
       case SolverMethod::master: {
         ProgressBar bar("master equation", 1.0, "", options.progress);
+        bar.observe(options.observer);
         MasterOptions opts = master_options(config);
         opts.progress = [&](double f) { bar.update(f); };
         if (automatic) opts.monitor = [&](const std::vector<double>& top) {
@@ -870,6 +875,7 @@ TimeSeries simulate(const RunConfig& config, const SimulateOptions& options) {
       }
       case SolverMethod::jump: {
         ProgressBar bar("trajectories", double(config.solver.ntraj), "traj", options.progress);
+        bar.observe(options.observer);
         out = run_ensemble(*model, times, ensemble_options(config, *model, config.solver.full_sectors, bar, options,
                                                            model_key(automatic ? std::vector<long>{cutoff} : std::vector<long>{})));
         break;

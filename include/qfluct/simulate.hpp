@@ -3,6 +3,7 @@
 /// the solver it names, and returns the results with the solver's diagnostics. The
 /// command-line program is a thin layer over these.
 #include "qfluct/io/config.hpp"
+#include "qfluct/io/progress.hpp"
 #include "qfluct/model/sector_model.hpp"
 #include "qfluct/solver/ensemble_state.hpp"
 #include "qfluct/solver/ranks.hpp"
@@ -17,6 +18,13 @@ namespace qfluct {
 
 struct SimulateOptions {
   bool progress = false;  ///< report progress on stderr (io/progress.hpp: a bar, or a line a minute in)
+  /// Hears the run's progress besides the bar (progress on or off): (stage label, done, total) on
+  /// every update, from the thread that reports it, OpenMP workers included, so it must be
+  /// thread-safe and quick. It may throw to stop the run (the Python module's interruption):
+  /// every place that reports progress carries the exception out of simulate (from a worker,
+  /// once its parallel region has ended). Between two reports lies one output time of an
+  /// integration, one trajectory of an ensemble, one sector of a finite reservoir.
+  ProgressObserver observer;
   /// Receives notes found once the model is built (e.g. channels solver.unravelling = "homodyne"
   /// leaves jumping), before the run starts; may be empty.
   std::function<void(const std::string&)> note;

@@ -1098,6 +1098,16 @@ toml::table parameters_table(const nlohmann::json& parameters) {
   return to_table(parameters, "");
 }
 
+std::vector<std::string> config_keys() {
+  std::vector<std::string> keys;
+  for (const auto& [section, names] : schema())
+    for (const auto& k : names)
+      if (!array_schema().count(section + "." + k)) keys.push_back(section + "." + k);
+  for (const auto& [path, names] : array_schema())
+    for (const auto& k : names) keys.push_back(path + "[i]." + k);
+  return keys;
+}
+
 ConfigFile read_config_file(const std::string& path) {
   std::error_code ec;
   const auto status = std::filesystem::status(path, ec);
@@ -1107,7 +1117,10 @@ ConfigFile read_config_file(const std::string& path) {
   if (!in) throw InputError(path, fmt::format("cannot read the config file: {}", std::strerror(errno)));
   std::stringstream content;
   content << in.rdbuf();
-  const std::string text = content.str();
+  return parse_config_text(content.str(), path);
+}
+
+ConfigFile parse_config_text(const std::string& text, const std::string& path) {
   if (text.rfind("qfluct-checkpoint ", 0) == 0)
     throw InputError(path, "is a checkpoint, not a config file: give the run's config as CONFIG and the checkpoint "
                            "with --resume (or combine parts with qfluct merge)");

@@ -16,6 +16,7 @@ ProgressBar::ProgressBar(std::string label, double total, std::string unit, bool
 ProgressBar::~ProgressBar() { finish(); }
 
 void ProgressBar::update(double done) {
+  if (observer_) observer_(label_, done, total_);
   if (!enabled_) return;
   std::lock_guard lock(mutex_);
   const auto now = std::chrono::steady_clock::now();

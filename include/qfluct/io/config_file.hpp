@@ -37,11 +37,19 @@ struct ConfigFile {
 /// TOML or JSON, JSON that is not an object with a "parameters" object.
 ConfigFile read_config_file(const std::string& path);
 
+/// The content of a config file, `text`, read as read_config_file reads the file `path` (errors
+/// name `path`; a name that ends in ".json" or content that starts with '{' is a sidecar).
+ConfigFile parse_config_text(const std::string& text, const std::string& path);
+
 /// A sidecar's "parameters" object as the TOML table the equivalent TOML file gives: objects
 /// become tables, JSON integers TOML integers, other numbers floats (so an integer-valued float
 /// stays a float, as the sidecar writes it: 4.0). InputError naming the key for a null or an
 /// integer beyond the 64-bit range.
 toml::table parameters_table(const nlohmann::json& parameters);
+
+/// Every key a configuration may set: "section.key" ("model.N", "solver.ntraj", ...) and, inside
+/// arrays of tables, "path[i].key" ("mode[i].omega", "system.channel[i].rate", ...).
+std::vector<std::string> config_keys();
 
 /// Applies the overrides in order to `table` and validates.
 RunConfig load_config(toml::table table, const std::vector<std::string>& overrides, Command command = Command::run);
