@@ -52,11 +52,12 @@ CVec embed(const SectorModel& model, const BlockMasterEquation& source, const CV
   return out;
 }
 
-/// The support grown at its edges whose population in y exceeds `threshold`: sector range ends
-/// by 2 + 1/8 of the range, window ends by 2 + 1/4 of the window. `largest` receives the largest
-/// edge population.
-std::vector<Window> grow(const SectorModel& model, const BlockMasterEquation& me, const CVec& y, double threshold,
-                         double& largest) {
+/// The support grown at its edges while the populations of the edges left sum to more than a
+/// quarter of `budget` (largest first; none when they sum to `budget` or less): sector range ends
+/// by 2 + 1/8 of the range, window ends by 2 + 1/4 of the window. `total` receives the sum of the
+/// edge populations of y.
+std::vector<Window> grow(const SectorModel& model, const BlockMasterEquation& me, const CVec& y, double budget,
+                         double& total) {
   const int S = model.sector_count();
   const Index d = model.system_dim();
   std::vector<Window> w = me.support();
@@ -77,11 +78,15 @@ std::vector<Window> grow(const SectorModel& model, const BlockMasterEquation& me
     if (w[s].begin > 0) edges.push_back({s, 0, std::abs(rung_population(b[s], d, w[s].size, 0))});
     if (w[s].end() < model.ladder_size(s)) edges.push_back({s, 1, std::abs(rung_population(b[s], d, w[s].size, w[s].size - 1))});
   }
-  largest = 0.0;
-  for (const auto& e : edges) largest = std::max(largest, e.weight);
+  total = 0.0;
+  for (const auto& e : edges) total += e.weight;
+  if (total <= budget) return w;
+  std::stable_sort(edges.begin(), edges.end(), [](const Edge& x, const Edge& y) { return x.weight > y.weight; });
   const int margin = 2 + (hi - lo + 1) / 8;
+  double left = total;
   for (const auto& e : edges) {
-    if (e.weight <= threshold) continue;
+    if (left <= 0.25 * budget) break;
+    left -= e.weight;
     if (e.sector == -1)
       for (int s = std::max(0, lo - margin); s < lo; ++s) w[s] = fit(w[lo], model.ladder_size(s));
     else if (e.sector == -2)
@@ -218,18 +223,16 @@ TimeSeries solve_pruned(const SectorModel& model, const std::vector<double>& tim
   };
   // An edge (the outermost sector on either side, the outermost rung of a window) with
   // population p loses at most p x (rate <= the real extent of the spectrum) per unit time: with
-  // every edge below prune_tol / (span x rate x edges), the run discards less than prune_tol.
-  // (The trace itself is not the test: its rounding, ~1e-14 per output interval, would grow the
-  // support to the whole space.)
+  // the edges' populations summing to at most prune_tol / (span x rate), the run discards less
+  // than prune_tol. (The trace itself is not the test: its rounding, ~1e-14 per output interval,
+  // would grow the support to the whole space.)
   double largest_edge = 0.0, edge_threshold = 0.0;
   const auto threshold = [&] {
-    int edges = 2;
-    for (const Window& w : me->support()) edges += w.size > 0 ? 2 : 0;
     const double rate = std::max({box.real_extent, box.imag_extent, 1.0 / std::max(span, 1e-300)});
-    return prune.tol / (std::max(span, 1e-300) * rate * edges);
+    return prune.tol / (std::max(span, 1e-300) * rate);
   };
-  // Grows the support until every edge of `state` is below factor x threshold: before the run,
-  // and ahead of each interval (factor 0.1), so that an interval is seldom redone.
+  // Grows the support until the edges of `state` sum to at most factor x threshold: before the
+  // run, and ahead of each interval (factor 0.1), so that an interval is seldom redone.
   const auto settle = [&](CVec& state, double factor) {
     for (int round = 0; round < 12; ++round) {
       double largest = 0.0;
@@ -242,7 +245,7 @@ TimeSeries solve_pruned(const SectorModel& model, const std::vector<double>& tim
       state = embed(model, *old, state, *me);
     }
   };
-  double discarded_bound = 0.0;  // sum over intervals of edges x largest edge x rate x tau
+  double discarded_bound = 0.0;  // sum over intervals of (edge populations) x rate x tau
   settle(y, 0.1);
   if (!times.empty()) {
     measure(0, y);
@@ -346,8 +349,8 @@ TimeSeries solve_pruned(const SectorModel& model, const std::vector<double>& tim
                         {"largest_state_size", largest_state},
                         {"unpruned_state_size", unpruned},
                         {"growths", growths},
-                        {"largest_edge_population", largest_edge},
-                        {"edge_threshold", edge_threshold}};
+                        {"largest_edge_sum", largest_edge},
+                        {"edge_budget", edge_threshold}};
   if (!model.truncated_modes().empty()) out.info["largest_top_rung_population"] = max_top;
   return out;
 }

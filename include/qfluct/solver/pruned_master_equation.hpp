@@ -6,11 +6,12 @@
 /// j ~ N/3, and inside each sector the bottom O(1) rungs k = j + m: the support is O(sqrt N)
 /// blocks of O(1) size instead of N/2 blocks of size up to 2(N + 1). The support starts from the
 /// initial density (sectors and rungs with population >= 1e-3 prune_tol, plus margins) and grows
-/// during the run: the weight a Kraus term carries out of the support is lost, the trace falls
-/// by exactly that much, and an output interval that loses more than prune_tol x (its share of
-/// the time span) is redone on a support grown at its most populated edges. So the discarded
-/// weight (1 - tr rho, reported) stays below prune_tol, and the observables are those of the
-/// unpruned equation to about prune_tol times their size.
+/// during the run: the weight a Kraus term carries out of the support is lost (the trace falls by
+/// exactly that much), at a rate of at most the edges' populations times |lambda|_max. An output
+/// interval whose end state has edges summing to more than prune_tol / (span |lambda|_max) is
+/// redone on a support grown at its most populated edges, and the support is grown ahead at a
+/// tenth of that. So the discarded weight stays below prune_tol (the bound is reported), and the
+/// observables are those of the unpruned equation to about prune_tol times their size.
 ///
 /// Integrated with the Chebyshev exponential for time-independent models (the dissipator's rates
 /// grow like N: its cost per output interval grows like sqrt(N)), or with the integrator asked for.
