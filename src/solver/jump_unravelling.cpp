@@ -59,6 +59,17 @@ struct JumpUnravelling::Generator {
   std::vector<Operator> outputs;    // K_b of each homodyne output on the window (window to itself)
   double output_rate = 0.0;         // largest rate ||K_b||^2 of the outputs: the noises' scale
   const SectorModel* model = nullptr;
+  // The cache key (sector, window) and the last use (least recently used slot is rebuilt).
+  int sector = -1;
+  Window window;
+  long used = 0;
+  // Jump data from this (sector, window), per flat branch index (JumpUnravelling::branch_offset_),
+  // filled on first use: the diagonal of K^+K (diagonal models) and K to its target window.
+  std::vector<RVec> kraus_weights;
+  std::vector<char> has_kraus_weight;
+  std::vector<Operator> kraus;
+  std::vector<Window> kraus_window;
+  std::vector<char> has_kraus;
 
   /// y = A(t) x with the drive terms -i f_i(t) H_i x.
   void apply_at(double t, const CVec& x, CVec& y) const {
@@ -86,9 +97,13 @@ struct JumpUnravelling::Generator {
 
 JumpUnravelling::JumpUnravelling(const SectorModel& model, std::vector<double> times, JumpOptions options)
     : model_(model), observables_(model), times_(std::move(times)), options_(options),
-      gen_(std::make_unique<Generator>()) {
+      cache_(8) {
   if (times_.empty()) throw std::invalid_argument("JumpUnravelling: no output times");
+  for (auto& g : cache_) g = std::make_unique<Generator>();
+  gen_ = cache_[0].get();
   const auto& channels = model_.channels();
+  branch_offset_.assign(channels.size() + 1, 0);  // the last: the total number of branches
+  for (std::size_t c = 0; c < channels.size(); ++c) branch_offset_[c + 1] = branch_offset_[c] + channels[c].branches();
   homodyne_channel_.assign(channels.size(), 0);
   for (const HomodyneChannel& h : options_.homodyne) {
     if (h.channel < 0 || std::size_t(h.channel) >= channels.size())
@@ -132,10 +147,34 @@ JumpUnravelling::JumpUnravelling(const SectorModel& model, std::vector<double> t
 JumpUnravelling::~JumpUnravelling() = default;
 JumpUnravelling::JumpUnravelling(JumpUnravelling&&) noexcept = default;
 
-void JumpUnravelling::build_generator() {
-  Generator& g = *gen_;
+void JumpUnravelling::select_generator() {
   const int s = state_.sector;
   const Window w = state_.window;
+  Generator* victim = cache_[0].get();
+  for (auto& entry : cache_) {
+    if (entry->sector == s && entry->window == w) {
+      gen_ = entry.get();
+      gen_->used = ++cache_clock_;
+      return;
+    }
+    if (entry->used < victim->used) victim = entry.get();
+  }
+  gen_ = victim;
+  build_generator(*gen_);
+  gen_->used = ++cache_clock_;
+}
+
+void JumpUnravelling::build_generator(Generator& g) {
+  const int s = state_.sector;
+  const Window w = state_.window;
+  g.sector = s;
+  g.window = w;
+  const Index branches = branch_offset_.back();
+  g.kraus_weights.resize(std::size_t(branches));
+  g.kraus.resize(std::size_t(branches));
+  g.kraus_window.resize(std::size_t(branches));
+  g.has_kraus_weight.assign(std::size_t(branches), 0);
+  g.has_kraus.assign(std::size_t(branches), 0);
   const Index D = model_.system_dim() * w.size;
   const auto& channels = model_.channels();
   g.decay.setZero(D);
@@ -386,7 +425,19 @@ double JumpUnravelling::locate_jump(double f0, double f1, double ch, bool polyno
 
 void JumpUnravelling::jump(Rng& rng, TrajectoryStatistics& stats) {
   const auto& channels = model_.channels();
-  const Generator& g = *gen_;
+  Generator& g = *gen_;
+  // K_b from this (sector, window) to its target window, built once per generator.
+  auto kraus = [&](Index c, Index b) -> const Operator& {
+    const std::size_t f = std::size_t(branch_offset_[std::size_t(c)] + b);
+    if (!g.has_kraus[f]) {
+      const int target = g.sector + channels[std::size_t(c)].sector_shift[std::size_t(b)];
+      g.kraus_window[f] = options_.full_sectors ? model_.full_window(target)
+                                                : model_.branch_window(int(c), int(b), g.sector, g.window);
+      model_.fill_kraus(int(c), int(b), g.sector, g.window, g.kraus_window[f], g.kraus[f]);
+      g.has_kraus[f] = 1;
+    }
+    return g.kraus[f];
+  };
   const CVec& phi = state_.psi;
   const bool diagonal = model_.diagonal_channel_weights();
   if (diagonal) population_ = phi.cwiseAbs2();
@@ -413,13 +464,16 @@ void JumpUnravelling::jump(Rng& rng, TrajectoryStatistics& stats) {
     double w = 0.0;
     const int target = s + ch.sector_shift[b];
     if (model_.has_sector(target) && diagonal) {
-      model_.fill_kraus_weight(int(c), int(b), s, state_.window, weight_);
-      w = weight_.dot(population_);
+      const std::size_t f = std::size_t(branch_offset_[c] + b);
+      if (!g.has_kraus_weight[f]) {
+        model_.fill_kraus_weight(int(c), int(b), s, state_.window, g.kraus_weights[f]);
+        g.has_kraus_weight[f] = 1;
+      }
+      w = g.kraus_weights[f].dot(population_);
     } else if (model_.has_sector(target)) {  // general path: ||K_b phi||^2
-      const Window wt = options_.full_sectors ? model_.full_window(target) : model_.branch_window(int(c), int(b), s, state_.window);
-      model_.fill_kraus(int(c), int(b), s, state_.window, wt, kraus_);
-      scratch2_.setZero(model_.system_dim() * wt.size);
-      kraus_.apply(phi, scratch2_);
+      const Operator& K = kraus(Index(c), b);
+      scratch2_.setZero(K.rows());
+      K.apply(phi, scratch2_);
       w = scratch2_.squaredNorm();
       computed = b;
     }
@@ -437,12 +491,11 @@ void JumpUnravelling::jump(Rng& rng, TrajectoryStatistics& stats) {
   // Full sectors stay full: the image of the window is not the whole target sector (j -> j+1
   // adds two rungs at the top), and nothing would grow it back.
   const int target = s + ch.sector_shift[b];
-  const Window wt = options_.full_sectors ? model_.full_window(target)
-                                          : model_.branch_window(int(c), int(b), s, state_.window);
+  const Operator& K = kraus(Index(c), b);
+  const Window wt = g.kraus_window[std::size_t(branch_offset_[c] + b)];
   if (computed != b) {  // the general path's weight loop has it already when b was computed last
-    model_.fill_kraus(int(c), int(b), s, state_.window, wt, kraus_);
-    scratch2_.setZero(model_.system_dim() * wt.size);
-    kraus_.apply(phi, scratch2_);
+    scratch2_.setZero(K.rows());
+    K.apply(phi, scratch2_);
   }
   // Self-check of the declared weights: ||K_b phi||^2 against the branch weight used to choose it
   // (equal up to rounding unless a model's weights are not its Kraus operators' K^+K).
@@ -475,7 +528,7 @@ void JumpUnravelling::run(Rng& rng, double* record, TrajectoryStatistics& stats,
   log_scale_ = 0.0;
   stats.max_window = std::max(stats.max_window, state_.window.size);
   double log_r = std::log(uniform_open0(rng));
-  build_generator();
+  select_generator();
   double t = times_[0];
   const int modes = int(model_.truncated_modes().size());
   stats.top_level_population.resize(std::size_t(modes));
@@ -516,7 +569,7 @@ void JumpUnravelling::run(Rng& rng, double* record, TrajectoryStatistics& stats,
     // The diffusive part applies each output's K twice (the Milstein term): 2 shifts more.
     if (!options_.full_sectors) last_margin_ = required_margin(h * gen_->norm, options_.window_tol) + 2 * output_shift_;
     if (!options_.full_sectors && ensure_margin(last_margin_, stats)) {
-      build_generator();
+      select_generator();
       plan();
     }
     const Generator& g = *gen_;
@@ -577,7 +630,7 @@ void JumpUnravelling::run(Rng& rng, double* record, TrajectoryStatistics& stats,
     log_scale_ = 0.0;
     log_r = std::log(uniform_open0(rng));
     stats.max_window = std::max(stats.max_window, state_.window.size);
-    build_generator();
+    select_generator();
   }
 }
 
@@ -648,7 +701,7 @@ void JumpUnravelling::run_driven(Rng& rng, TrajectoryStatistics& stats, double l
     jump(rng, stats);
     log_scale_ = 0.0;
     log_r = std::log(uniform_open0(rng));
-    build_generator();
+    select_generator();
   }
 }
 

@@ -130,7 +130,11 @@ class JumpUnravelling {
 
  private:
   struct Generator;  // A on the current window (defined in the .cpp)
-  void build_generator();
+  /// Points gen_ at the generator of the current (sector, window): from the cache when it holds
+  /// it, else built into the least recently used slot. A generator is a function of the sector
+  /// and window alone, so a cached one is the one a rebuild would give, bit for bit.
+  void select_generator();
+  void build_generator(Generator& g);
   struct Margins {
     Index lo, hi;  // rungs at each end of the window holding <= window_tol each (huge at a ladder end)
   };
@@ -167,15 +171,20 @@ class JumpUnravelling {
   SectorState state_;        // phi (normalised after every step) on its window
   double log_scale_ = 0.0;   // log ||psi||^2 = log_scale_ + log ||phi||^2
   // Work space reused across trajectories.
-  std::unique_ptr<Generator> gen_;
+  /// Generators of recently visited (sector, window) pairs: a trajectory at the Fig. 2 point
+  /// alternates between two sectors on an unchanged window (sigma_minus raising j, sigma_plus
+  /// lowering it, both keeping k), so most jumps find their generator here.
+  std::vector<std::unique_ptr<Generator>> cache_;
+  long cache_clock_ = 0;
+  Generator* gen_ = nullptr;  // the current generator (owned by cache_)
+  std::vector<Index> branch_offset_;  // flat index of branch (c, 0) in a generator's per-branch data; last: the total
   std::vector<CVec> terms_;  // Taylor terms w_n = (h A)^n phi / n!
   Index n_terms_ = 0;
   std::vector<double> term_norm2_;  // ||w_n||^2
   std::vector<double> poly_;        // a_k of the norm polynomial
   CVec scratch_, scratch2_, dphi_;  // dphi_: d phi / d theta in the vector Newton
-  RVec population_, weight_;
+  RVec population_;
   std::vector<double> channel_p_, branch_p_;
-  Operator kraus_;
   std::unique_ptr<class Dopri5> ode_;  // driven models only
   Index last_margin_ = 2;  // margin the last step required
 
