@@ -142,8 +142,9 @@ class JumpUnravelling {
   Margins clear_margins(double norm2) const;
   void resize_window(Index add_lo, Index add_hi);
   bool ensure_margin(Index required, TrajectoryStatistics& stats);
-  /// Drops rungs beyond a clear margin of `keep`; returns the population dropped.
-  double trim_to_margin(Index keep, double norm2);
+  /// Drops rungs beyond a clear margin of `keep` where the margin exceeds keep + slack; returns
+  /// the population dropped.
+  double trim_to_margin(Index keep, Index slack, double norm2);
   double edge_population() const;
   double top_level_population(int mode);
   double taylor_step(double h);  // fills terms_; returns the h actually used
@@ -171,14 +172,19 @@ class JumpUnravelling {
   SectorState state_;        // phi (normalised after every step) on its window
   double log_scale_ = 0.0;   // log ||psi||^2 = log_scale_ + log ||phi||^2
   // Work space reused across trajectories.
-  /// Generators of recently visited (sector, window) pairs: a trajectory at the Fig. 2 point
-  /// alternates between two sectors on an unchanged window (sigma_minus raising j, sigma_plus
-  /// lowering it, both keeping k), so most jumps find their generator here.
+  /// Generators of recently visited (sector, window) pairs, two slots per set of sectors
+  /// (select_generator): a trajectory at the Fig. 2 point walks between neighbouring sectors on an
+  /// unchanged window (sigma_minus raising j, sigma_plus lowering it, both keeping k), so most
+  /// jumps find their generator here.
   std::vector<std::unique_ptr<Generator>> cache_;
   long cache_clock_ = 0;
   Generator* gen_ = nullptr;  // the current generator (owned by cache_)
   std::vector<Index> branch_offset_;  // flat index of branch (c, 0) in a generator's per-branch data; last: the total
-  std::vector<CVec> terms_;  // Taylor terms w_n = (h A)^n phi / n!
+  /// Taylor terms w_n = (h A)^n phi / n!, one after the other in one buffer.
+  std::vector<cplx> term_buffer_;
+  Index term_dim_ = -1;
+  cplx* term(Index n) { return term_buffer_.data() + n * term_dim_; }
+  const cplx* term(Index n) const { return term_buffer_.data() + n * term_dim_; }
   Index n_terms_ = 0;
   std::vector<double> term_norm2_;  // ||w_n||^2
   std::vector<double> poly_;        // a_k of the norm polynomial
