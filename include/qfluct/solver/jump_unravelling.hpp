@@ -16,10 +16,11 @@
 /// and the branch weights ||K_b phi||^2 come from applying K_b.
 ///
 /// States live on an adaptive ladder window (space/window.hpp). Before each step of length h
-/// the window is grown until m rungs at each interior edge hold <= window_tol each, where m is
-/// the smallest with ((h ||A||)^m / m!)^2 <= window_tol: what a step can carry m rungs is
-/// bounded by the m-th Taylor term, so the truncation stays below window_tol. After jumps,
-/// rungs beyond a clear margin two wider than the last step required are trimmed (their population is reported). The largest
+/// the window is grown until a bound on the amplitude the step can carry past each interior edge
+/// (the Dyson series of A's hopping part, from the actual rung amplitudes) is <= sqrt(window_tol)
+/// / 10 and the edge rung holds <= window_tol. After jumps, edge rungs of population <=
+/// window_tol each that the bound does not need (with 2 rungs of headroom) are trimmed (their
+/// population is reported); docs/trajectories.md, section 6. The largest
 /// edge-rung population after any step is reported too. full_sectors carries whole sectors.
 ///
 /// Time-dependent models (H(t) = H + sum_i f_i(t) H_i) are advanced instead with adaptive
@@ -135,16 +136,18 @@ class JumpUnravelling {
   /// and window alone, so a cached one is the one a rebuild would give, bit for bit.
   void select_generator();
   void build_generator(Generator& g);
-  struct Margins {
-    Index lo, hi;  // rungs at each end of the window holding <= window_tol each (huge at a ladder end)
-  };
-  /// Clear margins of the current state, whose squared norm is norm2.
-  Margins clear_margins(double norm2) const;
   void resize_window(Index add_lo, Index add_hi);
-  bool ensure_margin(Index required, TrajectoryStatistics& stats);
-  /// Drops rungs beyond a clear margin of `keep` where the margin exceeds keep + slack; returns
+  /// A bound on the amplitude a step of the current reach (set_reach) carries past one edge of
+  /// the window (hi: the upper edge), leaving out `cut` rungs at that edge (negative: with
+  /// -cut rungs added), every distance shortened by reach_shift rungs; norm2 = ||phi||^2.
+  double leak_bound(bool hi, Index cut, Index reach_shift, double norm2) const;
+  /// The reach of the next step, x = h ||B|| (B: A's hopping part): the Dyson tails of the bound.
+  void set_reach(double x);
+  /// Grows the window until the leak bound at each interior edge is <= sqrt(window_tol).
+  bool ensure_window(TrajectoryStatistics& stats);
+  /// Drops edge rungs of population <= window_tol each that the bound does not need; returns
   /// the population dropped.
-  double trim_to_margin(Index keep, Index slack, double norm2);
+  double trim_window(double norm2);
   double edge_population() const;
   double top_level_population(int mode);
   double taylor_step(double h);  // fills terms_; returns the h actually used
@@ -192,7 +195,7 @@ class JumpUnravelling {
   RVec population_;
   std::vector<double> channel_p_, branch_p_;
   std::unique_ptr<class Dopri5> ode_;  // driven models only
-  Index last_margin_ = 2;  // margin the last step required
+  const double* tails_ = nullptr;  // Dyson tails of the last reach (leak_bound, set_reach)
 
   // Homodyne outputs: one per branch of each homodyne channel.
   struct Output {
