@@ -34,6 +34,74 @@ void TrajectoryStatistics::merge(const TrajectoryStatistics& o) {
   }
 }
 
+namespace {
+/// A band of A split into real and imaginary parts, for apply_split: y[out + i] += (r_i + i s_i)
+/// x[in + i], i < size, with the parts stored expanded over the interleaved (re, im) doubles,
+/// (r_i, r_i) and (-s_i, s_i), at re and im in a pool (-1: that part is zero). The bands of a
+/// Hermitian H with real factors are purely imaginary in A = -i H: one product per double.
+struct SplitBand {
+  Index out, in, size;
+  Index re, im;
+};
+
+/// y = scale A x (as interleaved doubles, D complex entries) for A = diag(dre + i dim) + bands;
+/// returns ||y||^2. The AVX2/FMA clone is picked at load time where the machine has it.
+__attribute__((target_clones("arch=x86-64-v3", "default")))
+double apply_split(const double* __restrict x, double* __restrict y, Index D, const double* __restrict dre,
+                   const double* __restrict dim, const SplitBand* bands, Index nb, const double* __restrict pool,
+                   double scale) {
+  const Index D2 = 2 * D;
+  for (Index j = 0; j < D2; j += 2) {
+    y[j] = dre[j] * x[j] + dim[j] * x[j + 1];
+    y[j + 1] = dre[j + 1] * x[j + 1] + dim[j + 1] * x[j];
+  }
+  for (Index k = 0; k < nb; ++k) {
+    const SplitBand& b = bands[k];
+    double* __restrict yo = y + 2 * b.out;
+    const double* __restrict xi = x + 2 * b.in;
+    const Index n2 = 2 * b.size;
+    if (b.re >= 0) {
+      const double* __restrict r = pool + b.re;
+      for (Index j = 0; j < n2; ++j) yo[j] += r[j] * xi[j];
+    }
+    if (b.im >= 0) {
+      const double* __restrict c = pool + b.im;
+      for (Index j = 0; j < n2; j += 2) {
+        yo[j] += c[j] * xi[j + 1];
+        yo[j + 1] += c[j + 1] * xi[j];
+      }
+    }
+  }
+  // Sixteen partial sums: four independent vector accumulators, not one latency-bound chain.
+  double s[16] = {};
+  Index j = 0;
+  for (; j + 16 <= D2; j += 16)
+    for (int l = 0; l < 16; ++l) {
+      y[j + l] *= scale;
+      s[l] += y[j + l] * y[j + l];
+    }
+  for (int l = 0; j < D2; ++j, ++l) {
+    y[j] *= scale;
+    s[l] += y[j] * y[j];
+  }
+  for (int l = 0; l < 8; ++l) s[l] += s[l + 8];
+  for (int l = 0; l < 4; ++l) s[l] += s[l + 4];
+  return (s[0] + s[1]) + (s[2] + s[3]);
+}
+
+/// sum_i a_i b_i in four interleaved partial sums (a fixed order: the same bits on every run;
+/// the partial sums let the compiler vectorise without reassociating).
+__attribute__((target_clones("arch=x86-64-v3", "default")))
+double dot_real(const double* a, const double* b, Index n) {
+  double s[4] = {0.0, 0.0, 0.0, 0.0};
+  Index i = 0;
+  for (; i + 4 <= n; i += 4)
+    for (int l = 0; l < 4; ++l) s[l] += a[i + l] * b[i + l];
+  for (; i < n; ++i) s[0] += a[i] * b[i];
+  return (s[0] + s[1]) + (s[2] + s[3]);
+}
+}  // namespace
+
 /// A = -i H - (Gamma - c)/2 on the current window, ready for repeated application. All storage
 /// is reused from one window to the next.
 struct JumpUnravelling::Generator {
@@ -43,22 +111,56 @@ struct JumpUnravelling::Generator {
     Index offset;  // into coeffs
   };
   Operator H;                       // the Hamiltonian on the window (storage reused)
+  Operator H_reach;                 // H from the window to the window widened by 2 rungs (hop_norm)
   std::vector<Band> bands;          // off-diagonal bands of -i H, coefficients in coeffs
   std::vector<cplx> coeffs;
   CVec diag;                        // diagonal of A
   double c = 0.0;                   // scalar decay rate factored out: psi = exp(-c t / 2) phi
   double norm = 0.0;                // infinity-norm bound of A (sets the Taylor step)
+  /// Infinity-norm bound of the part of A that changes the rung (the rest, -i times H's
+  /// rung-diagonal blocks minus the non-negative R/2, generates a contraction), and the largest
+  /// rung shift of one application: the window's leak bound (JumpUnravelling::leak_bound).
+  double hop_norm = 0.0;
+  Index hop_shift = 1;
   std::vector<RVec> weights;        // per channel: diagonal of sum_b K^+K on the window (fast path)
   std::vector<Operator> channel_ops;// per channel: sum_b K^+K on the window (general path)
   /// Operators applied as a whole: a non-banded H (factor -i) and, on the general path, the
   /// channel operators (factor -rate/2).
   std::vector<std::pair<const Operator*, cplx>> general;
   RVec decay;                       // sum_c rate_c weights_c
-  RVec row_sum;                     // work space for the norm bound
+  RVec row_sum, hop_sum;            // work space for the norm bounds
   std::vector<Operator> drives;     // H_i on the window (time-dependent models)
   std::vector<Operator> outputs;    // K_b of each homodyne output on the window (window to itself)
   double output_rate = 0.0;         // largest rate ||K_b||^2 of the outputs: the noises' scale
   const SectorModel* model = nullptr;
+  /// The diagonal and H's bands split into real and imaginary parts (apply_split): the form the
+  /// Taylor terms use.
+  std::vector<double> split_diag_re, split_diag_im, split_pool;
+  std::vector<SplitBand> split_bands;
+  // The cache key (sector, window) and the last use (least recently used slot is rebuilt).
+  int sector = -1;
+  Window window;
+  long used = 0;
+  // Jump data from this (sector, window), per flat branch index (JumpUnravelling::branch_offset_),
+  // filled on first use: the diagonal of K^+K (diagonal models) and K to its target window.
+  std::vector<RVec> kraus_weights;
+  std::vector<char> has_kraus_weight;
+  std::vector<Operator> kraus;
+  std::vector<Window> kraus_window;
+  std::vector<char> has_kraus;
+
+  /// y = scale * A x; returns ||y||^2 (x and y: D entries, not overlapping).
+  double apply_norm(const cplx* x, cplx* y, double scale) const {
+    const Index D = diag.size();
+    const double n2 = apply_split(reinterpret_cast<const double*>(x), reinterpret_cast<double*>(y), D,
+                                  split_diag_re.data(), split_diag_im.data(), split_bands.data(),
+                                  Index(split_bands.size()), split_pool.data(), scale);
+    if (general.empty()) return n2;
+    const Eigen::Map<const CVec> xv(x, D);
+    Eigen::Map<CVec> yv(y, D);
+    for (const auto& [op, factor] : general) op->apply(xv, yv, factor * scale);
+    return yv.squaredNorm();
+  }
 
   /// y = A(t) x with the drive terms -i f_i(t) H_i x.
   void apply_at(double t, const CVec& x, CVec& y) const {
@@ -86,9 +188,13 @@ struct JumpUnravelling::Generator {
 
 JumpUnravelling::JumpUnravelling(const SectorModel& model, std::vector<double> times, JumpOptions options)
     : model_(model), observables_(model), times_(std::move(times)), options_(options),
-      gen_(std::make_unique<Generator>()) {
+      cache_(1) {
   if (times_.empty()) throw std::invalid_argument("JumpUnravelling: no output times");
+  cache_[0] = std::make_unique<Generator>();
+  gen_ = cache_[0].get();
   const auto& channels = model_.channels();
+  branch_offset_.assign(channels.size() + 1, 0);  // the last: the total number of branches
+  for (std::size_t c = 0; c < channels.size(); ++c) branch_offset_[c + 1] = branch_offset_[c] + channels[c].branches();
   homodyne_channel_.assign(channels.size(), 0);
   for (const HomodyneChannel& h : options_.homodyne) {
     if (h.channel < 0 || std::size_t(h.channel) >= channels.size())
@@ -132,10 +238,43 @@ JumpUnravelling::JumpUnravelling(const SectorModel& model, std::vector<double> t
 JumpUnravelling::~JumpUnravelling() = default;
 JumpUnravelling::JumpUnravelling(JumpUnravelling&&) noexcept = default;
 
-void JumpUnravelling::build_generator() {
-  Generator& g = *gen_;
+void JumpUnravelling::select_generator() {
   const int s = state_.sector;
   const Window w = state_.window;
+  // Two slots per set, the set chosen by the sector: the sector of a trajectory at the Fig. 2
+  // point walks by +-1 at nearly every jump (sigma_minus raises j, sigma_plus lowers it, both
+  // keeping k and so the window), over a range of a few dozen sectors between window changes.
+  // Whole sectors can be large: fewer slots.
+  const std::size_t sets = options_.full_sectors ? 4 : 64;
+  if (cache_.size() != 2 * sets) cache_.resize(2 * sets);
+  const std::size_t set = std::size_t(s) % sets;
+  std::unique_ptr<Generator>* slot = &cache_[2 * set];
+  for (int way = 0; way < 2; ++way) {
+    Generator* g = slot[way].get();
+    if (g && g->sector == s && g->window == w) {
+      gen_ = g;
+      gen_->used = ++cache_clock_;
+      return;
+    }
+  }
+  std::unique_ptr<Generator>& victim = !slot[0] || (slot[1] && slot[0]->used < slot[1]->used) ? slot[0] : slot[1];
+  if (!victim) victim = std::make_unique<Generator>();
+  gen_ = victim.get();
+  build_generator(*gen_);
+  gen_->used = ++cache_clock_;
+}
+
+void JumpUnravelling::build_generator(Generator& g) {
+  const int s = state_.sector;
+  const Window w = state_.window;
+  g.sector = s;
+  g.window = w;
+  const Index branches = branch_offset_.back();
+  g.kraus_weights.resize(std::size_t(branches));
+  g.kraus.resize(std::size_t(branches));
+  g.kraus_window.resize(std::size_t(branches));
+  g.has_kraus_weight.assign(std::size_t(branches), 0);
+  g.has_kraus.assign(std::size_t(branches), 0);
   const Index D = model_.system_dim() * w.size;
   const auto& channels = model_.channels();
   g.decay.setZero(D);
@@ -172,6 +311,7 @@ void JumpUnravelling::build_generator() {
     const double af = std::abs(b.factor);
     double* row_sum = g.row_sum.data() + b.out_row;
     for (Index i = 0; i < b.size; ++i) row_sum[i] += af * std::abs(coeff[i]);
+
     if (b.out_row == b.in_row) {
       cplx* diag = g.diag.data() + b.out_row;
       for (Index i = 0; i < b.size; ++i) diag[i] += f * coeff[i];
@@ -183,9 +323,59 @@ void JumpUnravelling::build_generator() {
     }
   }
   if (!g.H.is_banded()) g.general.insert(g.general.begin(), {&g.H, -I});
+  // The split form: diagonal (a + i b) as (a, a) and (-b, b); each band's parts likewise.
+  g.split_diag_re.resize(std::size_t(2 * D));
+  g.split_diag_im.resize(std::size_t(2 * D));
+  for (Index i = 0; i < D; ++i) {
+    g.split_diag_re[std::size_t(2 * i)] = g.split_diag_re[std::size_t(2 * i + 1)] = g.diag[i].real();
+    g.split_diag_im[std::size_t(2 * i)] = -g.diag[i].imag();
+    g.split_diag_im[std::size_t(2 * i + 1)] = g.diag[i].imag();
+  }
+  g.split_bands.clear();
+  g.split_pool.clear();
+  for (const auto& b : g.bands) {
+    const cplx* c = g.coeffs.data() + b.offset;
+    bool re = false, im = false;
+    for (Index i = 0; i < b.size; ++i) re |= c[i].real() != 0.0, im |= c[i].imag() != 0.0;
+    SplitBand sb{b.out, b.in, b.size, -1, -1};
+    if (re) {
+      sb.re = Index(g.split_pool.size());
+      for (Index i = 0; i < b.size; ++i) g.split_pool.insert(g.split_pool.end(), {c[i].real(), c[i].real()});
+    }
+    if (im) {
+      sb.im = Index(g.split_pool.size());
+      for (Index i = 0; i < b.size; ++i) g.split_pool.insert(g.split_pool.end(), {-c[i].imag(), c[i].imag()});
+    }
+    if (re || im) g.split_bands.push_back(sb);
+  }
   // ||A||_inf <= max_i (sum_j |H_ij| + (Gamma_i - c)/2), plus the norms of the operators applied whole.
   g.norm = D > 0 ? g.row_sum.maxCoeff() : 0.0;
+  // The hopping part's norm where a step's amplitude can go: H from the window to the window
+  // widened by 2 rungs each side (the rows outside: the hops that leave the window). Rows
+  // c W' + i (level c, rung i of the widened window), columns c W + i: a band's rung shift is
+  // constant along it.
+  const Index L = model_.ladder_size(s);
+  const Index lo = std::max<Index>(0, w.begin - 2), hi = std::min<Index>(L, w.end() + 2);
+  const Window reach{lo, hi - lo};
+  model_.fill_hamiltonian(s, w, reach, g.H_reach);
+  g.hop_shift = 1;
+  if (g.H_reach.is_banded()) {
+    g.hop_sum.setZero(model_.system_dim() * reach.size);
+    for (const auto& b : g.H_reach.bands()) {
+      const Index shift = std::abs((reach.begin + b.out_row % reach.size) - (w.begin + b.in_row % w.size));
+      if (shift == 0) continue;
+      g.hop_shift = std::max(g.hop_shift, shift);
+      const double* coeff = g.H_reach.coeff(b);
+      const double af = std::abs(b.factor);
+      double* hop = g.hop_sum.data() + b.out_row;
+      for (Index i = 0; i < b.size; ++i) hop[i] += af * std::abs(coeff[i]);
+    }
+    g.hop_norm = g.hop_sum.size() > 0 ? g.hop_sum.maxCoeff() : 0.0;
+  } else {
+    g.hop_norm = g.norm;
+  }
   for (const auto& [op, factor] : g.general) g.norm += std::abs(factor) * op->infinity_norm();
+  if (!g.general.empty()) g.hop_norm = g.norm;  // operators applied whole: all of A may hop (one rung, as before)
   g.model = &model_;
   g.outputs.resize(outputs_.size());
   g.output_rate = 0.0;
@@ -201,43 +391,88 @@ void JumpUnravelling::build_generator() {
 }
 
 namespace {
+/// log p for p > 0. Near p = 1, where the norm of a step's state stays (the decay's O(N) part is
+/// factored out), by the series of log(1 + d), |d| < 1/64, to 12 terms: truncation below
+/// |d|^13 / 13 < 1e-24, under the rounding of the sum; elsewhere std::log.
+double log_near_one(double p) {
+  const double d = p - 1.0;
+  if (!(std::abs(d) < 1.0 / 64)) return std::log(p);
+  double s = 0.0;
+  for (int n = 12; n >= 1; --n) s = d * (1.0 / n - s);  // d - d^2/2 + d^3/3 - ...
+  return s;
+}
+
 /// phi / ||phi|| with a real scale (Eigen's normalize() divides by a complex norm).
 void normalise(CVec& phi) { phi *= 1.0 / std::sqrt(phi.squaredNorm()); }
 
-constexpr Index no_edge = std::numeric_limits<Index>::max() / 4;  // a side at the end of the ladder
 
-/// Rungs an amplitude front can cross in a step with h ||A|| = x, to population tol: the
-/// smallest m with (x^m / m!)^2 <= tol (the m-th Taylor term bounds what reaches m rungs away).
-Index required_margin(double x, double tol) {
-  double term = 1.0;
-  for (Index m = 1; m < 60; ++m) {
-    term *= x / double(m);
-    if (term * term <= tol) return m;
-  }
-  return 60;
+/// Distances (in applications of A's hopping part) the leak bound looks at; beyond, a rung's
+/// contribution is bounded as a whole (JumpUnravelling::leak_bound).
+constexpr int max_reach = 32;
+
+/// tail[n] >= sum_{k >= n} x^k / k!, n = 0 .. max_reach, for 0 <= x <= 1: the exact terms up to
+/// max_reach + 8, and beyond them the geometric bound x^K/K! / (1 - x/(K+1)) (under 1e-45).
+void dyson_tails(double x, double* tail) {
+  constexpr int K = max_reach + 8;
+  double term[K + 1];
+  term[0] = 1.0;
+  for (int k = 1; k <= K; ++k) term[k] = term[k - 1] * x / double(k);
+  double sum = term[K] / (1.0 - x / double(K + 1));
+  for (int k = K - 1; k > max_reach; --k) sum += term[k];
+  for (int n = max_reach; n >= 0; --n) tail[n] = (sum += term[n]);
+}
+
+/// The leak bound's target, as a share of sqrt(window_tol): population window_tol / 100 per
+/// step. The factor 10 in amplitude is room for what the bound leaves out (amplitude that has
+/// left the window grows by exp(h (c - Gamma)/2) where the decay rate Gamma there is below the
+/// window's c) and for the sum over steps; it keeps windowed runs within 1e-10 of full
+/// sectors over hundreds of jumps (measured 1e-11 at N = 300 against 1e-9 with the factor 1;
+/// tests/solver/jump.test.cpp).
+constexpr double leak_share = 0.1;
+
+/// Reaches x on a grid of 1/64 (rounded up: every tail grows with x), their tails precomputed.
+constexpr int reach_grid = 64;
+const std::vector<double>& tail_table() {
+  static const std::vector<double> table = [] {
+    std::vector<double> t(std::size_t((reach_grid + 1) * (max_reach + 1)));
+    for (int q = 0; q <= reach_grid; ++q) dyson_tails(double(q) / reach_grid, t.data() + q * (max_reach + 1));
+    return t;
+  }();
+  return table;
 }
 }  // namespace
 
-JumpUnravelling::Margins JumpUnravelling::clear_margins(double norm2) const {
+double JumpUnravelling::leak_bound(bool hi, Index cut, Index reach_shift, double norm2) const {
+  // Amplitude past the edge after a step: with A = D + B (D: the rung-diagonal blocks, a
+  // contraction; B: the hopping part, ||B|| <= hop_norm, at most hop_shift rungs a time), the
+  // Dyson series of exp(h A) carries rung r to distance >= n only through >= n/hop_shift factors
+  // of B, so ||P_out exp(h A) P_r phi|| <= ||P_r phi|| tail[ceil(n / hop_shift)] with x = h
+  // hop_norm. Summed over the rungs (triangle inequality); rungs further than max_reach
+  // applications, or where tail * sqrt(W norm2) is negligible, contribute at most that together
+  // (Cauchy-Schwarz).
+  // `cut` rungs at the edge are left out (a trim's candidate window); reach_shift rungs of
+  // extra reach (the homodyne part) shorten every distance.
   const Index d = model_.system_dim();
   const Window w = state_.window;
-  const Index L = model_.ladder_size(state_.sector);
-  const double limit = options_.window_tol * norm2;
-  auto rung = [&](Index i) {
+  const Index step = gen_->hop_shift;
+  double sum = 0.0;
+  Index i = std::max<Index>(cut, 0);
+  // The rest together once it cannot reach 1e-3 of sqrt(window_tol) (tail decreasing in n).
+  const double rest = std::sqrt(double(w.size) * norm2), negligible = 1e-3 * std::sqrt(options_.window_tol * norm2);
+  for (; i < w.size; ++i) {
+    const Index dist = i - cut + 1 - reach_shift;
+    const Index n = std::min<Index>(max_reach, dist <= 0 ? 0 : (dist + step - 1) / step);
+    if (tails_[n] * rest <= negligible) break;
+    const Index r = hi ? w.size - 1 - i : i;
     double p = 0.0;
-    for (Index c = 0; c < d; ++c) p += std::norm(state_.psi(c * w.size + i));
-    return p;
-  };
-  Margins m{no_edge, no_edge};
-  if (w.begin > 0) {
-    m.lo = 0;
-    while (m.lo < w.size && rung(m.lo) <= limit) ++m.lo;
+    for (Index c = 0; c < d; ++c) p += std::norm(state_.psi(c * w.size + r));
+    sum += std::sqrt(p) * tails_[n];
   }
-  if (w.end() < L) {
-    m.hi = 0;
-    while (m.hi < w.size && rung(w.size - 1 - m.hi) <= limit) ++m.hi;
+  if (i < w.size) {
+    const Index dist = i - cut + 1 - reach_shift;
+    sum += tails_[std::min<Index>(max_reach, dist <= 0 ? 0 : (dist + step - 1) / step)] * rest;
   }
-  return m;
+  return sum;
 }
 
 void JumpUnravelling::resize_window(Index add_lo, Index add_hi) {
@@ -253,13 +488,36 @@ void JumpUnravelling::resize_window(Index add_lo, Index add_hi) {
   state_.window = nw;
 }
 
-bool JumpUnravelling::ensure_margin(Index required, TrajectoryStatistics& stats) {
+void JumpUnravelling::set_reach(double x) {
+  // h ||A|| <= 1 on windows and ||B|| <= ||A|| (a part of the same row sums): x <= 1 up to
+  // rounding, and the grid's top row serves a rounding excess.
+  const int q = std::min(reach_grid, int(std::ceil(x * reach_grid)));
+  tails_ = tail_table().data() + q * (max_reach + 1);
+}
+
+bool JumpUnravelling::ensure_window(TrajectoryStatistics& stats) {
   const Window w = state_.window;
   const Index L = model_.ladder_size(state_.sector);
-  const Margins m = clear_margins(1.0);  // phi is normalised between steps
-  const Index extra = std::max<Index>(4, w.size / 4);  // grow with slack so growth stays rare
-  const Index add_lo = m.lo < required ? std::min(w.begin, required - m.lo + extra) : 0;
-  const Index add_hi = m.hi < required ? std::min(L - w.end(), required - m.hi + extra) : 0;
+  const double limit = leak_share * std::sqrt(options_.window_tol);  // phi is normalised between steps
+  // Rungs to add at a side: the fewest that bring its leak bound to sqrt(window_tol) (each
+  // added rung lengthens every distance by one), and at least one where the edge rung itself
+  // holds more than window_tol (a short step's bound allows that; the next may be long), plus a
+  // slack so that growth stays rare.
+  const Index d = model_.system_dim();
+  auto edge = [&](bool hi) {
+    double p = 0.0;
+    for (Index c = 0; c < d; ++c) p += std::norm(state_.psi(c * w.size + (hi ? w.size - 1 : 0)));
+    return p;
+  };
+  auto shortfall = [&](bool hi) -> Index {
+    Index add = edge(hi) > options_.window_tol ? 1 : 0;
+    while (add < max_reach * gen_->hop_shift && leak_bound(hi, -add, 2 * output_shift_, 1.0) > limit) ++add;
+    return add;
+  };
+  const Index extra = std::max<Index>(2, w.size / 8);
+  Index add_lo = w.begin > 0 ? shortfall(false) : 0, add_hi = w.end() < L ? shortfall(true) : 0;
+  if (add_lo > 0) add_lo = std::min(w.begin, add_lo + extra);
+  if (add_hi > 0) add_hi = std::min(L - w.end(), add_hi + extra);
   if (add_lo == 0 && add_hi == 0) return false;
   resize_window(add_lo, add_hi);
   ++stats.window_growths;
@@ -267,12 +525,28 @@ bool JumpUnravelling::ensure_margin(Index required, TrajectoryStatistics& stats)
   return true;
 }
 
-double JumpUnravelling::trim_to_margin(Index keep, double norm2) {
-  const Margins m = clear_margins(norm2);
+double JumpUnravelling::trim_window(double norm2) {
   const Index d = model_.system_dim();
   const Window w = state_.window;
-  const Index cut_lo = m.lo != no_edge && m.lo > keep ? std::min(m.lo - keep, w.size - 1) : 0;
-  const Index cut_hi = m.hi != no_edge && m.hi > keep ? std::min(m.hi - keep, w.size - 1 - cut_lo) : 0;
+  const Index L = model_.ladder_size(state_.sector);
+  const double clear = options_.window_tol * norm2, limit = leak_share * std::sqrt(options_.window_tol * norm2);
+  auto rung = [&](Index i) {
+    double p = 0.0;
+    for (Index c = 0; c < d; ++c) p += std::norm(state_.psi(c * w.size + i));
+    return p;
+  };
+  // At a side: the most rungs whose population is <= window_tol each and whose removal leaves
+  // the leak bound of the last step's reach, with 2 rungs of headroom, within sqrt(window_tol);
+  // cut only when that exceeds 2 rungs (a hysteresis: the reach varies with the step length,
+  // and the window, with the generator cached for it, then survives most jumps).
+  auto cuttable = [&](bool hi, Index room) -> Index {
+    Index m = 0;
+    while (m < room && rung(hi ? w.size - 1 - m : m) <= clear) ++m;
+    while (m > 2 && leak_bound(hi, m, 2 + 2 * output_shift_, norm2) > limit) --m;
+    return m > 2 ? m : 0;
+  };
+  const Index cut_lo = w.begin > 0 ? cuttable(false, w.size - 1) : 0;
+  const Index cut_hi = w.end() < L ? cuttable(true, w.size - 1 - cut_lo) : 0;
   if (cut_lo == 0 && cut_hi == 0) return 0.0;
   double discarded = 0.0;
   for (Index c = 0; c < d; ++c)
@@ -300,16 +574,18 @@ double JumpUnravelling::taylor_step(double h) {
   const Index D = state_.psi.size();
   const double tol2 = options_.taylor_tol * options_.taylor_tol;
   constexpr Index max_terms = 40;
-  if (Index(terms_.size()) < max_terms) terms_.resize(max_terms), term_norm2_.resize(max_terms);
-  // w_0 = phi takes phi's storage: every caller rewrites state_.psi from the step's result.
-  terms_[0].swap(state_.psi);
-  term_norm2_[0] = terms_[0].squaredNorm();
+  // The terms live in one buffer (no allocation once warm).
+  if (D != term_dim_) {
+    term_dim_ = D;
+    term_buffer_.resize(std::size_t(max_terms * D));
+    term_norm2_.resize(max_terms);
+  }
+  std::copy_n(state_.psi.data(), D, term(0));
+  term_norm2_[0] = state_.psi.squaredNorm();
   for (;;) {
     Index n = 1;
     for (; n < max_terms; ++n) {
-      terms_[n].resize(D);
-      gen_->apply(terms_[n - 1], terms_[n], h / double(n));
-      term_norm2_[n] = terms_[n].squaredNorm();
+      term_norm2_[n] = gen_->apply_norm(term(n - 1), term(n), h / double(n));
       if (term_norm2_[n] <= tol2 * term_norm2_[0]) break;
     }
     if (n < max_terms) {
@@ -320,34 +596,80 @@ double JumpUnravelling::taylor_step(double h) {
   }
 }
 
+namespace {
+/// p = theta p + w over n complex entries (Horner), as doubles.
+__attribute__((target_clones("arch=x86-64-v3", "default")))
+void horner_step(double* p, double theta, const double* w, Index n) {
+  for (Index i = 0; i < n; ++i) p[i] = theta * p[i] + w[i];
+}
+}  // namespace
+
 void JumpUnravelling::evaluate(double theta, CVec& phi) const {
-  phi = terms_[n_terms_ - 1];
-  for (Index n = n_terms_ - 2; n >= 0; --n) phi = theta * phi + terms_[n];
+  const Index D = term_dim_;
+  phi.resize(D);
+  std::copy_n(term(n_terms_ - 1), D, phi.data());
+  double* p = reinterpret_cast<double*>(phi.data());
+  for (Index n = n_terms_ - 2; n >= 0; --n) horner_step(p, theta, reinterpret_cast<const double*>(term(n)), 2 * D);
 }
 
 double JumpUnravelling::evaluate_with_derivative(double theta, CVec& phi) {
   // phi(theta) = sum theta^n w_n and d phi/d theta = sum n theta^(n-1) w_n, by Horner.
+  const Index D = term_dim_;
+  auto w = [&](Index n) { return Eigen::Map<const CVec>(term(n), D); };
   CVec& dphi = dphi_;
-  phi = terms_[n_terms_ - 1];
-  dphi = double(n_terms_ - 1) * terms_[n_terms_ - 1];
+  phi = w(n_terms_ - 1);
+  dphi = double(n_terms_ - 1) * w(n_terms_ - 1);
   for (Index n = n_terms_ - 2; n >= 1; --n) {
-    phi = theta * phi + terms_[n];
-    dphi = theta * dphi + double(n) * terms_[n];
+    phi = theta * phi + w(n);
+    dphi = theta * dphi + double(n) * w(n);
   }
-  phi = theta * phi + terms_[0];
+  phi = theta * phi + w(0);
   return 2.0 * phi.dot(dphi).real() / phi.squaredNorm();  // d/dtheta log ||phi||^2
 }
+
+namespace {
+/// The off-diagonal part of the norm polynomial of T terms (w_n at w + n stride, n doubles
+/// each): a_k += 2 sum_{a<b, a+b=k} w_a . w_b, all pairs in one pass over the entries (four
+/// lanes of partial sums per degree, a fixed order: the same bits on every run).
+template <int T>
+[[gnu::always_inline]] inline void gram_fixed(const double* w, Index stride, Index n, double* poly) {
+  double acc[2 * T - 1][4] = {};
+  Index j = 0;
+  for (; j + 4 <= n; j += 4)
+    for (int a = 0; a < T; ++a)
+      for (int b = a + 1; b < T; ++b)
+        for (int l = 0; l < 4; ++l) acc[a + b][l] += w[a * stride + j + l] * w[b * stride + j + l];
+  for (; j < n; ++j)
+    for (int a = 0; a < T; ++a)
+      for (int b = a + 1; b < T; ++b) acc[a + b][0] += w[a * stride + j] * w[b * stride + j];
+  for (int k = 1; k < 2 * T - 2; ++k) poly[k] += 2.0 * ((acc[k][0] + acc[k][1]) + (acc[k][2] + acc[k][3]));
+}
+
+__attribute__((target_clones("arch=x86-64-v3", "default")))
+bool gram(const double* w, Index stride, Index n, Index T, double* poly) {
+  switch (T) {
+    case 2: gram_fixed<2>(w, stride, n, poly); return true;
+    case 3: gram_fixed<3>(w, stride, n, poly); return true;
+    case 4: gram_fixed<4>(w, stride, n, poly); return true;
+    case 5: gram_fixed<5>(w, stride, n, poly); return true;
+    case 6: gram_fixed<6>(w, stride, n, poly); return true;
+    case 7: gram_fixed<7>(w, stride, n, poly); return true;
+    case 8: gram_fixed<8>(w, stride, n, poly); return true;
+    default: return false;
+  }
+}
+}  // namespace
 
 void JumpUnravelling::norm_polynomial() {
   // a_k = sum_{n+m=k} Re <w_n|w_m>; Re <x|y> is the real dot product of the interleaved
   // (re, im) arrays.
-  const Index T = n_terms_, D2 = 2 * terms_[0].size();
+  const Index T = n_terms_, D2 = 2 * term_dim_;
   poly_.assign(std::size_t(2 * T - 1), 0.0);
-  auto real_view = [D2](const CVec& v) { return Eigen::Map<const RVec>(reinterpret_cast<const double*>(v.data()), D2); };
-  for (Index n = 0; n < T; ++n) {
-    poly_[std::size_t(2 * n)] += term_norm2_[n];
-    for (Index m = n + 1; m < T; ++m) poly_[std::size_t(n + m)] += 2.0 * real_view(terms_[n]).dot(real_view(terms_[m]));
-  }
+  for (Index n = 0; n < T; ++n) poly_[std::size_t(2 * n)] += term_norm2_[n];
+  const double* w = reinterpret_cast<const double*>(term(0));
+  if (gram(w, D2, D2, T, poly_.data())) return;
+  for (Index n = 0; n < T; ++n)
+    for (Index m = n + 1; m < T; ++m) poly_[std::size_t(n + m)] += 2.0 * dot_real(w + n * D2, w + m * D2, D2);
 }
 
 std::pair<double, double> JumpUnravelling::norm_squared(double theta) const {
@@ -367,7 +689,7 @@ double JumpUnravelling::locate_jump(double f0, double f1, double ch, bool polyno
     double f = 0.0, dlog = 0.0;
     if (polynomial) {
       const auto [p, dp] = norm_squared(theta);
-      f = f0 - ch * theta + std::log(p);
+      f = f0 - ch * theta + log_near_one(p);
       dlog = dp / p;
     } else {
       dlog = evaluate_with_derivative(theta, scratch_);
@@ -386,7 +708,19 @@ double JumpUnravelling::locate_jump(double f0, double f1, double ch, bool polyno
 
 void JumpUnravelling::jump(Rng& rng, TrajectoryStatistics& stats) {
   const auto& channels = model_.channels();
-  const Generator& g = *gen_;
+  Generator& g = *gen_;
+  // K_b from this (sector, window) to its target window, built once per generator.
+  auto kraus = [&](Index c, Index b) -> const Operator& {
+    const std::size_t f = std::size_t(branch_offset_[std::size_t(c)] + b);
+    if (!g.has_kraus[f]) {
+      const int target = g.sector + channels[std::size_t(c)].sector_shift[std::size_t(b)];
+      g.kraus_window[f] = options_.full_sectors ? model_.full_window(target)
+                                                : model_.branch_window(int(c), int(b), g.sector, g.window);
+      model_.fill_kraus(int(c), int(b), g.sector, g.window, g.kraus_window[f], g.kraus[f]);
+      g.has_kraus[f] = 1;
+    }
+    return g.kraus[f];
+  };
   const CVec& phi = state_.psi;
   const bool diagonal = model_.diagonal_channel_weights();
   if (diagonal) population_ = phi.cwiseAbs2();
@@ -413,13 +747,16 @@ void JumpUnravelling::jump(Rng& rng, TrajectoryStatistics& stats) {
     double w = 0.0;
     const int target = s + ch.sector_shift[b];
     if (model_.has_sector(target) && diagonal) {
-      model_.fill_kraus_weight(int(c), int(b), s, state_.window, weight_);
-      w = weight_.dot(population_);
+      const std::size_t f = std::size_t(branch_offset_[c] + b);
+      if (!g.has_kraus_weight[f]) {
+        model_.fill_kraus_weight(int(c), int(b), s, state_.window, g.kraus_weights[f]);
+        g.has_kraus_weight[f] = 1;
+      }
+      w = g.kraus_weights[f].dot(population_);
     } else if (model_.has_sector(target)) {  // general path: ||K_b phi||^2
-      const Window wt = options_.full_sectors ? model_.full_window(target) : model_.branch_window(int(c), int(b), s, state_.window);
-      model_.fill_kraus(int(c), int(b), s, state_.window, wt, kraus_);
-      scratch2_.setZero(model_.system_dim() * wt.size);
-      kraus_.apply(phi, scratch2_);
+      const Operator& K = kraus(Index(c), b);
+      scratch2_.setZero(K.rows());
+      K.apply(phi, scratch2_);
       w = scratch2_.squaredNorm();
       computed = b;
     }
@@ -437,12 +774,11 @@ void JumpUnravelling::jump(Rng& rng, TrajectoryStatistics& stats) {
   // Full sectors stay full: the image of the window is not the whole target sector (j -> j+1
   // adds two rungs at the top), and nothing would grow it back.
   const int target = s + ch.sector_shift[b];
-  const Window wt = options_.full_sectors ? model_.full_window(target)
-                                          : model_.branch_window(int(c), int(b), s, state_.window);
+  const Operator& K = kraus(Index(c), b);
+  const Window wt = g.kraus_window[std::size_t(branch_offset_[c] + b)];
   if (computed != b) {  // the general path's weight loop has it already when b was computed last
-    model_.fill_kraus(int(c), int(b), s, state_.window, wt, kraus_);
-    scratch2_.setZero(model_.system_dim() * wt.size);
-    kraus_.apply(phi, scratch2_);
+    scratch2_.setZero(K.rows());
+    K.apply(phi, scratch2_);
   }
   // Self-check of the declared weights: ||K_b phi||^2 against the branch weight used to choose it
   // (equal up to rounding unless a model's weights are not its Kraus operators' K^+K).
@@ -451,14 +787,17 @@ void JumpUnravelling::jump(Rng& rng, TrajectoryStatistics& stats) {
   state_.sector = target;
   state_.window = wt;
   state_.psi.swap(scratch2_);
+  double norm2 = applied;  // ||K_b phi||^2: one pass over the new state for the self-check and the norm
   if (!options_.full_sectors) {
-    // Keep a clear margin a little wider than the last step needed; beyond it every rung
-    // holds less than window_tol. (Trimmed before normalising: one normalisation.)
-    const double norm2 = state_.psi.squaredNorm();
-    const double trimmed = trim_to_margin(last_margin_ + 2, norm2) / norm2;
-    stats.max_trimmed_population = std::max(stats.max_trimmed_population, trimmed);
+    // Rungs of population <= window_tol each that the last step's reach does not need, with 2
+    // rungs of headroom (trim_window). (Trimmed before normalising: one normalisation.) The
+    // leak bound is taken with the source generator's hopping norm and the target's state: the
+    // target generator is not selected yet; its norm differs by the shift of one rung.
+    const double discarded = trim_window(norm2);
+    stats.max_trimmed_population = std::max(stats.max_trimmed_population, discarded / norm2);
+    if (discarded > 0) norm2 = state_.psi.squaredNorm();
   }
-  normalise(state_.psi);
+  state_.psi *= 1.0 / std::sqrt(norm2);
   ++stats.jumps;
   if (stats.jumps_per_channel.size() < channels.size()) stats.jumps_per_channel.resize(channels.size(), 0);
   ++stats.jumps_per_channel[c];
@@ -475,7 +814,7 @@ void JumpUnravelling::run(Rng& rng, double* record, TrajectoryStatistics& stats,
   log_scale_ = 0.0;
   stats.max_window = std::max(stats.max_window, state_.window.size);
   double log_r = std::log(uniform_open0(rng));
-  build_generator();
+  select_generator();
   double t = times_[0];
   const int modes = int(model_.truncated_modes().size());
   stats.top_level_population.resize(std::size_t(modes));
@@ -506,7 +845,7 @@ void JumpUnravelling::run(Rng& rng, double* record, TrajectoryStatistics& stats,
       // Steps of dt_sde; a rounding remainder before an output time joins the last step (t is a sum
       // of steps and rarely lands on t_out exactly; a 1e-17 step would cost a whole step).
       if (!outputs_.empty() && h > options_.dt_sde * (1 + 1e-8)) h = options_.dt_sde;
-      // Taylor steps with h ||A|| <= 1 on windows (the margin rule assumes it) and <= 3 on full
+      // Taylor steps with h ||A|| <= 1 on windows (the leak bound assumes it) and <= 3 on full
       // sectors: fewer operator applications per unit time; the largest term, 3^3/3! = 4.5,
       // costs at most one digit to cancellation.
       if (g.norm > 0) h = std::min(h, (options_.full_sectors ? 3.0 : 1.0) / g.norm);
@@ -514,9 +853,9 @@ void JumpUnravelling::run(Rng& rng, double* record, TrajectoryStatistics& stats,
     };
     plan();
     // The diffusive part applies each output's K twice (the Milstein term): 2 shifts more.
-    if (!options_.full_sectors) last_margin_ = required_margin(h * gen_->norm, options_.window_tol) + 2 * output_shift_;
-    if (!options_.full_sectors && ensure_margin(last_margin_, stats)) {
-      build_generator();
+    if (!options_.full_sectors) set_reach(h * gen_->hop_norm);
+    if (!options_.full_sectors && ensure_window(stats)) {
+      select_generator();
       plan();
     }
     const Generator& g = *gen_;
@@ -532,7 +871,7 @@ void JumpUnravelling::run(Rng& rng, double* record, TrajectoryStatistics& stats,
     double f1 = 0.0;
     if (holds_jump) {
       norm_polynomial();
-      f1 = f0 - ch + std::log(norm_squared(1.0).first);
+      f1 = f0 - ch + log_near_one(norm_squared(1.0).first);
     }
     if (!holds_jump || f1 > options_.jump_tol) {
       evaluate(1.0, scratch_);
@@ -546,7 +885,7 @@ void JumpUnravelling::run(Rng& rng, double* record, TrajectoryStatistics& stats,
       const double n2 = scratch_.squaredNorm();
       state_.psi.swap(scratch_);
       state_.psi *= 1.0 / std::sqrt(n2);
-      log_scale_ += std::log(n2) - ch;
+      log_scale_ += log_near_one(n2) - ch;
       homodyne_step(t, h_used, rng, stats);
       if (!options_.full_sectors) stats.max_edge_population = std::max(stats.max_edge_population, edge_population());
       if (to_output && h_used == h) {
@@ -577,7 +916,7 @@ void JumpUnravelling::run(Rng& rng, double* record, TrajectoryStatistics& stats,
     log_scale_ = 0.0;
     log_r = std::log(uniform_open0(rng));
     stats.max_window = std::max(stats.max_window, state_.window.size);
-    build_generator();
+    select_generator();
   }
 }
 
@@ -648,7 +987,7 @@ void JumpUnravelling::run_driven(Rng& rng, TrajectoryStatistics& stats, double l
     jump(rng, stats);
     log_scale_ = 0.0;
     log_r = std::log(uniform_open0(rng));
-    build_generator();
+    select_generator();
   }
 }
 

@@ -171,6 +171,29 @@ TEST_CASE("adaptive windows and full sectors give the same trajectories (same se
   CHECK(windowed.info["jumps_per_trajectory"] == full.info["jumps_per_trajectory"]);
 }
 
+TEST_CASE("leak-bound windows at N = 300 reproduce full sectors and trim only rungs below window_tol", "[jump]") {
+  // The window grows until the Dyson bound on the amplitude a step carries past an edge is <=
+  // sqrt(window_tol) / 10 and trims only rungs of population <= window_tol each. At N = 300 the
+  // window (~10 rungs) is far narrower than the sectors (~200 rungs) and a trajectory takes ~400
+  // jumps. Same seeds: the same jumps, the ensembles within 1e-10 (measured 1e-11; a target of
+  // sqrt(window_tol) itself gave 1.1e-9, a target 10 times tighter 7e-14, the clear-margin rule
+  // before it 7e-14): a margin too narrow moves them by far more.
+  const CentralSpinModel model(fig2(300));
+  const auto times = time_grid(2.0, 0.1);
+  EnsembleOptions o;
+  o.ntraj = 12;
+  o.seed = 21;
+  const TimeSeries windowed = run_ensemble(model, times, o);
+  o.jump.full_sectors = true;
+  const TimeSeries full = run_ensemble(model, times, o);
+  CHECK((windowed.values - full.values).cwiseAbs().maxCoeff() < 1e-10);
+  CHECK(windowed.info["jumps_per_trajectory"] == full.info["jumps_per_trajectory"]);
+  // The sidecar's own accounting: every trim dropped rungs below window_tol, and the window
+  // stayed a small part of the sector (the point of windows).
+  CHECK(windowed.info["largest_trimmed_population"].get<double>() <= o.jump.window_tol);
+  CHECK(windowed.info["largest_window"].get<long>() < 40);
+}
+
 TEST_CASE("jump times located on the norm polynomial and on the state agree (same seeds)", "[jump]") {
   // Two root finders for f(theta) = f0 - c h theta + log ||phi(theta)||^2, both to |f| <= jump_tol
   // = 1e-12: Newton on the state (Horner passes) and on the polynomial sum_k a_k theta^k built from

@@ -16,10 +16,11 @@
 /// and the branch weights ||K_b phi||^2 come from applying K_b.
 ///
 /// States live on an adaptive ladder window (space/window.hpp). Before each step of length h
-/// the window is grown until m rungs at each interior edge hold <= window_tol each, where m is
-/// the smallest with ((h ||A||)^m / m!)^2 <= window_tol: what a step can carry m rungs is
-/// bounded by the m-th Taylor term, so the truncation stays below window_tol. After jumps,
-/// rungs beyond a clear margin two wider than the last step required are trimmed (their population is reported). The largest
+/// the window is grown until a bound on the amplitude the step can carry past each interior edge
+/// (the Dyson series of A's hopping part, from the actual rung amplitudes) is <= sqrt(window_tol)
+/// / 10 and the edge rung holds <= window_tol. After jumps, edge rungs of population <=
+/// window_tol each that the bound does not need (with 2 rungs of headroom) are trimmed (their
+/// population is reported); docs/trajectories.md, section 6. The largest
 /// edge-rung population after any step is reported too. full_sectors carries whole sectors.
 ///
 /// Time-dependent models (H(t) = H + sum_i f_i(t) H_i) are advanced instead with adaptive
@@ -130,16 +131,23 @@ class JumpUnravelling {
 
  private:
   struct Generator;  // A on the current window (defined in the .cpp)
-  void build_generator();
-  struct Margins {
-    Index lo, hi;  // rungs at each end of the window holding <= window_tol each (huge at a ladder end)
-  };
-  /// Clear margins of the current state, whose squared norm is norm2.
-  Margins clear_margins(double norm2) const;
+  /// Points gen_ at the generator of the current (sector, window): from the cache when it holds
+  /// it, else built into the least recently used slot. A generator is a function of the sector
+  /// and window alone, so a cached one is the one a rebuild would give, bit for bit.
+  void select_generator();
+  void build_generator(Generator& g);
   void resize_window(Index add_lo, Index add_hi);
-  bool ensure_margin(Index required, TrajectoryStatistics& stats);
-  /// Drops rungs beyond a clear margin of `keep`; returns the population dropped.
-  double trim_to_margin(Index keep, double norm2);
+  /// A bound on the amplitude a step of the current reach (set_reach) carries past one edge of
+  /// the window (hi: the upper edge), leaving out `cut` rungs at that edge (negative: with
+  /// -cut rungs added), every distance shortened by reach_shift rungs; norm2 = ||phi||^2.
+  double leak_bound(bool hi, Index cut, Index reach_shift, double norm2) const;
+  /// The reach of the next step, x = h ||B|| (B: A's hopping part): the Dyson tails of the bound.
+  void set_reach(double x);
+  /// Grows the window until the leak bound at each interior edge is <= sqrt(window_tol).
+  bool ensure_window(TrajectoryStatistics& stats);
+  /// Drops edge rungs of population <= window_tol each that the bound does not need; returns
+  /// the population dropped.
+  double trim_window(double norm2);
   double edge_population() const;
   double top_level_population(int mode);
   double taylor_step(double h);  // fills terms_; returns the h actually used
@@ -167,17 +175,27 @@ class JumpUnravelling {
   SectorState state_;        // phi (normalised after every step) on its window
   double log_scale_ = 0.0;   // log ||psi||^2 = log_scale_ + log ||phi||^2
   // Work space reused across trajectories.
-  std::unique_ptr<Generator> gen_;
-  std::vector<CVec> terms_;  // Taylor terms w_n = (h A)^n phi / n!
+  /// Generators of recently visited (sector, window) pairs, two slots per set of sectors
+  /// (select_generator): a trajectory at the Fig. 2 point walks between neighbouring sectors on an
+  /// unchanged window (sigma_minus raising j, sigma_plus lowering it, both keeping k), so most
+  /// jumps find their generator here.
+  std::vector<std::unique_ptr<Generator>> cache_;
+  long cache_clock_ = 0;
+  Generator* gen_ = nullptr;  // the current generator (owned by cache_)
+  std::vector<Index> branch_offset_;  // flat index of branch (c, 0) in a generator's per-branch data; last: the total
+  /// Taylor terms w_n = (h A)^n phi / n!, one after the other in one buffer.
+  std::vector<cplx> term_buffer_;
+  Index term_dim_ = -1;
+  cplx* term(Index n) { return term_buffer_.data() + n * term_dim_; }
+  const cplx* term(Index n) const { return term_buffer_.data() + n * term_dim_; }
   Index n_terms_ = 0;
   std::vector<double> term_norm2_;  // ||w_n||^2
   std::vector<double> poly_;        // a_k of the norm polynomial
   CVec scratch_, scratch2_, dphi_;  // dphi_: d phi / d theta in the vector Newton
-  RVec population_, weight_;
+  RVec population_;
   std::vector<double> channel_p_, branch_p_;
-  Operator kraus_;
   std::unique_ptr<class Dopri5> ode_;  // driven models only
-  Index last_margin_ = 2;  // margin the last step required
+  const double* tails_ = nullptr;  // Dyson tails of the last reach (leak_bound, set_reach)
 
   // Homodyne outputs: one per branch of each homodyne channel.
   struct Output {
