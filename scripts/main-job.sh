@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The main job: installs what is missing, builds, and runs a reduced version of the paper's
 # Fig. 2 study (Carollo 2023): finite-N central spin model (exact block master equation up to
-# N = 80, quantum-jump trajectories at N = 320, 1000, 4000) against the emergent spin-boson
+# N = 1000, quantum-jump trajectories at N = 320, 1000, 4000) against the emergent spin-boson
 # model, and the stationary non-Gaussianity; then the reduced bosonization study (Fantechi &
-# Merkli 2026): S + F against finite M for four models. About two and a half minutes on 2 cores
+# Merkli 2026): S + F against finite M for four models. About three minutes on 2 cores
 # after the build. Output: results/fig2/*.csv (+ .json sidecars), results/fig2/fig2_dynamics.png,
 # results/fig2/fig2_stationary.png; results/bosonization/*.csv (+ .json), bosonization_*.png;
 # results/homodyne/ (a homodyne unravelling with its measurement records, homodyne_records.png).
