@@ -107,6 +107,7 @@ void ChebyshevExponential::propagate(CVec& y, const std::vector<double>& taus, c
       steps.push_back(left / std::ceil(left / reach));
     }
     if (steps.back() == 0.0 || try_series(y, steps)) {
+      split = std::max(1.0, 0.5 * split);  // a success relaxes the shortening again
       if (piece) {
         y = outs_[0];
         done += steps[0];
