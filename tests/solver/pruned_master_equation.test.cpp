@@ -138,14 +138,15 @@ TEST_CASE("pruned ME equals the unpruned ME at the Fig. 2 point, N = 80", "[prun
   CHECK(info["discarded_weight"].get<double>() >= -1e-13);
 }
 
-// The same at N = 160 over t in [0, 0.5] (10 output intervals): the unpruned block ME there
-// takes ~140 s over [0, 4] on 2 cores, too long for the suite; the support's growth at its
-// edges is exercised from the first interval on. The largest support must stay under a tenth of
-// the unpruned state (measured 0.06 over [0, 4]).
+// The same at N = 160 over t in [0, 1] (20 output intervals): the unpruned block ME takes
+// ~50 s over [0, 4] on 2 idle cores (140 s under load), too long for this file's budget; the
+// support grows at its edges from the first interval on. (Over [0, 4], checked once from the
+// command line: 3.9e-13 at most.) The largest support must stay under a tenth of the unpruned
+// state (measured 0.06).
 TEST_CASE("pruned ME equals the unpruned ME at the Fig. 2 point, N = 160", "[pruned][master][slow]") {
   CentralSpinParameters p;
   p.N = 160;
-  const Comparison c = compare(p, 0.5);
+  const Comparison c = compare(p, 1.0);
   const auto diff = column_differences(c.pruned, c.exact);
   const auto size = column_sizes(c.exact);
   for (const auto& [name, d] : diff) {
@@ -279,7 +280,7 @@ CliRun stiff_run(const StiffCase& k, int N, double t_end, double dt, bool chebys
 
 }  // namespace
 
-TEST_CASE("stiff inputs at N = 10: Chebyshev chosen, equal to the block ME by other integrators", "[pruned][master][stiff][cli]") {
+TEST_CASE("stiff inputs at N = 10: Chebyshev chosen, equal to the block ME by other integrators", "[pruned][master][stiff][cli][slow]") {
   for (const StiffCase& k : stiff_cases()) {
     INFO(k.set.back());
     CentralSpinParameters p;  // fig2.toml's point
