@@ -177,8 +177,9 @@ TimeSeries solve_pruned(const SectorModel& model, const std::vector<double>& tim
           [m = me.get()](const CVec& x, CVec& dx) { m->derivative_general(x, dx); });
     }
   };
-  const auto retire = [&] {  // keep the statistics of a series about to be replaced
+  const auto retire = [&] {  // keep the statistics (and any enlarged box) of a series about to be replaced
     if (!series) return;
+    box = series->box();
     const auto& st = series->statistics();
     cheb_total.steps += st.steps, cheb_total.terms += st.terms, cheb_total.restarts += st.restarts;
     cheb_total.max_terms = std::max(cheb_total.max_terms, st.max_terms);
