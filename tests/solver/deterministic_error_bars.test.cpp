@@ -1,18 +1,13 @@
-// Known flaw, recorded as a test that is expected to fail ([!shouldfail]: Catch2 reports it as
-// passing while it fails, and as failing once the flaw is fixed, when the tag must go).
-//
 // At a time where every trajectory holds the same state (t = 0 with a deterministic initial
 // state), the ensemble's Q2, Q4 and nongauss are f(means of the raw moments <q^k>) through the
 // jackknife, whose bias correction n f(all) - (n - 1) mean f(leave-one-out) multiplies the
 // rounding of the cancelling central-moment sum (terms ~ 6 <q^2><q>^2 ~ 270 here) by the block
-// count; the reported standard error is the jackknife spread of identical samples, rounding of a
-// far smaller size, with no floor for the rounding of the estimate itself. Found with the golden
-// files mean_field_toml_fluct_jump.csv against mean_field_toml_fluct_master.csv: Q4 at t = 0 is
-// 1.59e-12 +- 6.3e-15 (|z| = 251 against the master equation's 1.4e-14), the same for
-// solver.window = "adaptive" and "full" (not the window), growing with ntraj (1e-13 at 2
-// trajectories, 4e-13 at 10, 1.6e-12 at 200) and the same in the binary before issue 15's
-// trajectory changes. Harmless for the values (1e-12 against an O(1) column scale); wrong for
-// the error bars at such points, where a z-score is then meaningless.
+// count, while the jackknife spread of identical samples is rounding of a far smaller size.
+// Found with the golden files mean_field_toml_fluct_jump.csv against
+// mean_field_toml_fluct_master.csv: Q4 at t = 0 was 1.59e-12 +- 6.3e-15 (|z| = 251 against the
+// master equation's 1.4e-14), growing with ntraj (1e-13 at 2 trajectories, 1.6e-12 at 200).
+// The ensemble now floors these errors at the estimate's rounding (solver/ensemble.cpp); this
+// test failed before (it was recorded as [!shouldfail]).
 #include "qfluct/model/central_spin.hpp"
 #include "qfluct/solver/ensemble.hpp"
 
@@ -21,7 +16,7 @@
 
 using namespace qfluct;
 
-TEST_CASE("deterministic state: the error bars of Q4 and nongauss cover their rounding", "[ensemble][!shouldfail]") {
+TEST_CASE("deterministic state: the error bars of Q4 and nongauss cover their rounding", "[ensemble]") {
   // examples/mean_field.toml at N = 9: every bath spin along +x is the J_x eigenstate of
   // eigenvalue N/2, so q (~ J_+ + J_-) has no spread and Q2 = Q4 = nongauss = 0 exactly at t = 0.
   CentralSpinParameters p;
