@@ -2,6 +2,7 @@
 // CSVs in tests/data/open_system/, made by mesolve and steadystate on the full truncated space):
 // master equation to 1e-8, stationary state to 1e-9, trajectories within 5 standard errors.
 #include "../io/process.hpp"
+#include "support/csv.hpp"
 
 #include <catch2/catch.hpp>
 #include <cmath>
@@ -13,22 +14,7 @@ namespace {
 
 const fs::path data_dir = fs::path(QFLUCT_SOURCE_DIR) / "tests" / "data" / "open_system";
 
-/// A CSV as named columns of numbers.
-std::map<std::string, std::vector<double>> read_csv(const std::string& text) {
-  std::istringstream in(text);
-  std::string line;
-  std::getline(in, line);
-  std::vector<std::string> names;
-  std::stringstream header(line);
-  for (std::string cell; std::getline(header, cell, ',');) names.push_back(cell);
-  std::map<std::string, std::vector<double>> columns;
-  while (std::getline(in, line)) {
-    std::stringstream row(line);
-    std::size_t i = 0;
-    for (std::string cell; std::getline(row, cell, ',') && i < names.size(); ++i) columns[names[i]].push_back(std::stod(cell));
-  }
-  return columns;
-}
+using qfluct::test::read_csv;
 
 std::map<std::string, std::vector<double>> run(const std::vector<std::string>& args) {
   ScratchDir s;

@@ -4,6 +4,7 @@
 // same bytes for any thread count, and (with the automatic choice of the Chebyshev exponential)
 // finish the stiff inputs of issue 15 with the exact answer. Config errors of solver.prune_tol.
 #include "../io/process.hpp"
+#include "support/csv.hpp"
 #include "qfluct/model/central_spin.hpp"
 #include "qfluct/model/full_space_central_spin.hpp"
 #include "qfluct/solver/master_equation.hpp"
@@ -72,21 +73,14 @@ const TimeSeries& fig2_exact_80() {
   return exact;
 }
 
-/// A CSV as named columns of numbers.
-std::map<std::string, std::vector<double>> read_csv(const std::string& text) {
-  std::istringstream in(text);
-  std::string line;
-  std::getline(in, line);
-  std::vector<std::string> names;
-  std::stringstream header(line);
-  for (std::string cell; std::getline(header, cell, ',');) names.push_back(cell);
-  std::map<std::string, std::vector<double>> columns;
-  while (std::getline(in, line)) {
-    std::stringstream row(line);
-    std::size_t i = 0;
-    for (std::string cell; std::getline(row, cell, ',') && i < names.size(); ++i) columns[names[i]].push_back(std::stod(cell));
-  }
-  return columns;
+using qfluct::test::read_csv;
+
+/// The bound on the weight lost through the support's edges is at most prune_tol, and the trace
+/// deficit it explains agrees with it up to the series' rounding (~1e-13 over a run).
+void check_discarded(const nlohmann::json& info, double prune_tol) {
+  CHECK(info["discarded_weight_bound"].get<double>() <= prune_tol);
+  CHECK(info["trace_deficit"].get<double>() <= prune_tol + 1e-12);
+  CHECK(info["trace_deficit"].get<double>() >= -1e-12);
 }
 
 struct CliRun {
@@ -132,13 +126,7 @@ TEST_CASE("pruned ME equals the unpruned ME at the Fig. 2 point, N = 80", "[prun
   CHECK(info["unpruned_state_size"].get<double>() == c.exact.info["state_size"].get<double>());
   CHECK(info["largest_state_size"].get<double>() < 0.3 * c.exact.info["state_size"].get<double>());
   CHECK(c.pruned.info["state_size"].get<double>() <= info["largest_state_size"].get<double>());
-  // The discarded weight: 1 - tr rho, at most prune_tol (the trace's rounding, ~1e-14, may make
-  // it slightly negative).
-  // The bound on the weight lost through the support's edges, and the trace deficit it
-  // explains up to the series' rounding (~1e-13 over a run).
-  CHECK(info["discarded_weight_bound"].get<double>() <= 1e-12);
-  CHECK(info["trace_deficit"].get<double>() <= 1e-12 + 1e-12);
-  CHECK(info["trace_deficit"].get<double>() >= -1e-12);
+  check_discarded(info, 1e-12);
 }
 
 // The same at N = 160 over t in [0, 1] (20 output intervals): the unpruned block ME takes
@@ -160,11 +148,7 @@ TEST_CASE("pruned ME equals the unpruned ME at the Fig. 2 point, N = 160", "[pru
   INFO(info.dump());
   CHECK(info["unpruned_state_size"].get<double>() == c.exact.info["state_size"].get<double>());
   CHECK(info["largest_state_size"].get<double>() < 0.1 * c.exact.info["state_size"].get<double>());
-  // The bound on the weight lost through the support's edges, and the trace deficit it
-  // explains up to the series' rounding (~1e-13 over a run).
-  CHECK(info["discarded_weight_bound"].get<double>() <= 1e-12);
-  CHECK(info["trace_deficit"].get<double>() <= 1e-12 + 1e-12);
-  CHECK(info["trace_deficit"].get<double>() >= -1e-12);
+  check_discarded(info, 1e-12);
 }
 
 // The reported bound at a coarse tolerance, where it matters: with prune_tol = 1e-6 the run
@@ -180,11 +164,7 @@ TEST_CASE("pruned ME at prune_tol = 1e-6 discards at most 1e-6", "[pruned][maste
   const Comparison c = compare(p, 4.0, 1e-6, &fig2_exact_80());
   const auto& info = c.pruned.info["pruned"];
   INFO(info.dump());
-  // The bound on the weight lost through the support's edges, and the trace deficit it
-  // explains up to the series' rounding (~1e-13 over a run).
-  CHECK(info["discarded_weight_bound"].get<double>() <= 1e-6);
-  CHECK(info["trace_deficit"].get<double>() <= 1e-6 + 1e-12);
-  CHECK(info["trace_deficit"].get<double>() >= -1e-12);
+  check_discarded(info, 1e-6);
   const auto diff = column_differences(c.pruned, c.exact);
   const auto size = column_sizes(c.exact);
   for (const auto& [name, d] : diff) {
@@ -213,11 +193,7 @@ TEST_CASE("pruned ME equals the unpruned ME for an x-polarised bath, N = 40", "[
   }
   const auto& info = c.pruned.info["pruned"];
   INFO(info.dump());
-  // The bound on the weight lost through the support's edges, and the trace deficit it
-  // explains up to the series' rounding (~1e-13 over a run).
-  CHECK(info["discarded_weight_bound"].get<double>() <= 1e-12);
-  CHECK(info["trace_deficit"].get<double>() <= 1e-12 + 1e-12);
-  CHECK(info["trace_deficit"].get<double>() >= -1e-12);
+  check_discarded(info, 1e-12);
 }
 
 // Same input, any thread count: the same bytes (the project's rule; the Chebyshev recurrence sums
