@@ -42,19 +42,27 @@ std::vector<cplx> scaled_bessel_i(cplx z, int count) {
   const int top = std::max(count, int(r)) + 40 + int(20.0 * std::cbrt(r));
   cplx next = 0.0, cur = 1e-150;  // f_{top+1}, f_top
   cplx sum = 0.0;                 // f_0 + 2 sum_{n>=1} f_n over the values seen so far
+  const cplx two_over_z = 2.0 * std::conj(z) / (r * r);  // (one division, not one per order)
+  // Rescaled by 1e-150 whenever the values outgrow 1e150: the values already stored are scaled
+  // once at the end by the rescalings since they were stored (rescaling them each time would cost
+  // O(count) per rescaling, quadratic over the many rescalings of a long evanescent tail).
+  std::vector<int> epoch(f.size(), 0);
+  int rescalings = 0;
   for (int n = top; n >= 1; --n) {
-    if (n < count) f[std::size_t(n)] = cur;
+    if (n < count) f[std::size_t(n)] = cur, epoch[std::size_t(n)] = rescalings;
     sum += 2.0 * cur;
-    const cplx prev = (2.0 * double(n) / z) * cur + next;
+    const cplx prev = (double(n) * two_over_z) * cur + next;
     next = cur;
     cur = prev;
-    if (std::abs(cur) > 1e150) {  // rescale everything so far; the old tail underflows harmlessly
+    if (std::max(std::abs(cur.real()), std::abs(cur.imag())) > 1e150) {  // the old tail underflows harmlessly
       cur *= 1e-150;
       next *= 1e-150;
       sum *= 1e-150;
-      for (int m = n; m < count; ++m) f[std::size_t(m)] *= 1e-150;
+      ++rescalings;
     }
   }
+  for (std::size_t n = 1; n < f.size(); ++n)
+    for (int k = epoch[n]; k < rescalings && f[n] != 0.0; ++k) f[n] *= 1e-150;
   f[0] = cur;
   sum += cur;
   // e^{-z} I_n(z) = f_n / sum, since e^z = I_0 + 2 sum I_n. Multiplied by 1/sum formed through
@@ -253,13 +261,21 @@ bool ChebyshevExponential::try_series(const CVec& y, const std::vector<double>& 
   for (int k = 0; k < states; ++k) outs_[k] = y;
   if (f) {
     fvalues_.setZero(K, m);
-    fterm_.resize(m);
+    fterms_.resize(m, buffered_terms);
+    fcoefficients_.resize(K, buffered_terms);
   }
   if (norm_y == 0.0) return true;
-  // f of term n, weighted by each time's coefficient.
+  // f of term n, weighted by each time's coefficient: f of the terms kept in blocks of
+  // buffered_terms, added to the times' sums by one matrix product per block.
+  int buffered = 0;
+  const auto flush = [&] {
+    if (buffered > 0) fvalues_.noalias() += fcoefficients_.leftCols(buffered) * fterms_.leftCols(buffered).transpose();
+    buffered = 0;
+  };
   const auto accumulate = [&](const CVec& term, int n) {
-    (*f)(term, fterm_.data());
-    for (int k = 0; k < K; ++k) fvalues_.row(k) += a[std::size_t(n) * K + k] * fterm_.transpose();
+    (*f)(term, fterms_.col(buffered).data());
+    fcoefficients_.col(buffered) = Eigen::Map<const CVec>(&a[std::size_t(n) * K], K);
+    if (++buffered == buffered_terms) flush();
   };
   const double tol_abs = tol_ * norm_y;
   const double log_rho = std::log((A + B) / std::abs(d));
@@ -297,6 +313,7 @@ bool ChebyshevExponential::try_series(const CVec& y, const std::vector<double>& 
   }
   stats_.terms += terms;
   if (!converged) return false;
+  if (f) flush();
   stats_.max_terms = std::max<int>(stats_.max_terms, int(terms));
   return true;
 }

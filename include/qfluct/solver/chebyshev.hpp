@@ -105,8 +105,9 @@ class ChebyshevExponential {
   SpectrumBox box_;
   double tol_;
   CVec t0_, t1_, t2_, work_;
-  CMat fvalues_;
+  CMat fvalues_, fterms_, fcoefficients_;
   CVec fterm_;
+  static constexpr int buffered_terms = 64;
   ChebyshevStatistics stats_;
 };
 
