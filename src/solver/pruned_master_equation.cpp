@@ -431,7 +431,7 @@ TimeSeries solve_pruned(const SectorModel& model, const std::vector<double>& tim
     rungs += double(w.size);
   }
   if (series || cheb_total.steps > 0) {
-    integrator["integrator"] = "chebyshev exponential, output time to output time";
+    integrator["integrator"] = "chebyshev exponential, one series for a group of output times (read through linear functionals)";
     integrator["chebyshev_terms"] = cheb_total.terms;
     integrator["chebyshev_max_terms"] = cheb_total.max_terms;
     integrator["chebyshev_restarts"] = cheb_total.restarts;
