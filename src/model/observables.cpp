@@ -205,10 +205,15 @@ std::vector<ObservableSet::Weight> ObservableSet::linear_weights(int s, Window w
     switch (q.form) {
       case Form::expectation: add(r, ops[i].dense(), 1.0); break;
       case Form::moments: {  // <q^k> = scale^k tr(X^k rho), X^k formed on the widened window
-        const CMat X = ops[i].dense();
-        CMat power = X;
+        const Index D = d * P;
+        CMat power = CMat::Identity(D, D), next(D, D);
         double scale = q.scale;
-        for (Index k = 0; k < 4; ++k, power = (power * X).eval(), scale *= q.scale) add(r + k, power, scale);
+        for (Index k = 0; k < 4; ++k, scale *= q.scale) {
+          next.setZero();
+          ops[i].apply(power, next);  // banded: O(D^2), where a dense product would be O(D^3)
+          power.swap(next);
+          add(r + k, power, scale);
+        }
         break;
       }
       case Form::reduced_density:  // rho_ab = sum_k rho(a k, b k): real and imaginary parts
