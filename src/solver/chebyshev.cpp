@@ -221,6 +221,44 @@ double ChebyshevExponential::recurrence_step(cplx s, double c, const cplx* a, in
   return total;
 }
 
+// t2 = s (t2 - c t1) - t0 and out_0 += a t2 on [begin, end), where t2 holds L t1; |t2|^2 there.
+__attribute__((target_clones("arch=x86-64-v3", "default")))
+double ChebyshevExponential::recurrence_range(cplx s, double c, cplx a, Index begin, Index end) {
+  const double* x1 = reinterpret_cast<const double*>(t1_.data());
+  const double* x0 = reinterpret_cast<const double*>(t0_.data());
+  double* x2 = reinterpret_cast<double*>(t2_.data());
+  double* o = reinterpret_cast<double*>(outs_[0].data());
+  const double sr = s.real(), si = s.imag(), ar = a.real(), ai = a.imag();
+  double norm = 0.0;
+  for (Index i = 2 * begin; i < 2 * end; i += 2) {
+    const double ur = x2[i] - c * x1[i], ui = x2[i + 1] - c * x1[i + 1];
+    const double vr = sr * ur - si * ui - x0[i], vi = sr * ui + si * ur - x0[i + 1];
+    x2[i] = vr;
+    x2[i + 1] = vi;
+    o[i] += ar * vr - ai * vi;
+    o[i + 1] += ar * vi + ai * vr;
+    norm += vr * vr + vi * vi;
+  }
+  return norm;
+}
+
+double ChebyshevExponential::fused_step(cplx s, double c, cplx a, bool general, cplx* values) {
+  const Blockwise& w = blockwise_;
+  const Index R = w.shared;
+  block_norms_.assign(std::size_t(w.blocks), 0.0);
+  block_shared_.resize(std::size_t(w.blocks) * std::size_t(R));
+  std::fill(values, values + fterms_.rows(), cplx(0.0));
+  w.apply(t1_, t2_, general, [&](int b, Index begin, Index end) {
+    block_norms_[std::size_t(b)] = recurrence_range(s, c, a, begin, end);
+    w.part(b, t2_, block_shared_.data() + std::size_t(b) * std::size_t(R), values);
+  });
+  double total = 0.0;
+  for (double x : block_norms_) total += x;
+  for (int b = 0; b < w.blocks; ++b)
+    for (Index r = 0; r < R; ++r) values[r] += block_shared_[std::size_t(b) * std::size_t(R) + std::size_t(r)];
+  return total;
+}
+
 bool ChebyshevExponential::try_series(const CVec& y, const std::vector<double>& taus, const Functional* f, Index m) {
   const Ellipse e = ellipse(box_);
   const double A = e.A, B = e.B;
@@ -291,11 +329,20 @@ bool ChebyshevExponential::try_series(const CVec& y, const std::vector<double>& 
   long terms = 1;
   int small = 0;
   bool converged = false;
+  const bool fused = f && blockwise_.apply;
   for (int n = 2; n < count; ++n) {
-    L(t1_, work_);
     ++terms;
-    const double term = largest(n) * std::sqrt(recurrence_step(2.0 / d, c, &a[std::size_t(n) * K + last], states));
-    if (f) accumulate(t2_, n);
+    double norm2 = 0.0;
+    if (fused) {
+      norm2 = fused_step(2.0 / d, c, a[std::size_t(n) * K + last], d.imag() != 0.0, fterms_.col(buffered).data());
+      fcoefficients_.col(buffered) = Eigen::Map<const CVec>(&a[std::size_t(n) * K], K);
+      if (++buffered == buffered_terms) flush();
+    } else {
+      L(t1_, work_);
+      norm2 = recurrence_step(2.0 / d, c, &a[std::size_t(n) * K + last], states);
+      if (f) accumulate(t2_, n);
+    }
+    const double term = largest(n) * std::sqrt(norm2);
     // A term far above the result: the sum cancels and loses digits; the ellipse is too small.
     if (!(term < 1e4 * norm_y)) {
       stats_.terms += terms;

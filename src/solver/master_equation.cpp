@@ -231,6 +231,25 @@ void BlockMasterEquation::derivative_general(const CVec& y, CVec& dy) const {
     if (dim_[order_[i]] > 0) banded_->apply_block(y.data(), dy.data(), order_[i], nullptr, false);
 }
 
+void BlockMasterEquation::derivative_blockwise(const CVec& y, CVec& dy, bool general,
+                                               const std::function<void(int, Index, Index)>& then) const {
+  if (!drives_.empty() || !banded_) {
+    if (general)
+      derivative_general(y, dy);
+    else
+      derivative(y, dy);
+    for (int t = 0; t < int(dim_.size()); ++t) then(t, offset_[t], offset_[t + 1]);
+    return;
+  }
+  const int S = int(order_.size());
+#pragma omp parallel for schedule(dynamic, 1) if (size() > 40000)
+  for (int i = 0; i < S; ++i) {
+    const int t = order_[i];
+    if (dim_[t] > 0) banded_->apply_block(y.data(), dy.data(), t, nullptr, !general);
+    then(t, offset_[t], offset_[t + 1]);
+  }
+}
+
 void BlockMasterEquation::measure(const CVec& y, double t, const ObservableSet& observables, double* raw) const {
   if (pruned_)
     observables.measure(blocks(y), window_, t, raw);

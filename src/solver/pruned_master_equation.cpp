@@ -145,12 +145,27 @@ class Readout {
       else
         population(e, s, edges[e].side == 0 ? 0 : w[s].size - 1, 1);
     }
-    for (int s = 0; s < model.sector_count(); ++s)
+    for (int s = 0; s < model.sector_count(); ++s) {
+      of_sector_.push_back(Index(entries_.size()));
       if (!per[s].empty()) {
         sectors_.push_back(Index(entries_.size()));
         entries_.insert(entries_.end(), per[s].begin(), per[s].end());
       }
+    }
+    of_sector_.push_back(Index(entries_.size()));
     sectors_.push_back(Index(entries_.size()));
+  }
+  /// Rows shared by the sectors (raw record and top populations).
+  Index shared() const { return raw_ + top_; }
+  /// Sector s's share (ChebyshevExponential::Blockwise::part): its shared rows written to
+  /// `shared`, its edge rows added to `values`.
+  void part(int s, const CVec& y, cplx* shared, cplx* values) const {
+    std::fill(shared, shared + raw_ + top_, cplx(0.0));
+    const cplx* x = y.data();
+    for (Index e = of_sector_[std::size_t(s)]; e < of_sector_[std::size_t(s) + 1]; ++e) {
+      const Entry& t = entries_[std::size_t(e)];
+      (t.row < raw_ + top_ ? shared[t.row] : values[t.row]) += t.weight * x[t.at];
+    }
   }
   /// raw record, top populations, edge populations
   Index size() const { return raw_ + top_ + edges_; }
@@ -183,6 +198,7 @@ class Readout {
   Index raw_, top_, edges_ = 0;
   std::vector<Entry> entries_;
   std::vector<Index> sectors_;  // entries_ of the b-th sector with entries: [sectors_[b], sectors_[b + 1])
+  std::vector<Index> of_sector_;  // entries_ of sector s: [of_sector_[s], of_sector_[s + 1])
   mutable std::vector<cplx> partial_;
 };
 
@@ -262,6 +278,14 @@ TimeSeries solve_pruned(const SectorModel& model, const std::vector<double>& tim
       series = std::make_unique<ChebyshevExponential>(
           [m = me.get()](const CVec& x, CVec& dx) { m->derivative(x, dx); }, me->size(), box, 1e-2 * options.tol.rtol,
           [m = me.get()](const CVec& x, CVec& dx) { m->derivative_general(x, dx); });
+      // The recurrence and the readout of each new block while it is in cache.
+      series->set_blockwise({model.sector_count(), readout->shared(),
+                             [m = me.get()](const CVec& x, CVec& dx, bool general, const auto& then) {
+                               m->derivative_blockwise(x, dx, general, then);
+                             },
+                             [r = readout.get()](int s, const CVec& x, cplx* shared, cplx* values) {
+                               r->part(s, x, shared, values);
+                             }});
     }
   };
   const auto retire = [&] {  // keep the statistics (and any enlarged box) of a series about to be replaced

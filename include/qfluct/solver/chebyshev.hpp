@@ -75,6 +75,22 @@ class ChebyshevExponential {
   /// interval (their number grows like the square root of the series' length), and no pass over
   /// a state per time. max_group does not apply.
   void propagate(CVec& y, const std::vector<double>& taus, const Functional& f, Index m, CMat& values);
+  /// L applied block by block (optional; used by the series with a functional): apply(x, y,
+  /// general, then) writes y = L x (general: right for any x, as apply_general) and calls
+  /// then(b, begin, end) for every block b = 0 .. blocks - 1 right after writing y[begin, end)
+  /// (begin == end for an empty block), on the thread that wrote it; the blocks partition y.
+  /// part(b, x, shared, values) adds block b's share of f(x) (from x[begin, end) of that block):
+  /// its first `shared` values are written to `shared` (summed over the blocks in order
+  /// afterwards), the others added to `values` (each of those touched by one block only). So the
+  /// recurrence and f read each new block while it is in cache, and the sums do not depend on
+  /// the thread that computed a block.
+  struct Blockwise {
+    int blocks = 0;
+    Index shared = 0;
+    std::function<void(const CVec& x, CVec& y, bool general, const std::function<void(int, Index, Index)>& then)> apply;
+    std::function<void(int b, const CVec& x, cplx* shared, cplx* values)> part;
+  };
+  void set_blockwise(Blockwise w) { blockwise_ = std::move(w); }
   /// At most this many output times share a series (1 ... max_outputs; default 1). Sharing saves
   /// terms (their number grows like the square root of the series' length) but adds a pass over
   /// a state per term and output time: it pays where the state fits in cache.
@@ -98,6 +114,13 @@ class ChebyshevExponential {
   };
   static Ellipse ellipse(const SpectrumBox& box);
   double recurrence_step(cplx s, double c, const cplx* a, int K);
+  /// The recurrence step fused with L's application and f (blockwise_): returns |t2|^2 and f(t2)
+  /// in values.
+  double fused_step(cplx s, double c, cplx a, bool general, cplx* values);
+  double recurrence_range(cplx s, double c, cplx a, Index begin, Index end);
+  Blockwise blockwise_;
+  std::vector<double> block_norms_;
+  std::vector<cplx> block_shared_;
   std::vector<double> partial_;
   CVec outs_[max_outputs];
   int max_group_ = 1;

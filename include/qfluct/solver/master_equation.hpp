@@ -76,6 +76,13 @@ class BlockMasterEquation {
   /// on the fast banded path): L applied to the Hermitian and anti-Hermitian parts.
   void derivative_general(const CVec& y, CVec& dy) const;
 
+  /// derivative (general: derivative_general) of a time-independent model, calling then(t,
+  /// begin, end) for every sector t right after block t of dy = dy[begin, end) is written
+  /// (begin == end for an empty block), on the thread that wrote it: work on the new block
+  /// while it is in cache.
+  void derivative_blockwise(const CVec& y, CVec& dy, bool general,
+                            const std::function<void(int, Index, Index)>& then) const;
+
   /// The generator as a sparse matrix (banded models only; for steady states).
   Eigen::SparseMatrix<cplx> assemble() const;
   const SectorModel& model() const { return model_; }
