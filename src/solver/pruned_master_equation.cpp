@@ -297,7 +297,12 @@ TimeSeries solve_pruned(const SectorModel& model, const std::vector<double>& tim
   };
   build(support);
   CVec y = me->initial_state();
+  // What the initial support leaves out (populations below 1e-3 prune_tol, plus margins: far
+  // less than prune_tol) and the rounding of the closed forms, whose logarithms of binomials are
+  // O(N) (a relative 1e-10 at N = 1e5). The state is normalised: the rounding then costs nothing,
+  // and the weight left out moves an observable by at most that weight times its size.
   const double initial_discarded = 1.0 - me->trace(y);
+  y /= me->trace(y);
   std::vector<double> raw(observables.raw_size()), col(observables.column_count());
   double max_top = 0.0;
   // The top-level populations at output times, kept aside until the series they come from is
