@@ -397,17 +397,6 @@ void JumpUnravelling::build_generator(Generator& g) {
 }
 
 namespace {
-/// log p for p > 0. Near p = 1, where the norm of a step's state stays (the decay's O(N) part is
-/// factored out), by the series of log(1 + d), |d| < 1/64, to 12 terms: truncation below
-/// |d|^13 / 13 < 1e-24, under the rounding of the sum; elsewhere std::log.
-double log_near_one(double p) {
-  const double d = p - 1.0;
-  if (!(std::abs(d) < 1.0 / 64)) return std::log(p);
-  double s = 0.0;
-  for (int n = 12; n >= 1; --n) s = d * (1.0 / n - s);  // d - d^2/2 + d^3/3 - ...
-  return s;
-}
-
 /// phi / ||phi|| with a real scale (Eigen's normalize() divides by a complex norm).
 void normalise(CVec& phi) { phi *= 1.0 / std::sqrt(phi.squaredNorm()); }
 
@@ -497,7 +486,10 @@ void JumpUnravelling::resize_window(Index add_lo, Index add_hi) {
 void JumpUnravelling::set_reach(double x) {
   // h ||A|| <= 1 on windows and ||B|| <= ||A|| (a part of the same row sums): x <= 1 up to
   // rounding, and the grid's top row serves a rounding excess.
-  const int q = std::min(reach_grid, int(std::ceil(x * reach_grid)));
+  const double scaled = x * reach_grid;
+  int q = int(scaled);  // ceil without a libm call (x >= 0)
+  if (double(q) < scaled) ++q;
+  q = std::min(reach_grid, q);
   tails_ = tail_table().data() + q * (max_reach + 1);
 }
 
@@ -695,7 +687,7 @@ double JumpUnravelling::locate_jump(double f0, double f1, double ch, bool polyno
     double f = 0.0, dlog = 0.0;
     if (polynomial) {
       const auto [p, dp] = norm_squared(theta);
-      f = f0 - ch * theta + log_near_one(p);
+      f = f0 - ch * theta + std::log(p);
       dlog = dp / p;
     } else {
       dlog = evaluate_with_derivative(theta, scratch_);
@@ -877,7 +869,7 @@ void JumpUnravelling::run(Rng& rng, double* record, TrajectoryStatistics& stats,
     double f1 = 0.0;
     if (holds_jump) {
       norm_polynomial();
-      f1 = f0 - ch + log_near_one(norm_squared(1.0).first);
+      f1 = f0 - ch + std::log(norm_squared(1.0).first);
     }
     if (!holds_jump || f1 > options_.jump_tol) {
       evaluate(1.0, scratch_);
@@ -891,7 +883,7 @@ void JumpUnravelling::run(Rng& rng, double* record, TrajectoryStatistics& stats,
       const double n2 = scratch_.squaredNorm();
       state_.psi.swap(scratch_);
       state_.psi *= 1.0 / std::sqrt(n2);
-      log_scale_ += log_near_one(n2) - ch;
+      log_scale_ += std::log(n2) - ch;
       homodyne_step(t, h_used, rng, stats);
       if (!options_.full_sectors) stats.max_edge_population = std::max(stats.max_edge_population, edge_population());
       if (to_output && h_used == h) {
