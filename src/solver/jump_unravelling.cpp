@@ -245,8 +245,13 @@ void JumpUnravelling::select_generator() {
   // both keeping k and so the window), over a range of a few dozen sectors, and its window moves
   // between a few neighbouring ranges (growth, trims, the rare jumps that shift k) and back, so
   // a set keeps a sector's recent windows. (Two ways missed once per 11 jumps at N = 1e3, sixteen
-  // once per 90.) Whole sectors can be large: fewer slots.
+  // once per 90.) Whole sectors can be large: fewer slots. A generator holds some thirty numbers
+  // per entry of its window: a new one takes one of the first `active` ways, as many as keep
+  // sets x active x D within 2^16 entries (~16 MB; at least two ways), so wide windows (a
+  // polarised bath) cache as many generators as before and small ones sixteen per set.
   const std::size_t sets = options_.full_sectors ? 4 : 64, ways = options_.full_sectors ? 2 : 16;
+  const std::size_t D = std::size_t(std::max<Index>(1, model_.system_dim() * w.size));
+  const std::size_t active = std::clamp<std::size_t>((std::size_t(1) << 16) / (sets * D), 2, ways);
   if (cache_.size() != ways * sets) {
     cache_.clear();
     cache_.resize(ways * sets);
@@ -261,7 +266,7 @@ void JumpUnravelling::select_generator() {
       keys[way].used = ++cache_clock_;
       return;
     }
-    if (keys[way].used < keys[victim].used) victim = way;  // least recently used (unused: 0)
+    if (way < active && keys[way].used < keys[victim].used) victim = way;  // least recently used (unused: 0)
   }
   std::unique_ptr<Generator>& slot = cache_[first + victim];
   if (!slot) slot = std::make_unique<Generator>();
