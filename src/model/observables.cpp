@@ -11,14 +11,6 @@ namespace {
 using Form = LinearQuantity::Form;
 using ColumnForm = ColumnGroup::Form;
 
-/// psi (window `from`) rewritten in the layout of the larger window `to`.
-CVec embed(const CVec& psi, Window from, Window to, Index d) {
-  CVec out = CVec::Zero(d * to.size);
-  for (Index c = 0; c < d; ++c)
-    out.segment(c * to.size + (from.begin - to.begin), from.size) = psi.segment(c * from.size, from.size);
-  return out;
-}
-
 /// The d x d matrix stored row-major as (re, im) pairs.
 CMat unpack_density(const double* raw, Index d) {
   CMat rho(d, d);
@@ -64,26 +56,50 @@ Index ObservableSet::column_index(const std::string& name) const {
 }
 
 void ObservableSet::measure(const SectorState& state, double t, double* raw) const {
+  // Called at every output time of every trajectory: the operators and vectors live in
+  // pure_ops_ / pure_vec_ (filled in place, capacity kept), so a measurement allocates nothing
+  // once warm; the arithmetic is that of building them afresh.
   const Index d = model_.system_dim();
   const Window w = state.window;
   const int s = state.sector;
   const double norm2 = state.psi.squaredNorm();
+  if (pure_ops_.size() < 2) pure_ops_.resize(2);
+  if (pure_vec_.size() < 3) pure_vec_.resize(3);
+  Operator& A = pure_ops_[0];
+  Operator& B = pure_ops_[1];
   for (std::size_t i = 0; i < decl_.linear.size(); ++i) {
     const LinearQuantity& q = decl_.linear[i];
     double* out = raw + raw_offset_[i];
     switch (q.form) {
-      case Form::expectation: out[0] = model_.observable(q.id, s, w, w).expectation(state.psi).real() / norm2; break;
+      case Form::expectation:
+        model_.fill_observable(q.id, s, w, w, A);
+        out[0] = A.expectation(state.psi).real() / norm2;
+        break;
       case Form::moments: {
-        // <q^k> from v1 = X psi and v2 = X^2 psi on windows one and two rungs wider.
+        // <q^k> from v1 = X psi and v2 = X^2 psi on windows one and two rungs wider; e: psi (then
+        // v1) rewritten in the layout of the wider window.
         const Index L = model_.ladder_size(s);
         const Window w1 = w.shifted(0, 1, L), w2 = w1.shifted(0, 1, L);
-        CVec v1 = CVec::Zero(d * w1.size), v2 = CVec::Zero(d * w2.size);
-        model_.observable(q.id, s, w, w1).apply(state.psi, v1);
-        model_.observable(q.id, s, w1, w2).apply(v1, v2);
+        CVec& v1 = pure_vec_[0];
+        CVec& v2 = pure_vec_[1];
+        CVec& e = pure_vec_[2];
+        v1.setZero(d * w1.size);
+        v2.setZero(d * w2.size);
+        model_.fill_observable(q.id, s, w, w1, A);
+        A.apply(state.psi, v1);
+        model_.fill_observable(q.id, s, w1, w2, B);
+        B.apply(v1, v2);
         const double k = q.scale;
-        out[0] = k * embed(state.psi, w, w1, d).dot(v1).real() / norm2;
+        auto embed_into = [&](const CVec& psi, Window from, Window to) {
+          e.setZero(d * to.size);
+          for (Index c = 0; c < d; ++c)
+            e.segment(c * to.size + (from.begin - to.begin), from.size) = psi.segment(c * from.size, from.size);
+        };
+        embed_into(state.psi, w, w1);
+        out[0] = k * e.dot(v1).real() / norm2;
         out[1] = k * k * v1.squaredNorm() / norm2;
-        out[2] = k * k * k * embed(v1, w1, w2, d).dot(v2).real() / norm2;
+        embed_into(v1, w1, w2);
+        out[2] = k * k * k * e.dot(v2).real() / norm2;
         out[3] = k * k * k * k * v2.squaredNorm() / norm2;
         break;
       }

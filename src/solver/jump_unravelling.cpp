@@ -137,10 +137,9 @@ struct JumpUnravelling::Generator {
   /// Taylor terms use.
   std::vector<double> split_diag_re, split_diag_im, split_pool;
   std::vector<SplitBand> split_bands;
-  // The cache key (sector, window) and the last use (least recently used slot is rebuilt).
+  // The (sector, window) it was built for.
   int sector = -1;
   Window window;
-  long used = 0;
   // Jump data from this (sector, window), per flat branch index (JumpUnravelling::branch_offset_),
   // filled on first use: the diagonal of K^+K (diagonal models) and K to its target window.
   std::vector<RVec> kraus_weights;
@@ -188,7 +187,7 @@ struct JumpUnravelling::Generator {
 
 JumpUnravelling::JumpUnravelling(const SectorModel& model, std::vector<double> times, JumpOptions options)
     : model_(model), observables_(model), times_(std::move(times)), options_(options),
-      cache_(1) {
+      cache_(1), cache_keys_(1) {
   if (times_.empty()) throw std::invalid_argument("JumpUnravelling: no output times");
   cache_[0] = std::make_unique<Generator>();
   gen_ = cache_[0].get();
@@ -241,27 +240,39 @@ JumpUnravelling::JumpUnravelling(JumpUnravelling&&) noexcept = default;
 void JumpUnravelling::select_generator() {
   const int s = state_.sector;
   const Window w = state_.window;
-  // Two slots per set, the set chosen by the sector: the sector of a trajectory at the Fig. 2
-  // point walks by +-1 at nearly every jump (sigma_minus raises j, sigma_plus lowers it, both
-  // keeping k and so the window), over a range of a few dozen sectors between window changes.
-  // Whole sectors can be large: fewer slots.
-  const std::size_t sets = options_.full_sectors ? 4 : 64;
-  if (cache_.size() != 2 * sets) cache_.resize(2 * sets);
-  const std::size_t set = std::size_t(s) % sets;
-  std::unique_ptr<Generator>* slot = &cache_[2 * set];
-  for (int way = 0; way < 2; ++way) {
-    Generator* g = slot[way].get();
-    if (g && g->sector == s && g->window == w) {
-      gen_ = g;
-      gen_->used = ++cache_clock_;
+  // Sixteen slots per set, the set chosen by the sector: the sector of a trajectory at the
+  // Fig. 2 point walks by +-1 at nearly every jump (sigma_minus raises j, sigma_plus lowers it,
+  // both keeping k and so the window), over a range of a few dozen sectors, and its window moves
+  // between a few neighbouring ranges (growth, trims, the rare jumps that shift k) and back, so
+  // a set keeps a sector's recent windows. (Two ways missed once per 11 jumps at N = 1e3, sixteen
+  // once per 90.) Whole sectors can be large: fewer slots. A generator holds some thirty numbers
+  // per entry of its window: a new one takes one of the first `active` ways, as many as keep
+  // sets x active x D within 2^16 entries (~16 MB; at least two ways), so wide windows (a
+  // polarised bath) cache as many generators as before and small ones sixteen per set.
+  const std::size_t sets = options_.full_sectors ? 4 : 64, ways = options_.full_sectors ? 2 : 16;
+  const std::size_t D = std::size_t(std::max<Index>(1, model_.system_dim() * w.size));
+  const std::size_t active = std::clamp<std::size_t>((std::size_t(1) << 16) / (sets * D), 2, ways);
+  if (cache_.size() != ways * sets) {
+    cache_.clear();
+    cache_.resize(ways * sets);
+    cache_keys_.assign(ways * sets, CacheKey{});
+  }
+  const std::size_t first = (std::size_t(s) % sets) * ways;
+  CacheKey* keys = cache_keys_.data() + first;  // the keys apart from the generators: one short scan
+  std::size_t victim = 0;
+  for (std::size_t way = 0; way < ways; ++way) {
+    if (keys[way].sector == s && keys[way].window == w) {
+      gen_ = cache_[first + way].get();
+      keys[way].used = ++cache_clock_;
       return;
     }
+    if (way < active && keys[way].used < keys[victim].used) victim = way;  // least recently used (unused: 0)
   }
-  std::unique_ptr<Generator>& victim = !slot[0] || (slot[1] && slot[0]->used < slot[1]->used) ? slot[0] : slot[1];
-  if (!victim) victim = std::make_unique<Generator>();
-  gen_ = victim.get();
+  std::unique_ptr<Generator>& slot = cache_[first + victim];
+  if (!slot) slot = std::make_unique<Generator>();
+  gen_ = slot.get();
   build_generator(*gen_);
-  gen_->used = ++cache_clock_;
+  keys[victim] = {s, w, ++cache_clock_};
 }
 
 void JumpUnravelling::build_generator(Generator& g) {
@@ -391,17 +402,6 @@ void JumpUnravelling::build_generator(Generator& g) {
 }
 
 namespace {
-/// log p for p > 0. Near p = 1, where the norm of a step's state stays (the decay's O(N) part is
-/// factored out), by the series of log(1 + d), |d| < 1/64, to 12 terms: truncation below
-/// |d|^13 / 13 < 1e-24, under the rounding of the sum; elsewhere std::log.
-double log_near_one(double p) {
-  const double d = p - 1.0;
-  if (!(std::abs(d) < 1.0 / 64)) return std::log(p);
-  double s = 0.0;
-  for (int n = 12; n >= 1; --n) s = d * (1.0 / n - s);  // d - d^2/2 + d^3/3 - ...
-  return s;
-}
-
 /// phi / ||phi|| with a real scale (Eigen's normalize() divides by a complex norm).
 void normalise(CVec& phi) { phi *= 1.0 / std::sqrt(phi.squaredNorm()); }
 
@@ -491,7 +491,10 @@ void JumpUnravelling::resize_window(Index add_lo, Index add_hi) {
 void JumpUnravelling::set_reach(double x) {
   // h ||A|| <= 1 on windows and ||B|| <= ||A|| (a part of the same row sums): x <= 1 up to
   // rounding, and the grid's top row serves a rounding excess.
-  const int q = std::min(reach_grid, int(std::ceil(x * reach_grid)));
+  const double scaled = x * reach_grid;
+  int q = int(scaled);  // ceil without a libm call (x >= 0)
+  if (double(q) < scaled) ++q;
+  q = std::min(reach_grid, q);
   tails_ = tail_table().data() + q * (max_reach + 1);
 }
 
@@ -689,7 +692,7 @@ double JumpUnravelling::locate_jump(double f0, double f1, double ch, bool polyno
     double f = 0.0, dlog = 0.0;
     if (polynomial) {
       const auto [p, dp] = norm_squared(theta);
-      f = f0 - ch * theta + log_near_one(p);
+      f = f0 - ch * theta + std::log(p);
       dlog = dp / p;
     } else {
       dlog = evaluate_with_derivative(theta, scratch_);
@@ -871,7 +874,7 @@ void JumpUnravelling::run(Rng& rng, double* record, TrajectoryStatistics& stats,
     double f1 = 0.0;
     if (holds_jump) {
       norm_polynomial();
-      f1 = f0 - ch + log_near_one(norm_squared(1.0).first);
+      f1 = f0 - ch + std::log(norm_squared(1.0).first);
     }
     if (!holds_jump || f1 > options_.jump_tol) {
       evaluate(1.0, scratch_);
@@ -885,7 +888,7 @@ void JumpUnravelling::run(Rng& rng, double* record, TrajectoryStatistics& stats,
       const double n2 = scratch_.squaredNorm();
       state_.psi.swap(scratch_);
       state_.psi *= 1.0 / std::sqrt(n2);
-      log_scale_ += log_near_one(n2) - ch;
+      log_scale_ += std::log(n2) - ch;
       homodyne_step(t, h_used, rng, stats);
       if (!options_.full_sectors) stats.max_edge_population = std::max(stats.max_edge_population, edge_population());
       if (to_output && h_used == h) {

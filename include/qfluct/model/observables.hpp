@@ -38,7 +38,8 @@ class ObservableSet {
   /// Column index of a name (-1 when absent).
   Index column_index(const std::string& name) const;
 
-  /// Raw record of a pure sector state at time t (need not be normalised).
+  /// Raw record of a pure sector state at time t (need not be normalised). Uses work space of
+  /// this object: not for concurrent calls on one ObservableSet.
   void measure(const SectorState& state, double t, double* raw) const;
   /// Raw record of a block-diagonal density operator at time t.
   void measure(const std::vector<Eigen::Map<const CMat>>& blocks, double t, double* raw) const;
@@ -95,6 +96,11 @@ class ObservableSet {
   /// Adds sector s's contribution (rho on window w: d w.size square) to the raw record.
   void accumulate(const CMatCRef& rho, Index ladder, const std::vector<Operator>& ops, double* raw) const;
   void derive_one(std::size_t group, const double* raw, double* columns) const;
+  // Work space of measure(const SectorState&, ...): operators filled in place and vectors, kept
+  // between calls so that a trajectory's measurements allocate nothing once warm. (An
+  // ObservableSet measuring pure states belongs to one trajectory worker.)
+  mutable std::vector<Operator> pure_ops_;
+  mutable std::vector<CVec> pure_vec_;
 };
 
 }  // namespace qfluct

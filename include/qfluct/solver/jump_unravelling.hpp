@@ -175,11 +175,17 @@ class JumpUnravelling {
   SectorState state_;        // phi (normalised after every step) on its window
   double log_scale_ = 0.0;   // log ||psi||^2 = log_scale_ + log ||phi||^2
   // Work space reused across trajectories.
-  /// Generators of recently visited (sector, window) pairs, two slots per set of sectors
-  /// (select_generator): a trajectory at the Fig. 2 point walks between neighbouring sectors on an
-  /// unchanged window (sigma_minus raising j, sigma_plus lowering it, both keeping k), so most
-  /// jumps find their generator here.
+  /// Generators of recently visited (sector, window) pairs, sixteen slots per set of sectors
+  /// (select_generator): a trajectory at the Fig. 2 point walks between neighbouring sectors on a
+  /// few windows (sigma_minus raising j, sigma_plus lowering it, both keeping k), so most jumps
+  /// find their generator here. cache_keys_[i] says what cache_[i] holds.
+  struct CacheKey {
+    int sector = -1;
+    Window window;
+    long used = 0;
+  };
   std::vector<std::unique_ptr<Generator>> cache_;
+  std::vector<CacheKey> cache_keys_;
   long cache_clock_ = 0;
   Generator* gen_ = nullptr;  // the current generator (owned by cache_)
   std::vector<Index> branch_offset_;  // flat index of branch (c, 0) in a generator's per-branch data; last: the total
