@@ -185,6 +185,52 @@ void ObservableSet::measure(const std::vector<Eigen::Map<const CMat>>& blocks, c
   }
 }
 
+std::vector<ObservableSet::Weight> ObservableSet::linear_weights(int s, Window w) const {
+  const Index d = model_.system_dim(), L = model_.ladder_size(s);
+  // The operators on the window widened by two rungs, as measure() takes them (the whole ladder
+  // needs no widening).
+  const Window p = w == model_.full_window(s) ? w : w.shifted(0, 2, L);
+  const Index n = w.size, P = p.size;
+  const auto padded = [&](Index i) { return (i / n) * P + i % n + w.begin - p.begin; };
+  std::vector<Weight> out;
+  const auto add = [&](Index raw, const CMat& M, double scale) {  // raw += scale Re tr(M rho)
+    for (Index j = 0; j < d * n; ++j)
+      for (Index i = 0; i < d * n; ++i)
+        if (const cplx v = M(padded(j), padded(i)); v != 0.0) out.push_back({raw, i, j, scale * v});
+  };
+  const std::vector<Operator> ops = operators_on(s, p);
+  for (std::size_t i = 0; i < decl_.linear.size(); ++i) {
+    const LinearQuantity& q = decl_.linear[i];
+    const Index r = raw_offset_[i];
+    switch (q.form) {
+      case Form::expectation: add(r, ops[i].dense(), 1.0); break;
+      case Form::moments: {  // <q^k> = scale^k tr(X^k rho), X^k formed on the widened window
+        const CMat X = ops[i].dense();
+        CMat power = X;
+        double scale = q.scale;
+        for (Index k = 0; k < 4; ++k, power = (power * X).eval(), scale *= q.scale) add(r + k, power, scale);
+        break;
+      }
+      case Form::reduced_density:  // rho_ab = sum_k rho(a k, b k): real and imaginary parts
+        for (Index a = 0; a < d; ++a)
+          for (Index b = 0; b < d; ++b)
+            for (Index k = 0; k < n; ++k) {
+              out.push_back({r + 2 * (a * d + b), a * n + k, b * n + k, 1.0});
+              out.push_back({r + 2 * (a * d + b) + 1, a * n + k, b * n + k, cplx(0.0, -1.0)});
+            }
+        break;
+      case Form::c_number: break;
+    }
+  }
+  return out;
+}
+
+void ObservableSet::c_numbers(double t, double* raw) const {
+  std::fill(raw, raw + raw_size(), 0.0);
+  for (std::size_t i = 0; i < decl_.linear.size(); ++i)
+    if (decl_.linear[i].form == Form::c_number) model_.extra_values(t, raw + raw_offset_[i]);
+}
+
 void ObservableSet::derive_one(std::size_t g, const double* raw, double* col) const {
   const ColumnGroup& group = decl_.columns[g];
   switch (group.form) {

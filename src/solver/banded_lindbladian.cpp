@@ -69,19 +69,22 @@ void BandedLindbladian::apply_block(const cplx* y, cplx* dy, int t, const double
     const cplx zc = std::conj(z(col));
     const Index first = hermitian ? col : 0;  // the lower triangle, or every row
     for (Index row = first; row < D; ++row) out[col * D + row] = (z(row) + zc) * rho[col * D + row];
-    double* d = reinterpret_cast<double*>(out + col * D);
-    for (const Term& term : terms_[t]) {
-      if (col < term.o2 || col >= term.o2 + term.n2) continue;
-      const Index l = col - term.o2;
-      const cplx base = term.drive >= 0 ? term.factor * drive_values[term.drive] : term.factor;
+  }
+  // Term by term (each output entry still receives the terms in their order): the block is a few
+  // tens of kB and stays in cache, and each term's columns are walked without testing every term
+  // at every column.
+  for (const Term& term : terms_[t]) {
+    const cplx base = term.drive >= 0 ? term.factor * drive_values[term.drive] : term.factor;
+    const Index Ds = dims_[term.source];
+    const double* c1 = term.c1;
+    for (Index l = 0; l < term.n2; ++l) {
+      const Index col = term.o2 + l;
       const cplx f = term.c2 ? base * term.c2[l] : base;
       const double fr = f.real(), fi = f.imag();
-      const Index Ds = dims_[term.source];
       const double* s = reinterpret_cast<const double*>(y + offsets_[term.source] + (term.i2 + l) * Ds + term.i1);
-      double* dd = d + 2 * term.o1;
+      double* dd = reinterpret_cast<double*>(out + col * D) + 2 * term.o1;
       // Lower triangle only: output rows o1 + i >= col.
-      const Index i0 = std::max<Index>(0, first - term.o1);
-      const double* c1 = term.c1;
+      const Index i0 = hermitian ? std::max<Index>(0, col - term.o1) : 0;
       if (c1) {
         for (Index i = i0; i < term.n1; ++i) {
           const double x = c1[i] * s[2 * i], v = c1[i] * s[2 * i + 1];

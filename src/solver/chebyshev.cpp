@@ -78,6 +78,17 @@ void ChebyshevExponential::propagate(CVec& y, double tau) {
 }
 
 void ChebyshevExponential::propagate(CVec& y, const std::vector<double>& taus, const Output& output) {
+  run(y, taus, output ? &output : nullptr, nullptr, 0, nullptr);
+}
+
+void ChebyshevExponential::propagate(CVec& y, const std::vector<double>& taus, const Functional& f, Index m,
+                                     CMat& values) {
+  values.resize(Index(taus.size()), m);
+  run(y, taus, nullptr, &f, m, &values);
+}
+
+void ChebyshevExponential::run(CVec& y, const std::vector<double>& taus, const Output* output, const Functional* f,
+                               Index m, CMat* values) {
   double done = 0.0;
   for (double t : taus)
     if (!(t >= done)) throw std::invalid_argument("ChebyshevExponential::propagate: times must ascend from 0");
@@ -86,7 +97,7 @@ void ChebyshevExponential::propagate(CVec& y, const std::vector<double>& taus, c
   std::size_t next = 0;  // the first output time not yet reached
   const SpectrumBox given = box_;
   double split = 1.0;
-  int group = max_group_;
+  int group = f ? int(taus.size()) : max_group_;
   for (int attempt = 0; next < taus.size();) {
     ++stats_.steps;
     // Substeps that keep the series in floating-point range: the coefficients carry
@@ -96,7 +107,7 @@ void ChebyshevExponential::propagate(CVec& y, const std::vector<double>& taus, c
     // And tau A <= 2e4 (~1e3 terms): the three-term recurrence's rounding grows like the square of
     // the number of terms (measured: 1.4e-10 after 1.1e4 terms in one series, 7e-12 after 2.5e3).
     const Ellipse e = ellipse(box_);
-    const double rate = std::max({e.decay, 1.4 * (e.A + e.B) * std::log((e.A + e.B) / std::abs(e.d)), e.A / 100.0});
+    const double rate = std::max({e.decay, 1.4 * (e.A + e.B) * std::log((e.A + e.B) / std::abs(e.d)), e.A / 400.0});
     const double reach = 200.0 / (split * rate);  // the longest series allowed
     // One series for the next output times within reach (at most `group` of them), or a piece of
     // the way to the next one.
@@ -108,7 +119,7 @@ void ChebyshevExponential::propagate(CVec& y, const std::vector<double>& taus, c
       const double left = taus[next] - done;
       steps.push_back(left / std::ceil(left / reach));
     }
-    if (steps.back() == 0.0 || try_series(y, steps)) {
+    if (steps.back() == 0.0 || try_series(y, steps, piece ? nullptr : f, m)) {
       split = std::max(1.0, 0.5 * split);  // a success relaxes the shortening again
       if (piece) {
         y = outs_[0];
@@ -116,10 +127,16 @@ void ChebyshevExponential::propagate(CVec& y, const std::vector<double>& taus, c
         continue;
       }
       for (std::size_t k = 0; k < steps.size(); ++k) {
-        const CVec& yk = steps[k] == 0.0 ? y : outs_[k];
-        if (output) output(next + k, yk);
+        if (f && steps[k] == 0.0) {
+          fterm_.resize(m);
+          (*f)(y, fterm_.data());
+          values->row(Index(next + k)) = fterm_.transpose();
+        } else if (f)
+          values->row(Index(next + k)) = fvalues_.row(Index(k));
+        else if (output)
+          (*output)(next + k, steps[k] == 0.0 ? y : outs_[k]);
       }
-      if (steps.back() != 0.0) y = outs_[steps.size() - 1];
+      if (steps.back() != 0.0) y = outs_[f ? 0 : steps.size() - 1];
       done = taus[next + steps.size() - 1];
       next += steps.size();
       continue;
@@ -196,7 +213,7 @@ double ChebyshevExponential::recurrence_step(cplx s, double c, const cplx* a, in
   return total;
 }
 
-bool ChebyshevExponential::try_series(const CVec& y, const std::vector<double>& taus) {
+bool ChebyshevExponential::try_series(const CVec& y, const std::vector<double>& taus, const Functional* f, Index m) {
   const Ellipse e = ellipse(box_);
   const double A = e.A, B = e.B;
   const cplx d = e.d;
@@ -231,8 +248,19 @@ bool ChebyshevExponential::try_series(const CVec& y, const std::vector<double>& 
   // |T_n| grows like rho^n, rho = (A + B) / |d|. (The coefficients alone can all be tiny while
   // the terms that sum to exp(0) = 1 are not: a tall ellipse over a long step.)
   const double norm_y = y.norm();
-  for (int k = 0; k < K; ++k) outs_[k] = y;
+  const int states = f ? 1 : K;  // states accumulated: outs_[0] is the last time's with f
+  const Index last = f ? K - 1 : 0;  // the coefficients of outs_[0] are a[n K + last]
+  for (int k = 0; k < states; ++k) outs_[k] = y;
+  if (f) {
+    fvalues_.setZero(K, m);
+    fterm_.resize(m);
+  }
   if (norm_y == 0.0) return true;
+  // f of term n, weighted by each time's coefficient.
+  const auto accumulate = [&](const CVec& term, int n) {
+    (*f)(term, fterm_.data());
+    for (int k = 0; k < K; ++k) fvalues_.row(k) += a[std::size_t(n) * K + k] * fterm_.transpose();
+  };
   const double tol_abs = tol_ * norm_y;
   const double log_rho = std::log((A + B) / std::abs(d));
   int n_min = count;
@@ -242,14 +270,16 @@ bool ChebyshevExponential::try_series(const CVec& y, const std::vector<double>& 
   t0_ = y;
   L(t0_, work_);
   t1_ = (work_ - c * t0_) / d;
-  for (int k = 0; k < K; ++k) outs_[k] = a[std::size_t(k)] * t0_ + a[std::size_t(K + k)] * t1_;
+  for (int k = 0; k < states; ++k) outs_[k] = a[std::size_t(k + last)] * t0_ + a[std::size_t(K + k + last)] * t1_;
+  if (f) accumulate(t0_, 0), accumulate(t1_, 1);
   long terms = 1;
   int small = 0;
   bool converged = false;
   for (int n = 2; n < count; ++n) {
     L(t1_, work_);
     ++terms;
-    const double term = largest(n) * std::sqrt(recurrence_step(2.0 / d, c, &a[std::size_t(n) * K], K));
+    const double term = largest(n) * std::sqrt(recurrence_step(2.0 / d, c, &a[std::size_t(n) * K + last], states));
+    if (f) accumulate(t2_, n);
     // A term far above the result: the sum cancels and loses digits; the ellipse is too small.
     if (!(term < 1e4 * norm_y)) {
       stats_.terms += terms;

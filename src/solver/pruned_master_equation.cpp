@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <limits>
 #include <cmath>
 #include <memory>
 
@@ -22,13 +23,6 @@ namespace {
 Window fit(Window w, Index L) {
   const Index size = std::min(w.size, L);
   return {std::clamp<Index>(w.begin, 0, L - size), size};
-}
-
-/// Population of rung k (window-relative index i) of a block: summed over the system levels.
-double rung_population(const Eigen::Map<const CMat>& block, Index d, Index size, Index i) {
-  double p = 0.0;
-  for (Index c = 0; c < d; ++c) p += block(c * size + i, c * size + i).real();
-  return p;
 }
 
 /// y (on support `from`) copied onto support `to`; entries outside `to` are dropped.
@@ -52,45 +46,54 @@ CVec embed(const SectorModel& model, const BlockMasterEquation& source, const CV
   return out;
 }
 
+/// The edges of a support: the sectors just inside either end of the kept range (sector -1: the
+/// low end, -2: the high end) and the outermost rung on either side (0 low, 1 high) of every
+/// window short of its ladder. Their populations decide where the support grows.
+struct Edge {
+  int sector;
+  int side;
+};
+
+std::vector<Edge> edges_of(const SectorModel& model, const std::vector<Window>& w, int& lo, int& hi) {
+  const int S = model.sector_count();
+  lo = S, hi = -1;
+  for (int s = 0; s < S; ++s)
+    if (w[s].size > 0) lo = std::min(lo, s), hi = std::max(hi, s);
+  std::vector<Edge> edges;
+  if (lo > 0) edges.push_back({-1, 0});
+  if (hi < S - 1) edges.push_back({-2, 0});
+  for (int s = lo; s <= hi; ++s) {
+    if (w[s].size == 0) continue;
+    if (w[s].begin > 0) edges.push_back({s, 0});
+    if (w[s].end() < model.ladder_size(s)) edges.push_back({s, 1});
+  }
+  return edges;
+}
+
 /// The support grown at its edges while the populations of the edges left sum to more than a
 /// quarter of `budget` (largest first; none when they sum to `budget` or less): sector range ends
 /// by 2 + 1/8 of the range, window ends by 2 + 1/4 of the window. `total` receives the sum of the
-/// edge populations of y.
-std::vector<Window> grow(const SectorModel& model, const BlockMasterEquation& me, const CVec& y, double budget,
+/// edge populations `weight` (in the order of edges_of).
+std::vector<Window> grow(const SectorModel& model, std::vector<Window> w, const double* weight, double budget,
                          double& total) {
-  const int S = model.sector_count();
-  const Index d = model.system_dim();
-  std::vector<Window> w = me.support();
-  const auto b = me.blocks(y);
-  int lo = S, hi = -1;
-  for (int s = 0; s < S; ++s)
-    if (w[s].size > 0) lo = std::min(lo, s), hi = std::max(hi, s);
-  struct Edge {
-    int sector;  // -1: the low end of the sector range, -2: the high end
-    int side;    // rung edges: 0 low, 1 high
-    double weight;
-  };
-  std::vector<Edge> edges;
-  if (lo > 0) edges.push_back({-1, 0, std::abs(b[lo].trace())});
-  if (hi < S - 1) edges.push_back({-2, 0, std::abs(b[hi].trace())});
-  for (int s = lo; s <= hi; ++s) {
-    if (w[s].size == 0) continue;
-    if (w[s].begin > 0) edges.push_back({s, 0, std::abs(rung_population(b[s], d, w[s].size, 0))});
-    if (w[s].end() < model.ladder_size(s)) edges.push_back({s, 1, std::abs(rung_population(b[s], d, w[s].size, w[s].size - 1))});
-  }
+  int lo = 0, hi = 0;
+  const std::vector<Edge> edges = edges_of(model, w, lo, hi);
   total = 0.0;
-  for (const auto& e : edges) total += e.weight;
+  for (std::size_t e = 0; e < edges.size(); ++e) total += weight[e];
   if (total <= budget) return w;
-  std::stable_sort(edges.begin(), edges.end(), [](const Edge& x, const Edge& y) { return x.weight > y.weight; });
+  std::vector<std::size_t> order(edges.size());
+  for (std::size_t e = 0; e < order.size(); ++e) order[e] = e;
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t x, std::size_t y) { return weight[x] > weight[y]; });
   const int margin = 2 + (hi - lo + 1) / 8;
   double left = total;
-  for (const auto& e : edges) {
+  for (const std::size_t i : order) {
     if (left <= 0.25 * budget) break;
-    left -= e.weight;
+    left -= weight[i];
+    const Edge& e = edges[i];
     if (e.sector == -1)
       for (int s = std::max(0, lo - margin); s < lo; ++s) w[s] = fit(w[lo], model.ladder_size(s));
     else if (e.sector == -2)
-      for (int s = hi + 1; s <= std::min(S - 1, hi + margin); ++s) w[s] = fit(w[hi], model.ladder_size(s));
+      for (int s = hi + 1; s <= std::min(model.sector_count() - 1, hi + margin); ++s) w[s] = fit(w[hi], model.ladder_size(s));
     else {
       Window& x = w[e.sector];
       const Index m = 2 + x.size / 4, L = model.ladder_size(e.sector);
@@ -100,6 +103,88 @@ std::vector<Window> grow(const SectorModel& model, const BlockMasterEquation& me
   }
   return w;
 }
+
+/// What the run reads off a state on one support, as complex-linear functionals of the packed
+/// blocks: the raw observable record (without its c-numbers), the populations of the truncated
+/// modes' top levels, and the edge populations (edges_of). Linear, so a Chebyshev series can
+/// apply it to its terms and have every output time of a long series without forming the states.
+/// Evaluated sector by sector in parallel, each sector's sums in a fixed order and the sectors
+/// added in order: the values do not depend on the thread count.
+class Readout {
+ public:
+  Readout(const SectorModel& model, const ObservableSet& observables, const BlockMasterEquation& me)
+      : raw_(observables.raw_size()), top_(Index(model.truncated_modes().size())) {
+    const Index d = model.system_dim();
+    const auto& w = me.support();
+    int lo = 0, hi = 0;
+    const std::vector<Edge> edges = edges_of(model, w, lo, hi);
+    edges_ = Index(edges.size());
+    std::vector<std::vector<Entry>> per(std::size_t(model.sector_count()));
+    const auto at = [&](int s, Index i, Index j) { return me.block_offsets()[s] + i + j * d * w[s].size; };
+    for (int s = 0; s < model.sector_count(); ++s) {
+      if (w[s].size == 0) continue;
+      for (const auto& x : observables.linear_weights(s, w[s])) per[s].push_back({at(s, x.row, x.col), x.value, x.raw});
+      RVec weight;
+      for (Index m = 0; m < top_; ++m) {
+        model.fill_truncation_weight(int(m), s, w[s], weight);
+        for (Index i = 0; i < weight.size(); ++i)
+          if (weight(i) != 0.0) per[s].push_back({at(s, i, i), weight(i), raw_ + m});
+      }
+    }
+    const auto population = [&](std::size_t e, int s, Index first, Index count) {  // rungs first.. of sector s
+      for (Index c = 0; c < d; ++c)
+        for (Index k = first; k < first + count; ++k) {
+          const Index i = c * w[s].size + k;
+          per[s].push_back({at(s, i, i), 1.0, raw_ + top_ + Index(e)});
+        }
+    };
+    for (std::size_t e = 0; e < edges.size(); ++e) {
+      const int s = edges[e].sector == -1 ? lo : edges[e].sector == -2 ? hi : edges[e].sector;
+      if (edges[e].sector < 0)
+        population(e, s, 0, w[s].size);
+      else
+        population(e, s, edges[e].side == 0 ? 0 : w[s].size - 1, 1);
+    }
+    for (int s = 0; s < model.sector_count(); ++s)
+      if (!per[s].empty()) {
+        sectors_.push_back(Index(entries_.size()));
+        entries_.insert(entries_.end(), per[s].begin(), per[s].end());
+      }
+    sectors_.push_back(Index(entries_.size()));
+  }
+  /// raw record, top populations, edge populations
+  Index size() const { return raw_ + top_ + edges_; }
+  Index raw() const { return raw_; }
+  Index top() const { return top_; }
+  void operator()(const CVec& y, cplx* values) const {
+    const Index shared = raw_ + top_, count = Index(sectors_.size()) - 1;
+    partial_.assign(std::size_t(count * shared), cplx(0.0));
+    std::fill(values, values + size(), cplx(0.0));
+    const cplx* x = y.data();
+#pragma omp parallel for schedule(static) if (count > 16)
+    for (Index b = 0; b < count; ++b) {
+      cplx* part = partial_.data() + b * shared;
+      for (Index e = sectors_[b]; e < sectors_[b + 1]; ++e) {
+        const Entry& t = entries_[std::size_t(e)];
+        // An edge row belongs to one sector: only this iteration writes it.
+        (t.row < shared ? part[t.row] : values[t.row]) += t.weight * x[t.at];
+      }
+    }
+    for (Index b = 0; b < count; ++b)
+      for (Index r = 0; r < shared; ++r) values[r] += partial_[std::size_t(b * shared + r)];
+  }
+
+ private:
+  struct Entry {
+    Index at;
+    cplx weight;
+    Index row;
+  };
+  Index raw_, top_, edges_ = 0;
+  std::vector<Entry> entries_;
+  std::vector<Index> sectors_;  // entries_ of the b-th sector with entries: [sectors_[b], sectors_[b + 1])
+  mutable std::vector<cplx> partial_;
+};
 
 }  // namespace
 
@@ -148,6 +233,7 @@ TimeSeries solve_pruned(const SectorModel& model, const std::vector<double>& tim
   std::vector<Window> support = initial_support(model, 1e-3 * prune.tol);
   std::unique_ptr<BlockMasterEquation> me;
   std::unique_ptr<ChebyshevExponential> series;
+  std::unique_ptr<Readout> readout;
   SpectrumBox box;
   double box_size = 0.0;
   long growths = 0, largest_state = 0;
@@ -161,6 +247,7 @@ TimeSeries solve_pruned(const SectorModel& model, const std::vector<double>& tim
     if (prune.check_memory) prune.check_memory(pruned_master_bytes(unknowns));
     series.reset();
     me = std::make_unique<BlockMasterEquation>(model, std::move(w));
+    readout = std::make_unique<Readout>(model, observables, *me);
     largest_state = std::max<long>(largest_state, long(me->size()));
     // The spectrum's box: estimated again only when the support has doubled (growing the
     // support adds rungs and sectors like those kept; an underestimate costs the series terms or
@@ -189,14 +276,36 @@ TimeSeries solve_pruned(const SectorModel& model, const std::vector<double>& tim
   const double initial_discarded = 1.0 - me->trace(y);
   std::vector<double> raw(observables.raw_size()), col(observables.column_count());
   double max_top = 0.0;
-  // The columns and top-level populations of a state at output time i, kept aside until the
-  // series they come from is accepted (commit), so that a redone series leaves no trace.
+  // The top-level populations at output times, kept aside until the series they come from is
+  // accepted (commit), so that a redone series leaves no trace.
   std::vector<std::vector<double>> pending_top;
-  const auto measure = [&](std::size_t i, const CVec& state) {
-    pending_top.push_back(top_level_populations(model, me->blocks(state), &me->support()));
-    me->measure(state, times[i], observables, raw.data());
+  CMat values;  // the readout at output times: a row per time
+  // Columns, top populations and edge sum of the readout v at output time i; the support grown
+  // past edges above `budget` is merged into `grown` (empty: none grown yet).
+  const auto record = [&](std::size_t i, const cplx* v, double budget, double& edge, std::vector<Window>& grown) {
+    observables.c_numbers(times[i], raw.data());
+    for (Index r = 0; r < readout->raw(); ++r) raw[std::size_t(r)] += v[r].real();
     observables.derive(raw.data(), col.data());
     for (Index c = 0; c < observables.column_count(); ++c) out.values(Index(i), c) = col[c];
+    std::vector<double> top(std::size_t(readout->top()));
+    for (Index m = 0; m < readout->top(); ++m) top[std::size_t(m)] = v[readout->raw() + m].real();
+    pending_top.push_back(std::move(top));
+    std::vector<double> weight(std::size_t(readout->size() - readout->raw() - readout->top()));
+    for (std::size_t e = 0; e < weight.size(); ++e) weight[e] = std::abs(v[readout->raw() + readout->top() + Index(e)]);
+    std::vector<Window> g = grow(model, me->support(), weight.data(), budget, edge);
+    if (g == me->support()) return;
+    if (grown.empty()) grown = me->support();
+    for (std::size_t s = 0; s < g.size(); ++s)  // the union of the supports grown at each time
+      if (g[s].size > 0 && grown[s].size == 0)
+        grown[s] = g[s];
+      else if (g[s].size > 0) {
+        const Index b = std::min(g[s].begin, grown[s].begin), e = std::max(g[s].end(), grown[s].end());
+        grown[s] = {b, e - b};
+      }
+  };
+  const auto read = [&](const CVec& state) {
+    values.resize(1, readout->size());
+    (*readout)(state, values.data());
   };
   const auto commit = [&](std::size_t first, std::size_t count) {
     for (std::size_t k = 0; k < count; ++k) {
@@ -207,7 +316,6 @@ TimeSeries solve_pruned(const SectorModel& model, const std::vector<double>& tim
     if (options.progress) options.progress(double(first + count) / double(times.size()));
   };
   const auto advance = [&](CVec& x, double from, double to) {
-    if (series) return series->propagate(x, to - from);
     if (options.integrator == MasterIntegrator::rosenbrock) {
       LinearRosenbrock ode(me->assemble(), options.tol);
       ode.integrate(from, x, {to}, [](std::size_t, const CVec&) {});
@@ -233,11 +341,14 @@ TimeSeries solve_pruned(const SectorModel& model, const std::vector<double>& tim
     return prune.tol / (std::max(span, 1e-300) * rate);
   };
   // Grows the support until the edges of `state` sum to at most factor x threshold: before the
-  // run, and ahead of each interval (factor 0.1), so that an interval is seldom redone.
+  // run, and ahead of each group of output times (factor 0.1), so that a group is seldom redone.
   const auto settle = [&](CVec& state, double factor) {
     for (int round = 0; round < 12; ++round) {
-      double largest = 0.0;
-      std::vector<Window> grown = grow(model, *me, state, factor * threshold(), largest);
+      read(state);
+      std::vector<double> weight(std::size_t(readout->size() - readout->raw() - readout->top()));
+      for (std::size_t e = 0; e < weight.size(); ++e) weight[e] = std::abs(values(0, readout->raw() + readout->top() + Index(e)));
+      double sum = 0.0;
+      std::vector<Window> grown = grow(model, me->support(), weight.data(), factor * threshold(), sum);
       if (grown == me->support()) return;
       ++growths;
       const auto old = std::move(me);
@@ -246,55 +357,64 @@ TimeSeries solve_pruned(const SectorModel& model, const std::vector<double>& tim
       state = embed(model, *old, state, *me);
     }
   };
-  double discarded_bound = 0.0;  // sum over intervals of (edge populations) x rate x tau
+  double discarded_bound = 0.0;  // sum over groups of (edge populations) x rate x tau
   settle(y, 0.1);
   if (!times.empty()) {
-    measure(0, y);
+    read(y);
+    double edge = 0.0;
+    std::vector<Window> unused;
+    record(0, values.data(), std::numeric_limits<double>::infinity(), edge, unused);
     commit(0, 1);
   }
-  // Output times in groups (of one, see below); a group whose states reach an edge above the
-  // threshold is redone on the grown support from its start.
-  const std::size_t group = 1;  // (measured at N = 1000: 8 output times per series save 40% of
-                                // the terms but cost more in passes over the states)
+  // Output times in groups; a group whose states reach an edge above the threshold is redone on
+  // the grown support from its start. With the Chebyshev series a group is one series (or a few,
+  // within its reach) read at every output time through the readout, so longer groups cost fewer
+  // terms: the group grows fourfold after each group that needed no growth (the support moves
+  // most early on), and a group redone twice is halved (a redone group costs its terms again).
+  std::size_t group = series ? 4 : 1;
   for (std::size_t i = 1; i < times.size();) {
-    const std::size_t K = std::min(group, times.size() - i);
     for (int attempt = 0;; ++attempt) {
+      const std::size_t K = std::min(group, times.size() - i);
       CVec next = y;
       edge_threshold = threshold();
       double largest = 0.0;
       std::vector<Window> grown;
       pending_top.clear();
-      const auto at = [&](std::size_t k, const CVec& state) {
-        double edge = 0.0;
-        std::vector<Window> g = grow(model, *me, state, edge_threshold, edge);
-        largest = std::max(largest, edge);
-        if (grown.empty() && !(g == me->support())) grown = std::move(g);
-        measure(i + k, state);
-      };
       if (series) {
         std::vector<double> taus;
         for (std::size_t k = 0; k < K; ++k) taus.push_back(times[i + k] - times[i - 1]);
-        series->propagate(next, taus, at);
+        series->propagate(next, taus, [&r = *readout](const CVec& x, cplx* v) { r(x, v); }, readout->size(), values);
+        for (std::size_t k = 0; k < K; ++k) {
+          double edge = 0.0;
+          const CVec v = values.row(Index(k)).transpose();  // (values is column-major)
+          record(i + k, v.data(), edge_threshold, edge, grown);
+          largest = std::max(largest, edge);
+        }
       } else {
         for (std::size_t k = 0; k < K; ++k) {
           advance(next, times[i + k - 1], times[i + k]);
-          at(k, next);
+          read(next);
+          double edge = 0.0;
+          record(i + k, values.data(), edge_threshold, edge, grown);
+          largest = std::max(largest, edge);
         }
       }
       if (grown.empty() || attempt == 12) {
         largest_edge = std::max(largest_edge, largest);
         discarded_bound += prune.tol * (times[i + K - 1] - times[i - 1]) / span * (largest / edge_threshold);
         y.swap(next);
+        commit(i, K);
+        i += K;
+        if (series && grown.empty()) group = std::min<std::size_t>(4 * group, times.size());
         break;
       }
-      ++growths;  // grown where the weight went during the group: redo it
+      ++growths;  // grown where the weight went during the group: redo it (shorter if redone before)
+      if (attempt > 0) group = std::max<std::size_t>(1, group / 2);
       const auto old = std::move(me);
       retire();
       build(std::move(grown));
       y = embed(model, *old, y, *me);
     }
-    commit(i, K);
-    i += K;
     settle(y, 0.1);
   }
   retire();

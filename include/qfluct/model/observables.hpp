@@ -47,6 +47,19 @@ class ObservableSet {
   /// rungs, so they are exact for quadratures that move one rung (the Dicke J_+ + J_-).
   void measure(const std::vector<Eigen::Map<const CMat>>& blocks, const std::vector<Window>& windows, double t,
                double* raw) const;
+  /// The block form of measure() as linear functionals: block s on window w (d w.size square, zero
+  /// outside the window; w may be the whole ladder) adds Re sum W(row, col) rho(row, col) to
+  /// raw[raw] for each weight {raw, row, col, W} returned. The same sums as measure(blocks,
+  /// windows, ...) (up to rounding), in a form that a series can apply to each of its terms
+  /// without forming the state at every output time (pruned_master_equation.cpp). The c-number
+  /// entries take no weights: see c_numbers.
+  struct Weight {
+    Index raw, row, col;
+    cplx value;
+  };
+  std::vector<Weight> linear_weights(int s, Window w) const;
+  /// raw <- the c-number entries of the record at time t, every other entry 0.
+  void c_numbers(double t, double* raw) const;
   /// Columns from a raw record (or from an average of raw records).
   void derive(const double* raw, double* columns) const;
   /// Moves estimates of the central moments onto the bounds every state obeys (0 <= Q2 <=

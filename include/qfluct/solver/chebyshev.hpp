@@ -66,6 +66,15 @@ class ChebyshevExponential {
   /// accumulation per term); ends with y <- exp(taus.back() L) y.
   using Output = std::function<void(std::size_t, const CVec&)>;
   void propagate(CVec& y, const std::vector<double>& taus, const Output& output);
+  /// A linear functional of a state: m values, complex-linear (real parts are the caller's).
+  using Functional = std::function<void(const CVec& x, cplx* values)>;
+  /// values.row(k) = f(exp(taus[k] L) y) (values: taus.size() x m) for ascending taus >= 0;
+  /// ends with y <- exp(taus.back() L) y. All the times within one series' reach share its
+  /// terms, and only f of each term is kept for them: a series over K output intervals costs one
+  /// application of L and one of f per term, ~sqrt(K) times fewer terms than a series per
+  /// interval (their number grows like the square root of the series' length), and no pass over
+  /// a state per time. max_group does not apply.
+  void propagate(CVec& y, const std::vector<double>& taus, const Functional& f, Index m, CMat& values);
   /// At most this many output times share a series (1 ... max_outputs; default 1). Sharing saves
   /// terms (their number grows like the square root of the series' length) but adds a pass over
   /// a state per term and output time: it pays where the state fits in cache.
@@ -78,7 +87,10 @@ class ChebyshevExponential {
  private:
   /// One series on the current box for the times taus (ascending, > 0), into outs_[k]: false
   /// when it must be redone (a larger ellipse, or fewer times).
-  bool try_series(const CVec& y, const std::vector<double>& taus);
+  /// With f: only the state at the last time goes into outs_[0], and f of the states at all the
+  /// times into the rows of fvalues_.
+  bool try_series(const CVec& y, const std::vector<double>& taus, const Functional* f = nullptr, Index m = 0);
+  void run(CVec& y, const std::vector<double>& taus, const Output* output, const Functional* f, Index m, CMat* values);
   struct Ellipse {
     double A, B;    // real and imaginary semi-axes; the centre is -A
     cplx d;         // focal half-distance
@@ -93,6 +105,8 @@ class ChebyshevExponential {
   SpectrumBox box_;
   double tol_;
   CVec t0_, t1_, t2_, work_;
+  CMat fvalues_;
+  CVec fterm_;
   ChebyshevStatistics stats_;
 };
 
