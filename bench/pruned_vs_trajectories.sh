@@ -11,16 +11,18 @@
 #   fig2:N        examples/fig2.toml (g = g0/sqrt(N), bath in Omega_SS)
 #   mean_field:N  examples/mean_field.toml (g = g0/N, bath polarised along x, field h) with
 #                 output.fluctuations = true, so q, Q2, Q4, nongauss and n are compared as well
-# Cost (2-core shared KVM guest, 1 thread per process, load 2-5, see bench/README.md):
-#   fig2:10000    ME ~3-4 min, 1e4 trajectories ~5 min
-#   fig2:100000   ME ~25 min (before the 4x kernel work), 1e4 trajectories ~35 min
-#   mean_field:640  see bench/README.md
+# Cost, measured on the 2-core shared KVM guest at load 4-7 (bench/README.md), 1 thread each:
+#   fig2:10000       ME 79 s (b13e424; 480 s before it), 1e4 trajectories 269 s
+#   fig2:100000      ME 18 min, 1.1 GB (b13e424), 1e4 trajectories 29 min
+#   mean_field:160   ME 3-5 min, 370 MB (the support is the whole space), 1e4 trajectories 75 s
+#   mean_field:320   ME ~45 min, > 2 GB; mean_field:640 does not fit (hours, tens of GB)
 #
 #   bench/pruned_vs_trajectories.sh [QFLUCT] [THREADS]        defaults: build/qfluct, 1
-#   CASES="fig2:10000 mean_field:640" NTRAJ=10000 PRUNE_TOL=1e-12 JOBS=2 KEEP=DIR bench/...
+#   CASES="fig2:10000 mean_field:160" NTRAJ=10000 PRUNE_TOL=1e-12 JOBS=2 KEEP=DIR bench/...
 # THREADS: threads per qfluct process; JOBS=2 runs the ME and the ensemble of a case at the same
 # time (2 processes), JOBS=1 one after the other. KEEP=DIR keeps the CSVs and sidecars there
-# (an existing pair ME_<case>.csv / JUMP_<case>.csv in DIR is reused, not rerun).
+# (an existing pair ME_<case>.csv / JUMP_<case>.csv in DIR is reused, not rerun). Exit status 1
+# when some column is beyond 5 sigma.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 Q=${1:-build/qfluct}
@@ -32,7 +34,7 @@ JOBS=${JOBS:-2}
 [ -x "$Q" ] || { echo "no qfluct binary at $Q (build it first)" >&2; exit 2; }
 if [ -n "${KEEP:-}" ]; then out=$KEEP; mkdir -p "$out"; else out=$(mktemp -d); trap 'rm -rf "$out"' EXIT; fi
 /usr/bin/python3 -c "import sys; sys.path.insert(0, 'bench'); import machine; print(machine.describe('$THREADS thread(s) per qfluct process, $JOBS process(es) at once'))"
-echo "prune_tol = $PRUNE_TOL, ntraj = $NTRAJ, qfluct $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+echo "prune_tol = $PRUNE_TOL, ntraj = $NTRAJ; $Q $("$Q" --version), checkout $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
 
 run() {  # TAG CONFIG N extra --set arguments...
   local tag=$1 cfg=$2 n=$3
@@ -60,7 +62,7 @@ def load(tag):
     with open(f"{out}/{tag}.csv") as f:
         rows = list(csv.reader(f))
     data = np.array(rows[1:], dtype=float)
-    t, rss = open(f"{out}/{tag}.time").read().split()
+    t, rss = open(f"{out}/{tag}.time").read().split()[:2]
     return dict(zip(rows[0], data.T)), float(t), float(rss) / 1024, json.load(open(f"{out}/{tag}.json"))
 failed = False
 for case in cases:
@@ -87,4 +89,5 @@ for case in cases:
               f"{int((np.abs(z) > 3).sum()):>6} {z.size:>3}  {'within 5 sigma' if ok else 'BEYOND 5 SIGMA'}"
               + (f" (exact at {int(det.sum())} times: largest |diff| {np.abs(d[det]).max():.1e})" if det.any() else ""))
 print("\nverdict:", "some column beyond 5 sigma" if failed else "every column within 5 sigma at every time")
+sys.exit(1 if failed else 0)
 PY
