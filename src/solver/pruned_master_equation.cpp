@@ -309,6 +309,12 @@ TimeSeries solve_pruned(const SectorModel& model, const std::vector<double>& tim
   // accepted (commit), so that a redone series leaves no trace.
   std::vector<std::vector<double>> pending_top;
   CMat values;  // the readout at output times: a row per time
+  // The edge populations in a readout v (its last rows).
+  const auto edge_populations = [&](const cplx* v) {
+    std::vector<double> p(std::size_t(readout->size() - readout->shared()));
+    for (std::size_t e = 0; e < p.size(); ++e) p[e] = std::abs(v[readout->shared() + Index(e)]);
+    return p;
+  };
   // Columns, top populations and edge sum of the readout v at output time i; the support grown
   // past edges above `budget` is merged into `grown` (empty: none grown yet).
   const auto record = [&](std::size_t i, const cplx* v, double budget, double& edge, std::vector<Window>& grown) {
@@ -319,9 +325,7 @@ TimeSeries solve_pruned(const SectorModel& model, const std::vector<double>& tim
     std::vector<double> top(std::size_t(readout->top()));
     for (Index m = 0; m < readout->top(); ++m) top[std::size_t(m)] = v[readout->raw() + m].real();
     pending_top.push_back(std::move(top));
-    std::vector<double> weight(std::size_t(readout->size() - readout->raw() - readout->top()));
-    for (std::size_t e = 0; e < weight.size(); ++e) weight[e] = std::abs(v[readout->raw() + readout->top() + Index(e)]);
-    std::vector<Window> g = grow(model, me->support(), weight.data(), budget, edge);
+    std::vector<Window> g = grow(model, me->support(), edge_populations(v).data(), budget, edge);
     if (g == me->support()) return;
     if (grown.empty()) grown = me->support();
     for (std::size_t s = 0; s < g.size(); ++s)  // the union of the supports grown at each time
@@ -374,10 +378,8 @@ TimeSeries solve_pruned(const SectorModel& model, const std::vector<double>& tim
   const auto settle = [&](CVec& state, double factor) {
     for (int round = 0; round < 12; ++round) {
       read(state);
-      std::vector<double> weight(std::size_t(readout->size() - readout->raw() - readout->top()));
-      for (std::size_t e = 0; e < weight.size(); ++e) weight[e] = std::abs(values(0, readout->raw() + readout->top() + Index(e)));
       double sum = 0.0;
-      std::vector<Window> grown = grow(model, me->support(), weight.data(), factor * threshold(), sum);
+      std::vector<Window> grown = grow(model, me->support(), edge_populations(values.data()).data(), factor * threshold(), sum);
       if (grown == me->support()) return;
       ++growths;
       const auto old = std::move(me);
