@@ -55,6 +55,14 @@ ZStats compare(const TimeSeries& traj, const TimeSeries& exact) {
   return z;
 }
 
+/// The same ensemble (same seeds) with adaptive windows and with full sectors.
+std::pair<TimeSeries, TimeSeries> windowed_and_full(const SectorModel& model, const std::vector<double>& times,
+                                                    EnsembleOptions o) {
+  TimeSeries windowed = run_ensemble(model, times, o);
+  o.jump.full_sectors = true;
+  return {std::move(windowed), run_ensemble(model, times, o)};
+}
+
 }  // namespace
 
 TEST_CASE("jump trajectories agree with the block ME within statistical errors", "[jump]") {
@@ -164,9 +172,7 @@ TEST_CASE("adaptive windows and full sectors give the same trajectories (same se
   EnsembleOptions o;
   o.ntraj = 60;
   o.seed = 8;
-  const TimeSeries windowed = run_ensemble(model, times, o);
-  o.jump.full_sectors = true;
-  const TimeSeries full = run_ensemble(model, times, o);
+  const auto [windowed, full] = windowed_and_full(model, times, o);
   CHECK((windowed.values - full.values).cwiseAbs().maxCoeff() < 1e-9);
   CHECK(windowed.info["jumps_per_trajectory"] == full.info["jumps_per_trajectory"]);
 }
@@ -183,9 +189,7 @@ TEST_CASE("leak-bound windows at N = 300 reproduce full sectors and trim only ru
   EnsembleOptions o;
   o.ntraj = 12;
   o.seed = 21;
-  const TimeSeries windowed = run_ensemble(model, times, o);
-  o.jump.full_sectors = true;
-  const TimeSeries full = run_ensemble(model, times, o);
+  const auto [windowed, full] = windowed_and_full(model, times, o);
   CHECK((windowed.values - full.values).cwiseAbs().maxCoeff() < 1e-10);
   CHECK(windowed.info["jumps_per_trajectory"] == full.info["jumps_per_trajectory"]);
   // The sidecar's own accounting: every trim dropped rungs below window_tol, and the window

@@ -73,6 +73,16 @@ const TimeSeries& fig2_exact_80() {
   return exact;
 }
 
+/// Every column of the pruned run equals the exact one to 1e-9 (relative above 1).
+void check_columns_agree(const Comparison& c) {
+  const auto diff = column_differences(c.pruned, c.exact);
+  const auto size = column_sizes(c.exact);
+  for (const auto& [name, d] : diff) {
+    INFO("column " << name << ": |pruned - exact| = " << d << ", column size " << size.at(name));
+    CHECK(d <= 1e-9 * std::max(1.0, size.at(name)));
+  }
+}
+
 using qfluct::test::read_csv;
 
 /// The bound on the weight lost through the support's edges is at most prune_tol, and the trace
@@ -115,12 +125,7 @@ TEST_CASE("pruned ME equals the unpruned ME at the Fig. 2 point, N = 80", "[prun
   CentralSpinParameters p;
   p.N = 80;
   const Comparison c = compare(p, 4.0, 1e-12, &fig2_exact_80());
-  const auto diff = column_differences(c.pruned, c.exact);
-  const auto size = column_sizes(c.exact);
-  for (const auto& [name, d] : diff) {
-    INFO("column " << name << ": |pruned - exact| = " << d << ", column size " << size.at(name));
-    CHECK(d <= 1e-9 * std::max(1.0, size.at(name)));
-  }
+  check_columns_agree(c);
   const auto& info = c.pruned.info["pruned"];
   INFO(info.dump());
   CHECK(info["unpruned_state_size"].get<double>() == c.exact.info["state_size"].get<double>());
@@ -138,12 +143,7 @@ TEST_CASE("pruned ME equals the unpruned ME at the Fig. 2 point, N = 160", "[pru
   CentralSpinParameters p;
   p.N = 160;
   const Comparison c = compare(p, 1.0);
-  const auto diff = column_differences(c.pruned, c.exact);
-  const auto size = column_sizes(c.exact);
-  for (const auto& [name, d] : diff) {
-    INFO("column " << name << ": |pruned - exact| = " << d << ", column size " << size.at(name));
-    CHECK(d <= 1e-9 * std::max(1.0, size.at(name)));
-  }
+  check_columns_agree(c);
   const auto& info = c.pruned.info["pruned"];
   INFO(info.dump());
   CHECK(info["unpruned_state_size"].get<double>() == c.exact.info["state_size"].get<double>());
