@@ -147,13 +147,9 @@ class Readout {
     }
     for (int s = 0; s < model.sector_count(); ++s) {
       of_sector_.push_back(Index(entries_.size()));
-      if (!per[s].empty()) {
-        sectors_.push_back(Index(entries_.size()));
-        entries_.insert(entries_.end(), per[s].begin(), per[s].end());
-      }
+      entries_.insert(entries_.end(), per[s].begin(), per[s].end());
     }
     of_sector_.push_back(Index(entries_.size()));
-    sectors_.push_back(Index(entries_.size()));
   }
   /// Rows shared by the sectors (raw record and top populations).
   Index shared() const { return raw_ + top_; }
@@ -172,22 +168,15 @@ class Readout {
   Index raw() const { return raw_; }
   Index top() const { return top_; }
   void operator()(const CVec& y, cplx* values) const {
-    const Index shared = raw_ + top_, count = Index(sectors_.size()) - 1;
-    partial_.assign(std::size_t(count * shared), cplx(0.0));
+    const Index shared = raw_ + top_, count = Index(of_sector_.size()) - 1;
+    partial_.resize(std::size_t(count * shared));
     std::fill(values, values + size(), cplx(0.0));
-    const cplx* x = y.data();
 #pragma omp parallel for schedule(static) if (count > 16)
-    for (Index b = 0; b < count; ++b) {
-      cplx* part = partial_.data() + b * shared;
-      for (Index e = sectors_[b]; e < sectors_[b + 1]; ++e) {
-        const Entry& t = entries_[std::size_t(e)];
-        // An edge row belongs to one sector: only this iteration writes it.
-        (t.row < shared ? part[t.row] : values[t.row]) += t.weight * x[t.at];
-      }
-    }
-    for (Index b = 0; b < count; ++b)
-      for (Index r = 0; r < shared; ++r) values[r] += partial_[std::size_t(b * shared + r)];
+    for (Index s = 0; s < count; ++s) part(int(s), y, partial_.data() + s * shared, values);
+    for (Index s = 0; s < count; ++s)
+      for (Index r = 0; r < shared; ++r) values[r] += partial_[std::size_t(s * shared + r)];
   }
+
 
  private:
   struct Entry {
@@ -197,7 +186,6 @@ class Readout {
   };
   Index raw_, top_, edges_ = 0;
   std::vector<Entry> entries_;
-  std::vector<Index> sectors_;  // entries_ of the b-th sector with entries: [sectors_[b], sectors_[b + 1])
   std::vector<Index> of_sector_;  // entries_ of sector s: [of_sector_[s], of_sector_[s + 1])
   mutable std::vector<cplx> partial_;
 };
