@@ -100,6 +100,84 @@ double dot_real(const double* a, const double* b, Index n) {
   for (; i < n; ++i) s[0] += a[i] * b[i];
   return (s[0] + s[1]) + (s[2] + s[3]);
 }
+
+/// A run of rows [begin, begin + size) of A (complex rows) on which the same bands are present,
+/// each of them purely imaginary (SplitBand::im only): the form of a real Hamiltonian's bands.
+/// Its bands' coefficients start at terms[first + t].coeff in the pool, their input rows at
+/// terms[first + t].in (doubles).
+struct FusedRun {
+  Index begin, size, first, count;
+};
+struct FusedTerm {
+  Index coeff, in;
+};
+
+/// The rows of one run in one pass: y = scale (diag x + sum of the K bands' products), with the
+/// squared norm's four partial sums in `s` (two complex entries at a time; a fixed order).
+template <int K>
+[[gnu::always_inline]] inline void fused_run(const double* __restrict x, double* __restrict y, const double* __restrict dre,
+                                             const double* __restrict dim, const FusedRun& r,
+                                             const FusedTerm* __restrict terms, const double* __restrict pool,
+                                             double scale, double* s) {
+  const Index b2 = 2 * r.begin, n2 = 2 * r.size;
+  const double* c[K > 0 ? K : 1];
+  const double* xi[K > 0 ? K : 1];
+  for (int k = 0; k < K; ++k) {
+    c[k] = pool + terms[r.first + k].coeff;
+    xi[k] = x + terms[r.first + k].in;
+  }
+  const double* xo = x + b2;
+  const double* dr = dre + b2;
+  const double* di = dim + b2;
+  double* yo = y + b2;
+  Index j = 0;
+  for (; j + 4 <= n2; j += 4) {
+    double v[4];
+    for (int l = 0; l < 4; l += 2) {
+      v[l] = dr[j + l] * xo[j + l] + di[j + l] * xo[j + l + 1];
+      v[l + 1] = dr[j + l + 1] * xo[j + l + 1] + di[j + l + 1] * xo[j + l];
+      for (int k = 0; k < K; ++k) {
+        v[l] += c[k][j + l] * xi[k][j + l + 1];
+        v[l + 1] += c[k][j + l + 1] * xi[k][j + l];
+      }
+    }
+    for (int l = 0; l < 4; ++l) {
+      yo[j + l] = scale * v[l];
+      s[l] += yo[j + l] * yo[j + l];
+    }
+  }
+  for (; j < n2; j += 2) {
+    double v0 = dr[j] * xo[j] + di[j] * xo[j + 1], v1 = dr[j + 1] * xo[j + 1] + di[j + 1] * xo[j];
+    for (int k = 0; k < K; ++k) {
+      v0 += c[k][j] * xi[k][j + 1];
+      v1 += c[k][j + 1] * xi[k][j];
+    }
+    yo[j] = scale * v0;
+    yo[j + 1] = scale * v1;
+    s[0] += yo[j] * yo[j];
+    s[1] += yo[j + 1] * yo[j + 1];
+  }
+}
+
+/// apply_split's result for the run form (FusedRun): every row written once, with its norm, in
+/// one pass (apply_split passes over y once for the diagonal, once per band and once to scale).
+__attribute__((target_clones("arch=x86-64-v3", "default")))
+double apply_fused(const double* __restrict x, double* __restrict y, const double* __restrict dre,
+                   const double* __restrict dim, const FusedRun* runs, Index nr, const FusedTerm* terms,
+                   const double* __restrict pool, double scale) {
+  double s[4] = {0.0, 0.0, 0.0, 0.0};
+  for (Index i = 0; i < nr; ++i) {
+    const FusedRun& r = runs[i];
+    switch (r.count) {
+      case 0: fused_run<0>(x, y, dre, dim, r, terms, pool, scale, s); break;
+      case 1: fused_run<1>(x, y, dre, dim, r, terms, pool, scale, s); break;
+      case 2: fused_run<2>(x, y, dre, dim, r, terms, pool, scale, s); break;
+      case 3: fused_run<3>(x, y, dre, dim, r, terms, pool, scale, s); break;
+      default: fused_run<4>(x, y, dre, dim, r, terms, pool, scale, s); break;
+    }
+  }
+  return (s[0] + s[1]) + (s[2] + s[3]);
+}
 }  // namespace
 
 /// A = -i H - (Gamma - c)/2 on the current window, ready for repeated application. All storage
@@ -137,6 +215,12 @@ struct JumpUnravelling::Generator {
   /// Taylor terms use.
   std::vector<double> split_diag_re, split_diag_im, split_pool;
   std::vector<SplitBand> split_bands;
+  /// The same as runs of rows with a fixed set of purely imaginary bands (apply_fused), when
+  /// every band is of that kind and no row has more than four: one pass per application.
+  std::vector<FusedRun> fused_runs;
+  std::vector<FusedTerm> fused_terms;
+  std::vector<Index> cuts;  // work space of build_generator
+  bool fused = false;
   // The (sector, window) it was built for.
   int sector = -1;
   Window window;
@@ -151,9 +235,13 @@ struct JumpUnravelling::Generator {
   /// y = scale * A x; returns ||y||^2 (x and y: D entries, not overlapping).
   double apply_norm(const cplx* x, cplx* y, double scale) const {
     const Index D = diag.size();
-    const double n2 = apply_split(reinterpret_cast<const double*>(x), reinterpret_cast<double*>(y), D,
-                                  split_diag_re.data(), split_diag_im.data(), split_bands.data(),
-                                  Index(split_bands.size()), split_pool.data(), scale);
+    const double n2 =
+        fused ? apply_fused(reinterpret_cast<const double*>(x), reinterpret_cast<double*>(y), split_diag_re.data(),
+                            split_diag_im.data(), fused_runs.data(), Index(fused_runs.size()), fused_terms.data(),
+                            split_pool.data(), scale)
+              : apply_split(reinterpret_cast<const double*>(x), reinterpret_cast<double*>(y), D,
+                            split_diag_re.data(), split_diag_im.data(), split_bands.data(),
+                            Index(split_bands.size()), split_pool.data(), scale);
     if (general.empty()) return n2;
     const Eigen::Map<const CVec> xv(x, D);
     Eigen::Map<CVec> yv(y, D);
@@ -358,6 +446,30 @@ void JumpUnravelling::build_generator(Generator& g) {
       for (Index i = 0; i < b.size; ++i) g.split_pool.insert(g.split_pool.end(), {-c[i].imag(), c[i].imag()});
     }
     if (re || im) g.split_bands.push_back(sb);
+  }
+  // The run form: rows cut where a band starts or ends; each run lists the bands over all of it.
+  g.fused_runs.clear();
+  g.fused_terms.clear();
+  g.fused = g.general.empty();
+  if (g.fused) {
+    std::vector<Index>& cuts = g.cuts;
+    cuts.assign({0, D});
+    for (const auto& b : g.split_bands) cuts.insert(cuts.end(), {b.out, b.out + b.size});
+    std::sort(cuts.begin(), cuts.end());
+    cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
+    for (std::size_t k = 0; g.fused && k + 1 < cuts.size(); ++k) {
+      const Index r0 = cuts[k], r1 = cuts[k + 1];
+      if (r0 >= D) break;
+      FusedRun run{r0, r1 - r0, Index(g.fused_terms.size()), 0};
+      for (const auto& b : g.split_bands) {
+        if (b.out > r0 || b.out + b.size < r1) continue;  // a band covers a run whole or not at all
+        if (b.re >= 0) g.fused = false;
+        g.fused_terms.push_back({b.im + 2 * (r0 - b.out), 2 * (b.in + r0 - b.out)});
+        ++run.count;
+      }
+      if (run.count > 4) g.fused = false;
+      g.fused_runs.push_back(run);
+    }
   }
   // ||A||_inf <= max_i (sum_j |H_ij| + (Gamma_i - c)/2), plus the norms of the operators applied whole.
   g.norm = D > 0 ? g.row_sum.maxCoeff() : 0.0;
