@@ -46,13 +46,31 @@ CVec embed(const SectorModel& model, const BlockMasterEquation& source, const CV
   return out;
 }
 
-/// The edges of a support: the sectors just inside either end of the kept range (sector -1: the
-/// low end, -2: the high end) and the outermost rung on either side (0 low, 1 high) of every
-/// window short of its ladder. Their populations decide where the support grows.
+/// The edges of a support: the rungs from which the generator leads out of it, whose
+/// populations bound the rate at which weight is lost. Sectors just inside either end of the
+/// kept range (sector -1: the low end, -2: the high end: the whole sector); the outermost rung
+/// on either side (0 low, 1 high) of every window short of its ladder (the Hamiltonian and
+/// same-sector Kraus terms move one rung); and, for every pair of neighbouring sectors, the rungs
+/// of s [first, first + count) that a Kraus term maps below (side 0) or above (side 1) the window
+/// of `target` (weight fed from a neighbour's bulk into rungs its window misses would otherwise
+/// leave unseen). Their populations decide where the support grows.
 struct Edge {
   int sector;
   int side;
+  int target = -1;  ///< >= 0: a Kraus edge from `sector` into `target`
+  Index first = 0, count = 0;
 };
+
+/// The ladder shifts k' - k of the Kraus terms from sector s to s + 1 (up = true) or s - 1:
+/// [lowest, highest], or empty (lowest > highest) when none.
+std::pair<Index, Index> kraus_shifts(const SectorModel& model, bool up) {
+  Index lo = std::numeric_limits<Index>::max(), hi = std::numeric_limits<Index>::min();
+  for (const Channel& c : model.channels())
+    for (Index b = 0; b < c.branches(); ++b)
+      if (c.sector_shift[std::size_t(b)] == (up ? 1 : -1))
+        lo = std::min(lo, c.ladder_shift[std::size_t(b)]), hi = std::max(hi, c.ladder_shift[std::size_t(b)]);
+  return {lo, hi};
+}
 
 std::vector<Edge> edges_of(const SectorModel& model, const std::vector<Window>& w, int& lo, int& hi) {
   const int S = model.sector_count();
@@ -62,18 +80,31 @@ std::vector<Edge> edges_of(const SectorModel& model, const std::vector<Window>& 
   std::vector<Edge> edges;
   if (lo > 0) edges.push_back({-1, 0});
   if (hi < S - 1) edges.push_back({-2, 0});
+  const std::pair<Index, Index> shifts[2] = {kraus_shifts(model, false), kraus_shifts(model, true)};
   for (int s = lo; s <= hi; ++s) {
     if (w[s].size == 0) continue;
     if (w[s].begin > 0) edges.push_back({s, 0});
     if (w[s].end() < model.ladder_size(s)) edges.push_back({s, 1});
+    for (const int up : {0, 1}) {
+      const int t = s + (up ? 1 : -1);
+      const auto [low, high] = shifts[up];
+      if (t < lo || t > hi || w[t].size == 0 || low > high) continue;
+      // Rungs k of s with k + low below the window of t (and k + low a rung of t), and with
+      // k + high above it (below t's ladder end).
+      const Index below = std::min(w[s].end(), w[t].begin - low) - w[s].begin;
+      if (w[t].begin > 0 && below > 0) edges.push_back({s, 0, t, w[s].begin, below});
+      const Index from = std::max(w[s].begin, w[t].end() - high);
+      if (w[t].end() < model.ladder_size(t) && from < w[s].end()) edges.push_back({s, 1, t, from, w[s].end() - from});
+    }
   }
   return edges;
 }
 
 /// The support grown at its edges while the populations of the edges left sum to more than a
 /// quarter of `budget` (largest first; none when they sum to `budget` or less): sector range ends
-/// by 2 + 1/8 of the range, window ends by 2 + 1/4 of the window. `total` receives the sum of the
-/// edge populations `weight` (in the order of edges_of).
+/// by 2 + 1/8 of the range, window ends by 2 + 1/4 of the window, a window missing a neighbour's
+/// Kraus images to cover them plus that margin. `total` receives the sum of the edge populations
+/// `weight` (in the order of edges_of).
 std::vector<Window> grow(const SectorModel& model, std::vector<Window> w, const double* weight, double budget,
                          double& total) {
   int lo = 0, hi = 0;
@@ -94,7 +125,14 @@ std::vector<Window> grow(const SectorModel& model, std::vector<Window> w, const 
       for (int s = std::max(0, lo - margin); s < lo; ++s) w[s] = fit(w[lo], model.ladder_size(s));
     else if (e.sector == -2)
       for (int s = hi + 1; s <= std::min(model.sector_count() - 1, hi + margin); ++s) w[s] = fit(w[hi], model.ladder_size(s));
-    else {
+    else if (e.target >= 0) {
+      Window& x = w[e.target];
+      const auto [low, high] = kraus_shifts(model, e.target > e.sector);
+      const Index m = 2 + x.size / 4, L = model.ladder_size(e.target);
+      const Index b = e.side == 0 ? std::max<Index>(0, e.first + low - m) : x.begin;
+      const Index end = e.side == 1 ? std::min(L, e.first + e.count + high + m) : x.end();
+      x = {std::min(b, x.begin), std::max(end, x.end()) - std::min(b, x.begin)};
+    } else {
       Window& x = w[e.sector];
       const Index m = 2 + x.size / 4, L = model.ladder_size(e.sector);
       x = e.side == 0 ? Window{std::max<Index>(0, x.begin - m), x.end() - std::max<Index>(0, x.begin - m)}
@@ -102,6 +140,63 @@ std::vector<Window> grow(const SectorModel& model, std::vector<Window> w, const 
     }
   }
   return w;
+}
+
+/// The support trimmed to where y has weight: from either end of every window, the rungs whose
+/// populations, with that of the rung that becomes the end, sum to at most `allowance`; sectors
+/// at either end of the kept range likewise by their whole populations. Every end left then
+/// holds at most `allowance`, and at most `allowance` per end is cut (added to `trimmed`). The
+/// support only grows as the state spreads; trimming follows a state that moves (a bath
+/// relaxing from the equator to a pole crosses O(N) rungs of O(N) sectors, but holds O(sqrt N)
+/// of each at any time).
+std::vector<Window> trim(const SectorModel& model, const BlockMasterEquation& me, const CVec& y, double allowance,
+                         double& trimmed) {
+  const int S = model.sector_count();
+  const Index d = model.system_dim();
+  std::vector<Window> w = me.support();
+  const auto blocks = me.blocks(y);
+  std::vector<double> total(std::size_t(S), 0.0);
+  // Populations are read as |Re rho_kk|: rounding leaves tiny negative ones in the tails.
+  const auto pop = [&](int s, Index k) {
+    double p = 0.0;
+    for (Index c = 0; c < d; ++c) p += std::abs(blocks[s](c * w[s].size + k, c * w[s].size + k).real());
+    return p;
+  };
+  int lo = S, hi = -1;
+  for (int s = 0; s < S; ++s) {
+    if (w[s].size == 0) continue;
+    lo = std::min(lo, s), hi = std::max(hi, s);
+    for (Index k = 0; k < w[s].size; ++k) total[std::size_t(s)] += pop(s, k);
+  }
+  if (hi < 0) return w;
+  double cut = 0.0;
+  while (lo < hi && cut + total[std::size_t(lo)] + total[std::size_t(lo) + 1] <= allowance) cut += total[std::size_t(lo)], w[lo++] = {0, 0};
+  trimmed += cut, cut = 0.0;
+  while (hi > lo && cut + total[std::size_t(hi)] + total[std::size_t(hi) - 1] <= allowance) cut += total[std::size_t(hi)], w[hi--] = {0, 0};
+  trimmed += cut;
+  for (int s = lo; s <= hi; ++s) {
+    if (w[s].size == 0) continue;
+    Index b = 0, e = w[s].size;  // rungs [b, e) of the window kept
+    double low = 0.0, high = 0.0;
+    while (e - b > 1 && low + pop(s, b) + pop(s, b + 1) <= allowance) low += pop(s, b++);
+    while (e - b > 1 && high + pop(s, e - 1) + pop(s, e - 2) <= allowance) high += pop(s, --e);
+    trimmed += low + high;
+    w[s] = {w[s].begin + b, e - b};
+  }
+  // A Kraus term feeds sector s from the rungs of its neighbours at most two rungs (k = j + m)
+  // away: each window also covers its neighbours' trimmed windows widened by two, so that weight
+  // fed from a neighbour's bulk lands inside (where its ends are watched), not outside unseen.
+  std::vector<Window> out = w;
+  for (int s = lo; s <= hi; ++s)
+    for (const int n : {s - 1, s + 1}) {
+      if (n < lo || n > hi) continue;
+      const Index L = model.ladder_size(s);
+      const Index b = std::clamp<Index>(w[n].begin - 2, 0, L), e = std::clamp<Index>(w[n].end() + 2, 0, L);
+      if (e <= b) continue;
+      const Index nb = std::min(out[s].begin, b), ne = std::max(out[s].end(), e);
+      out[s] = {nb, ne - nb};
+    }
+  return out;
 }
 
 /// What the run reads off a state on one support, as complex-linear functionals of the packed
@@ -142,6 +237,8 @@ class Readout {
       const int s = edges[e].sector == -1 ? lo : edges[e].sector == -2 ? hi : edges[e].sector;
       if (edges[e].sector < 0)
         population(e, s, 0, w[s].size);
+      else if (edges[e].target >= 0)
+        population(e, s, edges[e].first - w[s].begin, edges[e].count);
       else
         population(e, s, edges[e].side == 0 ? 0 : w[s].size - 1, 1);
     }
@@ -245,10 +342,13 @@ TimeSeries solve_pruned(const SectorModel& model, const std::vector<double>& tim
   ChebyshevStatistics cheb_total;
   OdeStatistics ode_total;
   RosenbrockStatistics ros_total;
-  const auto build = [&](std::vector<Window> w) {
+  const auto unknowns_of = [&](const std::vector<Window>& w) {
     double unknowns = 0.0;
     for (int s = 0; s < model.sector_count(); ++s) unknowns += std::pow(double(model.system_dim() * w[s].size), 2);
-    if (prune.check_memory) prune.check_memory(pruned_master_bytes(unknowns));
+    return unknowns;
+  };
+  const auto build = [&](std::vector<Window> w) {
+    if (prune.check_memory) prune.check_memory(pruned_master_bytes(unknowns_of(w)));
     series.reset();
     me = std::make_unique<BlockMasterEquation>(model, std::move(w));
     readout = std::make_unique<Readout>(model, observables, *me);
@@ -376,7 +476,25 @@ TimeSeries solve_pruned(const SectorModel& model, const std::vector<double>& tim
       state = embed(model, *old, state, *me);
     }
   };
-  double discarded_bound = 0.0;  // sum over groups of (edge populations) x rate x tau
+  double discarded_bound = 0.0;  // sum over groups of (edge populations) x rate x tau, plus what trims cut
+  double trimmed = 0.0;
+  long trims = 0;
+  // Follows a state that moves: cuts from every end what the state has left, at most a
+  // hundredth of the growth threshold over all ends (so the ends left are far below the
+  // threshold that would grow them back), when that sheds a fifth of the unknowns or more.
+  const auto shrink = [&](CVec& state) {
+    long ends = 2;
+    for (const Window& w : me->support()) ends += w.size > 0 ? 2 : 0;
+    double cut = 0.0;
+    std::vector<Window> kept = trim(model, *me, state, 0.01 * threshold() / double(ends), cut);
+    if (unknowns_of(kept) > 0.8 * double(me->size())) return;
+    trimmed += cut, discarded_bound += cut;
+    ++trims;
+    const auto old = std::move(me);
+    retire();
+    build(std::move(kept));
+    state = embed(model, *old, state, *me);
+  };
   settle(y, 0.1);
   if (!times.empty()) {
     read(y);
@@ -434,6 +552,7 @@ TimeSeries solve_pruned(const SectorModel& model, const std::vector<double>& tim
       build(std::move(grown));
       y = embed(model, *old, y, *me);
     }
+    if (prune.shrink) shrink(y);
     settle(y, 0.1);
   }
   retire();
@@ -489,6 +608,8 @@ TimeSeries solve_pruned(const SectorModel& model, const std::vector<double>& tim
                         {"largest_state_size", largest_state},
                         {"unpruned_state_size", unpruned},
                         {"growths", growths},
+                        {"trims", trims},
+                        {"trimmed_weight", trimmed},
                         {"largest_edge_sum", largest_edge},
                         {"edge_budget", edge_threshold}};
   if (!model.truncated_modes().empty()) out.info["largest_top_rung_population"] = max_top;

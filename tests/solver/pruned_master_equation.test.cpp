@@ -119,8 +119,10 @@ CliRun cli(std::vector<std::string> args) {
 // weight (<= 1e-12) moves an observable of size O(10) by ~1e-11; 1e-9 (relative for columns
 // above 1) leaves room for both. "Fewer unknowns": at N = 80 every sector is still kept (the
 // bath's band of sectors, width ~ sqrt(N), reaches the 1e-15 threshold only ~8 widths out),
-// but the rung windows are O(1): the largest support must stay under 0.3 of the unpruned
-// state (measured 0.23), whose size is checked against the unpruned solver's own count.
+// but the rung windows are O(1): the largest support must stay under half of the unpruned
+// state (measured 0.44: a window's two top rungs feed rungs above the next sector's window, so
+// they are edges too and the windows are a few rungs wider than the populations alone ask;
+// 0.23 before they were counted), whose size is checked against the unpruned solver's own count.
 TEST_CASE("pruned ME equals the unpruned ME at the Fig. 2 point, N = 80", "[pruned][master]") {
   CentralSpinParameters p;
   p.N = 80;
@@ -129,7 +131,7 @@ TEST_CASE("pruned ME equals the unpruned ME at the Fig. 2 point, N = 80", "[prun
   const auto& info = c.pruned.info["pruned"];
   INFO(info.dump());
   CHECK(info["unpruned_state_size"].get<double>() == c.exact.info["state_size"].get<double>());
-  CHECK(info["largest_state_size"].get<double>() < 0.3 * c.exact.info["state_size"].get<double>());
+  CHECK(info["largest_state_size"].get<double>() < 0.5 * c.exact.info["state_size"].get<double>());
   CHECK(c.pruned.info["state_size"].get<double>() <= info["largest_state_size"].get<double>());
   check_discarded(info, 1e-12);
 }
@@ -193,6 +195,58 @@ TEST_CASE("pruned ME equals the unpruned ME for an x-polarised bath, N = 40", "[
   }
   const auto& info = c.pruned.info["pruned"];
   INFO(info.dump());
+  check_discarded(info, 1e-12);
+}
+
+/// The mean-field study's input (examples/mean_field.toml): g = g0/N, a bath field along z and
+/// a bath polarised along x, which relaxes towards the pole through O(N) rungs of O(N) sectors.
+CentralSpinParameters mean_field_point(int N) {
+  CentralSpinParameters p;
+  p.N = N;
+  p.coupling = CouplingScaling::linear;
+  p.g0 = 2.0;
+  p.h = {0.0, 0.0, 0.5};
+  p.bath.steady = false;
+  p.bath.r = {1.0, 0.0, 0.0};
+  return p;
+}
+
+// The support follows a state that moves: after each group of output times it is trimmed where
+// the state has left (ends holding far below the growth threshold), so it need not hold at
+// once every place the state visits. At N = 80 the relaxing bath's support is cut back at least
+// once and must still give every column of the unpruned equation to 1e-9 (the same budget as
+// above: trimming cuts populations of ~1e-19 per end, far below prune_tol), with a final support
+// below the whole space and the discarded weight (trimmed included) within prune_tol.
+TEST_CASE("pruned ME follows a relaxing x-polarised bath, trimming its support, N = 80", "[pruned][master]") {
+  const Comparison c = compare(mean_field_point(80), 4.0);
+  check_columns_agree(c);
+  const auto& info = c.pruned.info["pruned"];
+  INFO(info.dump());
+  CHECK(info["trims"].get<long>() >= 1);
+  CHECK(c.pruned.info["state_size"].get<double>() < 0.8 * c.exact.info["state_size"].get<double>());
+  CHECK(info["trimmed_weight"].get<double>() <= 1e-3 * 1e-12);
+  check_discarded(info, 1e-12);
+}
+
+// Weight leaves a support not only through the outermost rung of a window: a Kraus term maps a
+// sector's rungs to a neighbour's shifted by up to two, so where neighbouring windows differ (a
+// sector added at the end of the range with its neighbour's window, windows trimmed on their own
+// populations) a neighbour's bulk can feed rungs outside a window; those rungs are edges too.
+// (A trimming variant without them lost 1.7e-5 of the trace at N = 160 by t = 1.3 while
+// reporting a bound of 1e-13.) Whatever the support does, the trace deficit is an exact account
+// of the loss: it must stay within the reported bound (plus the series' rounding, ~1e-14 per
+// interval), and the bound within prune_tol. Pruned run only: the unpruned equation at N = 160
+// takes minutes.
+TEST_CASE("pruned ME loses no more than its bound where neighbouring windows differ, N = 160", "[pruned][master]") {
+  const CentralSpinModel model(mean_field_point(160));
+  MasterOptions options;
+  options.integrator = MasterIntegrator::chebyshev;
+  PruneOptions prune;
+  const TimeSeries r = solve_pruned(model, time_grid(1.0, 0.05), options, prune);
+  const auto& info = r.info["pruned"];
+  INFO(info.dump());
+  CHECK(info["trims"].get<long>() >= 1);
+  CHECK(info["trace_deficit"].get<double>() <= info["discarded_weight_bound"].get<double>() + 1e-13);
   check_discarded(info, 1e-12);
 }
 

@@ -7,11 +7,16 @@
 /// blocks of O(1) size instead of N/2 blocks of size up to 2(N + 1). The support starts from the
 /// initial density (sectors and rungs with population >= 1e-3 prune_tol, plus margins) and grows
 /// during the run: the weight a Kraus term carries out of the support is lost (the trace falls by
-/// exactly that much), at a rate of at most the edges' populations times |lambda|_max. An output
+/// exactly that much), at a rate of at most the edges' populations times |lambda|_max (edges: the
+/// end sectors, the outermost rungs of windows, and the rungs a Kraus term maps outside a
+/// neighbouring sector's window). An output
 /// interval whose end state has edges summing to more than prune_tol / (span |lambda|_max) is
 /// redone on a support grown at its most populated edges, and the support is grown ahead at a
 /// tenth of that. So the discarded weight stays below prune_tol (the bound is reported), and the
-/// observables are those of the unpruned equation to about prune_tol times their size.
+/// observables are those of the unpruned equation to about prune_tol times their size. After
+/// each group of output times the support is trimmed where the state has left it (ends holding
+/// far below the growth budget; PruneOptions::shrink), so that a state that moves (a bath
+/// relaxing from the equator to a pole) is carried on where it is, not on everywhere it was.
 ///
 /// Integrated with the Chebyshev exponential for time-independent models (the dissipator's rates
 /// grow like N: its terms grow like sqrt(N tau) over a time tau), or with the integrator asked for.
@@ -35,6 +40,9 @@ struct PruneOptions {
   double tol = 1e-12;
   /// Called with the bytes a support needs before it is built; may throw (too large).
   std::function<void(double bytes)> check_memory;
+  /// Whether the support is also trimmed where the state has left it (after each group of
+  /// output times), or only grows.
+  bool shrink = true;
 };
 
 /// Bytes the pruned master equation needs for `unknowns` complex numbers in its state (the
@@ -47,7 +55,8 @@ std::vector<Window> initial_support(const SectorModel& model, double threshold);
 
 /// Solves the master equation of `model` on a pruned, growing support and reports the
 /// observables at `times`. info: the unpruned solve's keys, plus "pruned" (prune_tol, sectors
-/// and rungs kept, state size against the unpruned one, discarded weight, growths).
+/// and rungs kept, state size against the unpruned one, discarded weight, growths, trims and
+/// the weight they cut).
 TimeSeries solve_pruned(const SectorModel& model, const std::vector<double>& times, const MasterOptions& options,
                         const PruneOptions& prune);
 
