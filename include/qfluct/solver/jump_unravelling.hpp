@@ -66,7 +66,7 @@ struct JumpOptions {
   /// ||phi(theta)||^2 = sum_k a_k theta^k, whose coefficients come from one pass over the terms'
   /// Gram matrix; longer series (whose Gram matrix costs more than a few Horner passes) use
   /// Newton on the state itself. Both find the same root; this is a cost switch.
-  Index polynomial_root_terms = 8;
+  Index polynomial_root_terms = 12;
   double driven_rtol = 1e-9;  ///< time-dependent models: Dormand-Prince tolerances
   double driven_atol = 1e-11;
   /// Homodyne channels (empty: every channel jumps) and the longest step of the stochastic
