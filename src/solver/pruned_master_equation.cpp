@@ -383,6 +383,13 @@ TimeSeries solve_pruned(const SectorModel& model, const std::vector<double>& tim
     cheb_total.steps += st.steps, cheb_total.terms += st.terms, cheb_total.restarts += st.restarts;
     cheb_total.max_terms = std::max(cheb_total.max_terms, st.max_terms);
   };
+  // The run carried on to support w: a new equation and readout, `state` copied onto it.
+  const auto move_to = [&](std::vector<Window> w, CVec& state) {
+    const auto old = std::move(me);
+    retire();
+    build(std::move(w));
+    state = embed(model, *old, state, *me);
+  };
   build(support);
   CVec y = me->initial_state();
   // What the initial support leaves out (populations below 1e-3 prune_tol, plus margins: far
@@ -470,10 +477,7 @@ TimeSeries solve_pruned(const SectorModel& model, const std::vector<double>& tim
       std::vector<Window> grown = grow(model, me->support(), edge_populations(values.data()).data(), factor * threshold(), sum);
       if (grown == me->support()) return;
       ++growths;
-      const auto old = std::move(me);
-      retire();
-      build(std::move(grown));
-      state = embed(model, *old, state, *me);
+      move_to(std::move(grown), state);
     }
   };
   double discarded_bound = 0.0;  // sum over groups of (edge populations) x rate x tau, plus what trims cut
@@ -490,10 +494,7 @@ TimeSeries solve_pruned(const SectorModel& model, const std::vector<double>& tim
     if (unknowns_of(kept) > 0.8 * double(me->size())) return;
     trimmed += cut, discarded_bound += cut;
     ++trims;
-    const auto old = std::move(me);
-    retire();
-    build(std::move(kept));
-    state = embed(model, *old, state, *me);
+    move_to(std::move(kept), state);
   };
   settle(y, 0.1);
   if (!times.empty()) {
@@ -547,10 +548,7 @@ TimeSeries solve_pruned(const SectorModel& model, const std::vector<double>& tim
       }
       ++growths;  // grown where the weight went during the group: redo it (shorter if redone before)
       if (attempt > 0) group = std::max<std::size_t>(1, group / 2);
-      const auto old = std::move(me);
-      retire();
-      build(std::move(grown));
-      y = embed(model, *old, y, *me);
+      move_to(std::move(grown), y);
     }
     if (prune.shrink) shrink(y);
     settle(y, 0.1);
