@@ -787,22 +787,6 @@ bool gram(const double* w, Index stride, Index n, Index T, double* poly) {
   }
 }
 
-/// The same for the degrees k <= K only, pair by pair, each pair's dot product in four lanes of
-/// registers (for six terms and more, gram()'s per-degree lanes outnumber the registers).
-__attribute__((target_clones("arch=x86-64-v3", "default")))
-void gram_pairs(const double* w, Index stride, Index n, Index T, Index K, double* poly) {
-  for (Index a = 0; a < T; ++a)
-    for (Index b = a + 1; b < T && a + b <= K; ++b) {
-      const double* x = w + a * stride;
-      const double* y = w + b * stride;
-      double s[4] = {0.0, 0.0, 0.0, 0.0};
-      Index i = 0;
-      for (; i + 4 <= n; i += 4)
-        for (int l = 0; l < 4; ++l) s[l] += x[i + l] * y[i + l];
-      for (; i < n; ++i) s[0] += x[i] * y[i];
-      poly[a + b] += 2.0 * ((s[0] + s[1]) + (s[2] + s[3]));
-    }
-}
 }  // namespace
 
 void JumpUnravelling::norm_polynomial() {
@@ -825,7 +809,8 @@ void JumpUnravelling::norm_polynomial() {
     if (left_out <= 1e-2 * options_.jump_tol * term_norm2_[0]) {
       poly_.assign(std::size_t(T), 0.0);
       for (Index n = 0; 2 * n < T; ++n) poly_[std::size_t(2 * n)] = term_norm2_[std::size_t(n)];
-      gram_pairs(w, D2, D2, T, T - 1, poly_.data());
+      for (Index a = 0; a < T; ++a)  // pair by pair (for six terms and more, gram()'s lanes outnumber the registers)
+        for (Index b = a + 1; b < T && a + b < T; ++b) poly_[std::size_t(a + b)] += 2.0 * dot_real(w + a * D2, w + b * D2, D2);
       return;
     }
   }
