@@ -106,7 +106,7 @@ std::vector<Edge> edges_of(const SectorModel& model, const std::vector<Window>& 
 /// Kraus images to cover them plus that margin. `total` receives the sum of the edge populations
 /// `weight` (in the order of edges_of).
 std::vector<Window> grow(const SectorModel& model, std::vector<Window> w, const double* weight, double budget,
-                         double& total) {
+                         double& total, double boost = 1.0) {
   int lo = 0, hi = 0;
   const std::vector<Edge> edges = edges_of(model, w, lo, hi);
   total = 0.0;
@@ -115,7 +115,7 @@ std::vector<Window> grow(const SectorModel& model, std::vector<Window> w, const 
   std::vector<std::size_t> order(edges.size());
   for (std::size_t e = 0; e < order.size(); ++e) order[e] = e;
   std::stable_sort(order.begin(), order.end(), [&](std::size_t x, std::size_t y) { return weight[x] > weight[y]; });
-  const int margin = 2 + (hi - lo + 1) / 8;
+  const int margin = int(boost * (2 + (hi - lo + 1) / 8));
   double left = total;
   for (const std::size_t i : order) {
     if (left <= 0.25 * budget) break;
@@ -128,13 +128,13 @@ std::vector<Window> grow(const SectorModel& model, std::vector<Window> w, const 
     else if (e.target >= 0) {
       Window& x = w[e.target];
       const auto [low, high] = kraus_shifts(model, e.target > e.sector);
-      const Index m = 2 + x.size / 4, L = model.ladder_size(e.target);
+      const Index m = Index(boost * double(2 + x.size / 4)), L = model.ladder_size(e.target);
       const Index b = e.side == 0 ? std::max<Index>(0, e.first + low - m) : x.begin;
       const Index end = e.side == 1 ? std::min(L, e.first + e.count + high + m) : x.end();
       x = {std::min(b, x.begin), std::max(end, x.end()) - std::min(b, x.begin)};
     } else {
       Window& x = w[e.sector];
-      const Index m = 2 + x.size / 4, L = model.ladder_size(e.sector);
+      const Index m = Index(boost * double(2 + x.size / 4)), L = model.ladder_size(e.sector);
       x = e.side == 0 ? Window{std::max<Index>(0, x.begin - m), x.end() - std::max<Index>(0, x.begin - m)}
                       : Window{x.begin, std::min(L, x.end() + m) - x.begin};
     }
@@ -142,47 +142,92 @@ std::vector<Window> grow(const SectorModel& model, std::vector<Window> w, const 
   return w;
 }
 
-/// The support trimmed to where y has weight: from either end of every window, the rungs whose
-/// populations, with that of the rung that becomes the end, sum to at most `allowance`; sectors
-/// at either end of the kept range likewise by their whole populations. Every end left then
-/// holds at most `allowance`, and at most `allowance` per end is cut (added to `trimmed`). The
-/// support only grows as the state spreads; trimming follows a state that moves (a bath
-/// relaxing from the equator to a pole crosses O(N) rungs of O(N) sectors, but holds O(sqrt N)
-/// of each at any time).
+/// Rung populations of a state, per sector over its window (the last trim's, to tell a tail that
+/// recedes from one that grows).
+struct Populations {
+  std::vector<Window> support;
+  std::vector<std::vector<double>> rungs;  ///< rungs[s][k - support[s].begin]
+  /// The population of rung k of sector s, or -1 where it was not kept (a rung the support grew
+  /// into since: the state is spreading there).
+  double at(int s, Index k) const {
+    if (support.empty() || !support[std::size_t(s)].contains(k)) return -1.0;
+    return rungs[std::size_t(s)][std::size_t(k - support[std::size_t(s)].begin)];
+  }
+  double total(int s) const {
+    if (support.empty() || support[std::size_t(s)].size == 0) return -1.0;
+    double t = 0.0;
+    for (const double p : rungs[std::size_t(s)]) t += p;
+    return t;
+  }
+};
+
+/// The support trimmed where y has left it: from either end of every window, the rungs whose
+/// populations, with that of the rung that becomes the end, sum to at most `allowance`; sectors at
+/// either end of the kept range likewise by their whole populations. Every end left then holds at
+/// most `allowance`, and at most `allowance` per end is cut (added to `trimmed`). The support
+/// only grows as the state spreads; trimming follows a state that moves (a bath relaxing from the
+/// equator to a pole crosses O(N) rungs of O(N) sectors, but holds O(sqrt N) of each at any time).
+/// What the state is moving into is left alone: compared with `last` (the previous trim's
+/// populations, replaced by y's), an end sector, or a rung of a sector whose population has at
+/// least doubled, is cut only if its population grown once more by the same factor would still be
+/// within `allowance` (cut otherwise, such tails are grown back within the next group: at N = 320
+/// the support swung between 5 and 8 million unknowns every group). Rungs of sectors that are not
+/// filling are cut on their populations alone: tails that grow towards a steady value (the Fig. 2
+/// point's first trim) would otherwise be kept for the whole run.
 std::vector<Window> trim(const SectorModel& model, const BlockMasterEquation& me, const CVec& y, double allowance,
-                         double& trimmed) {
+                         double& trimmed, Populations& last) {
   const int S = model.sector_count();
   const Index d = model.system_dim();
   std::vector<Window> w = me.support();
   const auto blocks = me.blocks(y);
+  Populations now{w, std::vector<std::vector<double>>(std::size_t(S))};
   std::vector<double> total(std::size_t(S), 0.0);
-  // Populations are read as |Re rho_kk|: rounding leaves tiny negative ones in the tails.
-  const auto pop = [&](int s, Index k) {
-    double p = 0.0;
-    for (Index c = 0; c < d; ++c) p += std::abs(blocks[s](c * w[s].size + k, c * w[s].size + k).real());
-    return p;
-  };
   int lo = S, hi = -1;
   for (int s = 0; s < S; ++s) {
     if (w[s].size == 0) continue;
     lo = std::min(lo, s), hi = std::max(hi, s);
-    for (Index k = 0; k < w[s].size; ++k) total[std::size_t(s)] += pop(s, k);
+    auto& p = now.rungs[std::size_t(s)];
+    p.assign(std::size_t(w[s].size), 0.0);
+    // Populations are read as |Re rho_kk|: rounding leaves tiny negative ones in the tails.
+    for (Index c = 0; c < d; ++c)
+      for (Index k = 0; k < w[s].size; ++k) p[std::size_t(k)] += std::abs(blocks[s](c * w[s].size + k, c * w[s].size + k).real());
+    for (const double x : p) total[std::size_t(s)] += x;
   }
   if (hi < 0) return w;
+  const auto pop = [&](int s, Index k) { return now.rungs[std::size_t(s)][std::size_t(k)]; };
+  // The population expected after the next group, extrapolated from its change over the last
+  // (infinite where the rung was not kept then: the state has just spread there).
+  const auto ahead = [&](double p, double before) {
+    if (p == 0.0) return 0.0;
+    if (before <= 0.0) return std::numeric_limits<double>::infinity();
+    const double f = std::max(1.0, p / before);
+    return p * f;
+  };
+  const bool first = last.support.empty();
+  // A sector the state is moving into (its population at least doubled since the last trim)
+  // keeps the rungs of its window that are growing too.
+  const auto filling = [&](int s) { return !first && !(total[std::size_t(s)] <= 2.0 * last.total(s)); };
+  const auto receding = [&](int s, Index k) {
+    return !filling(s) || ahead(pop(s, k), last.at(s, w[s].begin + k)) <= allowance;
+  };
+  const auto sector_receding = [&](int s) { return first || ahead(total[std::size_t(s)], last.total(s)) <= allowance; };
   double cut = 0.0;
-  while (lo < hi && cut + total[std::size_t(lo)] + total[std::size_t(lo) + 1] <= allowance) cut += total[std::size_t(lo)], w[lo++] = {0, 0};
+  while (lo < hi && sector_receding(lo) && cut + total[std::size_t(lo)] + total[std::size_t(lo) + 1] <= allowance)
+    cut += total[std::size_t(lo)], w[lo++] = {0, 0};
   trimmed += cut, cut = 0.0;
-  while (hi > lo && cut + total[std::size_t(hi)] + total[std::size_t(hi) - 1] <= allowance) cut += total[std::size_t(hi)], w[hi--] = {0, 0};
+  while (hi > lo && sector_receding(hi) && cut + total[std::size_t(hi)] + total[std::size_t(hi) - 1] <= allowance)
+    cut += total[std::size_t(hi)], w[hi--] = {0, 0};
   trimmed += cut;
   for (int s = lo; s <= hi; ++s) {
     if (w[s].size == 0) continue;
     Index b = 0, e = w[s].size;  // rungs [b, e) of the window kept
     double low = 0.0, high = 0.0;
-    while (e - b > 1 && low + pop(s, b) + pop(s, b + 1) <= allowance) low += pop(s, b++);
-    while (e - b > 1 && high + pop(s, e - 1) + pop(s, e - 2) <= allowance) high += pop(s, --e);
+    while (e - b > 1 && receding(s, b) && low + pop(s, b) + pop(s, b + 1) <= allowance) low += pop(s, b++);
+    while (e - b > 1 && receding(s, e - 1) && high + pop(s, e - 1) + pop(s, e - 2) <= allowance) high += pop(s, --e);
     trimmed += low + high;
     w[s] = {w[s].begin + b, e - b};
   }
+  last = std::move(now);
   // A Kraus term feeds sector s from the rungs of its neighbours at most two rungs (k = j + m)
   // away: each window also covers its neighbours' trimmed windows widened by two, so that weight
   // fed from a neighbour's bulk lands inside (where its ends are watched), not outside unseen.
@@ -412,6 +457,7 @@ TimeSeries solve_pruned(const SectorModel& model, const std::vector<double>& tim
   };
   // Columns, top populations and edge sum of the readout v at output time i; the support grown
   // past edges above `budget` is merged into `grown` (empty: none grown yet).
+  double boost = 1.0;
   const auto record = [&](std::size_t i, const cplx* v, double budget, double& edge, std::vector<Window>& grown) {
     observables.c_numbers(times[i], raw.data());
     for (Index r = 0; r < readout->raw(); ++r) raw[std::size_t(r)] += v[r].real();
@@ -420,7 +466,7 @@ TimeSeries solve_pruned(const SectorModel& model, const std::vector<double>& tim
     std::vector<double> top(std::size_t(readout->top()));
     for (Index m = 0; m < readout->top(); ++m) top[std::size_t(m)] = v[readout->raw() + m].real();
     pending_top.push_back(std::move(top));
-    std::vector<Window> g = grow(model, me->support(), edge_populations(v).data(), budget, edge);
+    std::vector<Window> g = grow(model, me->support(), edge_populations(v).data(), budget, edge, boost);
     if (g == me->support()) return;
     if (grown.empty()) grown = me->support();
     for (std::size_t s = 0; s < g.size(); ++s)  // the union of the supports grown at each time
@@ -475,10 +521,11 @@ TimeSeries solve_pruned(const SectorModel& model, const std::vector<double>& tim
       read(state);
       double sum = 0.0;
       std::vector<Window> grown = grow(model, me->support(), edge_populations(values.data()).data(), factor * threshold(), sum);
-      if (grown == me->support()) return;
+      if (grown == me->support()) return round > 0;
       ++growths;
       move_to(std::move(grown), state);
     }
+    return true;
   };
   double discarded_bound = 0.0;  // sum over groups of (edge populations) x rate x tau, plus what trims cut
   double trimmed = 0.0;
@@ -486,17 +533,23 @@ TimeSeries solve_pruned(const SectorModel& model, const std::vector<double>& tim
   // Follows a state that moves: cuts from every end what the state has left, at most a
   // hundredth of the growth threshold over all ends (so the ends left are far below the
   // threshold that would grow them back), when that sheds a fifth of the unknowns or more.
+  Populations last_populations;
   const auto shrink = [&](CVec& state) {
     long ends = 2;
     for (const Window& w : me->support()) ends += w.size > 0 ? 2 : 0;
     double cut = 0.0;
-    std::vector<Window> kept = trim(model, *me, state, 0.01 * threshold() / double(ends), cut);
-    if (unknowns_of(kept) > 0.8 * double(me->size())) return;
+    std::vector<Window> kept = trim(model, *me, state, 0.01 * threshold() / double(ends), cut, last_populations);
+    if (unknowns_of(kept) > 0.8 * double(me->size())) return false;
     trimmed += cut, discarded_bound += cut;
     ++trims;
     move_to(std::move(kept), state);
+    return true;
   };
   settle(y, 0.1);
+  if (prune.shrink) {  // the initial populations, for the first trim to compare with
+    double none = 0.0;
+    trim(model, *me, y, -1.0, none, last_populations);
+  }
   if (!times.empty()) {
     read(y);
     double edge = 0.0;
@@ -507,9 +560,14 @@ TimeSeries solve_pruned(const SectorModel& model, const std::vector<double>& tim
   // Output times in groups; a group whose states reach an edge above the threshold is redone on
   // the grown support from its start. With the Chebyshev series a group is one series (or a few,
   // within its reach) read at every output time through the readout, so longer groups cost fewer
-  // terms: the group grows fourfold after each group that needed no growth (the support moves
-  // most early on), and a group redone twice is halved (a redone group costs its terms again).
+  // terms: the group grows fourfold after a group whose edges stayed below a quarter of the
+  // threshold, and one that needs growth is redone up to the first output time that passed
+  // it (halved if redone before: a redone group costs its terms again), with margins grown by 1.5
+  // per attempt (edges cut off at the support underestimate how far the state would go).
   std::size_t group = series ? 4 : 1;
+  double terms_per_time = 0.0;
+  bool moved = false;
+  const double cap_terms = 200.0, quiet_edge = 0.25;
   for (std::size_t i = 1; i < times.size();) {
     for (int attempt = 0;; ++attempt) {
       const std::size_t K = std::min(group, times.size() - i);
@@ -517,7 +575,10 @@ TimeSeries solve_pruned(const SectorModel& model, const std::vector<double>& tim
       edge_threshold = threshold();
       double largest = 0.0;
       std::vector<Window> grown;
+      std::size_t reached = K;  // output times up to the first whose edges passed the threshold
       pending_top.clear();
+      boost = std::pow(1.5, attempt);
+      const long terms_before = series ? long(series->statistics().terms) : 0L;
       if (series) {
         std::vector<double> taus;
         for (std::size_t k = 0; k < K; ++k) taus.push_back(times[i + k] - times[i - 1]);
@@ -527,6 +588,7 @@ TimeSeries solve_pruned(const SectorModel& model, const std::vector<double>& tim
           const CVec v = values.row(Index(k)).transpose();  // (values is column-major)
           record(i + k, v.data(), edge_threshold, edge, grown);
           largest = std::max(largest, edge);
+          if (!grown.empty() && reached == K) reached = k + 1;
         }
       } else {
         for (std::size_t k = 0; k < K; ++k) {
@@ -543,15 +605,25 @@ TimeSeries solve_pruned(const SectorModel& model, const std::vector<double>& tim
         y.swap(next);
         commit(i, K);
         i += K;
-        if (series && grown.empty()) group = std::min<std::size_t>(4 * group, times.size());
+        if (series) terms_per_time = double(series->statistics().terms - terms_before) / (times[i - 1] - times[i - K - 1]);
+        moved = attempt > 0;
+        // Longer groups only while the edges stay well below the threshold (a state that
+        // spreads or moves would reach it within a group four times as long).
+        if (series && grown.empty() && attempt == 0 && largest < quiet_edge * edge_threshold) group = std::min<std::size_t>(4 * group, times.size());
         break;
       }
       ++growths;  // grown where the weight went during the group: redo it (shorter if redone before)
-      if (attempt > 0) group = std::max<std::size_t>(1, group / 2);
+      group = std::max<std::size_t>(1, std::min(reached, attempt > 0 ? group / 2 : group));
       move_to(std::move(grown), y);
     }
-    if (prune.shrink) shrink(y);
-    settle(y, 0.1);
+    if (prune.shrink) moved = shrink(y) || moved;
+    moved = settle(y, 0.1) || moved;
+    // While the support moves, a group is held to ~cap_terms series terms (a few hundred: the
+    // series' start-up costs ~20 terms), so that the support carries the state over a short
+    // stretch, not over all it crosses in a long group.
+    if (series && moved && i < times.size())
+      while (group > 1 && terms_per_time * (times[std::min(times.size() - 1, i - 1 + group)] - times[i - 1]) > cap_terms)
+        --group;
   }
   retire();
 
