@@ -1102,6 +1102,9 @@ std::pair<double, double> JumpUnravelling::norm_squared(double theta) const {
   return {p, dp};
 }
 
+// The AVX2/FMA clone where the machine has it: the Newton iteration is a chain of dependent
+// Horner steps, logarithm series terms and divisions (fused multiply-adds shorten it).
+__attribute__((target_clones("arch=x86-64-v3", "default")))
 double JumpUnravelling::locate_jump(double f0, double f1, double ch, bool polynomial, TrajectoryStatistics& stats) {
   // Newton with bisection fallback on f(theta) = f0 - c h theta + log ||phi(theta)||^2.
   double lo = 0.0, hi = 1.0, theta = f0 / (f0 - f1);
@@ -1127,6 +1130,8 @@ double JumpUnravelling::locate_jump(double f0, double f1, double ch, bool polyno
   return theta;
 }
 
+// The AVX2/FMA clone where the machine has it (short passes over the state and its weights).
+__attribute__((target_clones("arch=x86-64-v3", "default")))
 void JumpUnravelling::jump(Rng& rng, TrajectoryStatistics& stats) {
   const auto& channels = model_.channels();
   Generator& g = *gen_;
