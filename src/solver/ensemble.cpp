@@ -13,6 +13,7 @@
 #include <cstring>
 #include <exception>
 #include <limits>
+#include <memory>
 #include <fmt/format.h>
 #include <omp.h>
 
@@ -202,6 +203,11 @@ TimeSeries run_ensemble(const SectorModel& model, const std::vector<double>& tim
   long chunk = workers;
   std::atomic<long> done{0};
   const long done_before = std::min(o.ntraj, next_group() * group_size);
+  // One worker per thread for the whole run, not per chunk: a worker's generator cache (up to
+  // 1024 generators) then stays warm from chunk to chunk instead of being freed and rebuilt
+  // (~4% of the time at N = 1e4, 400 trajectories). Results do not depend on it (a cached
+  // generator is the one a rebuild gives, bit for bit).
+  std::vector<std::unique_ptr<JumpUnravelling>> worker_of_thread(static_cast<std::size_t>(omp_get_max_threads()));
   while (!state.tolerance_reached && next_group() < stop) {
     const auto chunk_start = std::chrono::steady_clock::now();
     const std::vector<Unit> units = units_of(next_group(), std::min(stop, next_group() + chunk), chunk);
@@ -211,7 +217,9 @@ TimeSeries run_ensemble(const SectorModel& model, const std::vector<double>& tim
     std::exception_ptr failure;
 #pragma omp parallel
     {
-      JumpUnravelling worker(model, times, o.jump);
+      auto& mine = worker_of_thread[std::size_t(omp_get_thread_num())];
+      if (!mine) mine = std::make_unique<JumpUnravelling>(model, times, o.jump);
+      JumpUnravelling& worker = *mine;
       RVec record(R);
 #pragma omp for schedule(dynamic, 1)
       for (long k = 0; k < n_units; ++k) {

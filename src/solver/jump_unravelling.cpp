@@ -101,6 +101,31 @@ double dot_real(const double* a, const double* b, Index n) {
   return (s[0] + s[1]) + (s[2] + s[3]);
 }
 
+/// y = K x for a banded K (y: K.rows() entries, zeroed here) when every band's factor is real:
+/// each entry as the general Operator::apply forms it, fr * (c_i x_i) (a real factor's complex
+/// product adds exact zeros), in plain loops over the interleaved doubles. Returns false (y
+/// untouched) for other operators.
+__attribute__((target_clones("arch=x86-64-v3", "default")))
+bool apply_real_bands(const Operator& K, const cplx* x, cplx* y) {
+  if (!K.is_banded()) return false;
+  for (const Operator::Band& b : K.bands())
+    if (b.factor.imag() != 0.0) return false;
+  double* yd = reinterpret_cast<double*>(y);
+  const double* xd = reinterpret_cast<const double*>(x);
+  std::fill_n(yd, 2 * K.rows(), 0.0);
+  for (const Operator::Band& b : K.bands()) {
+    const double f = b.factor.real();
+    const double* c = K.coeff(b);
+    double* yo = yd + 2 * b.out_row;
+    const double* xi = xd + 2 * b.in_row;
+    for (Index i = 0; i < b.size; ++i) {
+      yo[2 * i] += f * (c[i] * xi[2 * i]);
+      yo[2 * i + 1] += f * (c[i] * xi[2 * i + 1]);
+    }
+  }
+  return true;
+}
+
 /// A run of rows [begin, begin + size) of A (complex rows) on which the same bands are present,
 /// each of them purely imaginary (SplitBand::im only): the form of a real Hamiltonian's bands.
 /// Its bands' coefficients start at terms[first + t].coeff in the pool, their input rows at
@@ -178,6 +203,93 @@ double apply_fused(const double* __restrict x, double* __restrict y, const doubl
   }
   return (s[0] + s[1]) + (s[2] + s[3]);
 }
+
+/// The run form over split vectors: a vector of D complex entries as its real parts, soa_pad
+/// zeros, its imaginary parts (each part with soa_pad zeros before and after it in the buffers
+/// the trajectory uses). A row's bands are read at fixed row shifts, so every operation is a
+/// plain product of contiguous doubles (no swaps of real and imaginary parts, as in the
+/// interleaved form). A run may list a band over rows where A has none (coefficient 0, its input
+/// row within the padding): adjacent runs whose bands are a subset of one another's merge, so a
+/// ladder's level block is one loop.
+constexpr Index soa_pad = 2;
+struct SoaRun {
+  Index begin, size, first, count;
+};
+struct SoaTerm {
+  Index coeff, shift;  // coefficients s_j (A = i s_j) at pool[coeff + j], input row = row + shift
+};
+
+template <int K>
+[[gnu::always_inline]] inline void soa_run(const double* __restrict xr, const double* __restrict xi, double* __restrict yr,
+                                           double* __restrict yi, const double* __restrict a, const double* __restrict b,
+                                           const SoaRun& r, const SoaTerm* __restrict terms, const double* __restrict pool,
+                                           double scale, double* s) {
+  const Index r0 = r.begin, n = r.size;
+  const double* c[K > 0 ? K : 1];
+  const double* inr[K > 0 ? K : 1];
+  const double* ini[K > 0 ? K : 1];
+  for (int k = 0; k < K; ++k) {
+    c[k] = pool + terms[r.first + k].coeff;
+    inr[k] = xr + r0 + terms[r.first + k].shift;
+    ini[k] = xi + r0 + terms[r.first + k].shift;
+  }
+  const double* ar = a + r0;
+  const double* br = b + r0;
+  const double* x0r = xr + r0;
+  const double* x0i = xi + r0;
+  double* y0r = yr + r0;
+  double* y0i = yi + r0;
+  Index j = 0;
+  for (; j + 4 <= n; j += 4)
+    for (int l = 0; l < 4; ++l) {
+      double vr = ar[j + l] * x0r[j + l] - br[j + l] * x0i[j + l];
+      double vi = ar[j + l] * x0i[j + l] + br[j + l] * x0r[j + l];
+      for (int k = 0; k < K; ++k) {
+        vr -= c[k][j + l] * ini[k][j + l];
+        vi += c[k][j + l] * inr[k][j + l];
+      }
+      vr *= scale;
+      vi *= scale;
+      y0r[j + l] = vr;
+      y0i[j + l] = vi;
+      s[l] += vr * vr + vi * vi;
+    }
+  for (; j < n; ++j) {
+    double vr = ar[j] * x0r[j] - br[j] * x0i[j];
+    double vi = ar[j] * x0i[j] + br[j] * x0r[j];
+    for (int k = 0; k < K; ++k) {
+      vr -= c[k][j] * ini[k][j];
+      vi += c[k][j] * inr[k][j];
+    }
+    vr *= scale;
+    vi *= scale;
+    y0r[j] = vr;
+    y0i[j] = vi;
+    s[0] += vr * vr + vi * vi;
+  }
+}
+
+/// y = scale A x on split vectors (x, y: the real parts; the imaginary ones D + soa_pad later);
+/// returns ||y||^2.
+__attribute__((target_clones("arch=x86-64-v3", "default")))
+double apply_soa(const double* __restrict x, double* __restrict y, Index D, const double* __restrict a,
+                 const double* __restrict b, const SoaRun* runs, Index nr, const SoaTerm* terms,
+                 const double* __restrict pool, double scale) {
+  const double* xi = x + D + soa_pad;
+  double* yi = y + D + soa_pad;
+  double s[4] = {0.0, 0.0, 0.0, 0.0};
+  for (Index i = 0; i < nr; ++i) {
+    const SoaRun& r = runs[i];
+    switch (r.count) {
+      case 0: soa_run<0>(x, xi, y, yi, a, b, r, terms, pool, scale, s); break;
+      case 1: soa_run<1>(x, xi, y, yi, a, b, r, terms, pool, scale, s); break;
+      case 2: soa_run<2>(x, xi, y, yi, a, b, r, terms, pool, scale, s); break;
+      case 3: soa_run<3>(x, xi, y, yi, a, b, r, terms, pool, scale, s); break;
+      default: soa_run<4>(x, xi, y, yi, a, b, r, terms, pool, scale, s); break;
+    }
+  }
+  return (s[0] + s[1]) + (s[2] + s[3]);
+}
 }  // namespace
 
 /// A = -i H - (Gamma - c)/2 on the current window, ready for repeated application. All storage
@@ -221,6 +333,11 @@ struct JumpUnravelling::Generator {
   std::vector<FusedTerm> fused_terms;
   std::vector<Index> cuts;  // work space of build_generator
   bool fused = false;
+  /// The run form on split vectors (apply_soa; built when fused): the diagonal's real and
+  /// imaginary parts, the merged runs and their bands' coefficients.
+  std::vector<double> soa_a, soa_b, soa_pool;
+  std::vector<SoaRun> soa_runs;
+  std::vector<SoaTerm> soa_terms;
   // The (sector, window) it was built for.
   int sector = -1;
   Window window;
@@ -247,6 +364,12 @@ struct JumpUnravelling::Generator {
     Eigen::Map<CVec> yv(y, D);
     for (const auto& [op, factor] : general) op->apply(xv, yv, factor * scale);
     return yv.squaredNorm();
+  }
+
+  /// y = scale * A x on split vectors (fused generators only); returns ||y||^2.
+  double apply_soa_norm(const double* x, double* y, double scale) const {
+    return apply_soa(x, y, diag.size(), soa_a.data(), soa_b.data(), soa_runs.data(), Index(soa_runs.size()),
+                     soa_terms.data(), soa_pool.data(), scale);
   }
 
   /// y = A(t) x with the drive terms -i f_i(t) H_i x.
@@ -330,32 +453,41 @@ void JumpUnravelling::select_generator() {
   const Window w = state_.window;
   // Sixteen slots per set, the set chosen by the sector: the sector of a trajectory at the
   // Fig. 2 point walks by +-1 at nearly every jump (sigma_minus raises j, sigma_plus lowers it,
-  // both keeping k and so the window), over a range of a few dozen sectors, and its window moves
-  // between a few neighbouring ranges (growth, trims, the rare jumps that shift k) and back, so
-  // a set keeps a sector's recent windows. (Two ways missed once per 11 jumps at N = 1e3, sixteen
-  // once per 90.) Whole sectors can be large: fewer slots. A generator holds some thirty numbers
-  // per entry of its window: a new one takes one of the first `active` ways, as many as keep
-  // sets x active x D within 2^16 entries (~16 MB; at least two ways), so wide windows (a
-  // polarised bath) cache as many generators as before and small ones sixteen per set.
-  const std::size_t sets = options_.full_sectors ? 4 : 64, ways = options_.full_sectors ? 2 : 16;
+  // both keeping k and so the window), and its window moves between a few neighbouring ranges
+  // (growth, trims, the rare jumps that shift k) and back, so a set keeps a sector's recent
+  // windows. (Two ways missed once per 11 jumps at N = 1e3, sixteen once per 90.) Whole sectors
+  // can be large: fewer slots. A generator holds some thirty numbers per entry of its window:
+  // sets x active x D stays within 2^16 entries (~16 MB): up to 256 sets (a power of two, fewer
+  // for windows too wide for two ways each) and a new generator in one of the first `active`
+  // ways. A window's D fixes its set count, so a (sector, window) is always looked up in the
+  // same set. (64 sets, the old count, held a third of that budget at D ~ 20 and rebuilt a
+  // generator once per 105 jumps at N = 1e4 and 1e5, ~8000 cycles each, against once per 1150 /
+  // 500 with 256: 9-10% of the time.)
   const std::size_t D = std::size_t(std::max<Index>(1, model_.system_dim() * w.size));
-  const std::size_t active = std::clamp<std::size_t>((std::size_t(1) << 16) / (sets * D), 2, ways);
-  if (cache_.size() != ways * sets) {
+  const std::size_t ways = options_.full_sectors ? 2 : 16, max_sets = options_.full_sectors ? 4 : 256;
+  constexpr std::size_t budget = std::size_t(1) << 16;
+  std::size_t sets = max_sets;
+  if (!options_.full_sectors)
+    while (sets > 1 && sets * 2 * D > budget) sets /= 2;
+  if (cache_.size() != ways * max_sets) {
     cache_.clear();
-    cache_.resize(ways * sets);
-    cache_keys_.assign(ways * sets, CacheKey{});
+    cache_.resize(ways * max_sets);
+    cache_keys_.assign(ways * max_sets, CacheKey{});
   }
-  const std::size_t first = (std::size_t(s) % sets) * ways;
+  const std::size_t first = (std::size_t(s) & (sets - 1)) * ways;  // sets: a power of two
   CacheKey* keys = cache_keys_.data() + first;  // the keys apart from the generators: one short scan
-  std::size_t victim = 0;
   for (std::size_t way = 0; way < ways; ++way) {
     if (keys[way].sector == s && keys[way].window == w) {
       gen_ = cache_[first + way].get();
       keys[way].used = ++cache_clock_;
       return;
     }
-    if (way < active && keys[way].used < keys[victim].used) victim = way;  // least recently used (unused: 0)
   }
+  // A miss: the least recently used of the active ways (unused: 0).
+  const std::size_t active = std::clamp<std::size_t>(budget / (sets * D), 2, ways);
+  std::size_t victim = 0;
+  for (std::size_t way = 1; way < active; ++way)
+    if (keys[way].used < keys[victim].used) victim = way;
   std::unique_ptr<Generator>& slot = cache_[first + victim];
   if (!slot) slot = std::make_unique<Generator>();
   gen_ = slot.get();
@@ -469,6 +601,69 @@ void JumpUnravelling::build_generator(Generator& g) {
       }
       if (run.count > 4) g.fused = false;
       g.fused_runs.push_back(run);
+    }
+  }
+  g.soa_runs.clear();
+  g.soa_terms.clear();
+  g.soa_pool.clear();
+  if (g.fused) {
+    g.soa_a.resize(std::size_t(D));
+    g.soa_b.resize(std::size_t(D));
+    for (Index i = 0; i < D; ++i) {
+      g.soa_a[std::size_t(i)] = g.diag[i].real();
+      g.soa_b[std::size_t(i)] = g.diag[i].imag();
+    }
+    // A fused term's row shift and its coefficient s_j at row begin + j (the pool holds (-s, s)).
+    auto shift = [&](const FusedTerm& t, const FusedRun& r) { return t.in / 2 - r.begin; };
+    auto has = [&](const FusedRun& r, Index sh) {
+      for (Index k = 0; k < r.count; ++k)
+        if (shift(g.fused_terms[std::size_t(r.first + k)], r) == sh) return true;
+      return false;
+    };
+    auto subset = [&](const FusedRun& x, const FusedRun& y) {  // x's shifts among y's
+      for (Index k = 0; k < x.count; ++k)
+        if (!has(y, shift(g.fused_terms[std::size_t(x.first + k)], x))) return false;
+      return true;
+    };
+    // Merge adjacent runs into groups [ka, kb) whose widest run (wide) lists every shift of the
+    // others, each shift's input rows over the whole group within the padding.
+    const std::size_t nruns = g.fused_runs.size();
+    std::size_t ka = 0;
+    while (ka < nruns) {
+      std::size_t kb = ka + 1, wide = ka;
+      for (; kb < nruns; ++kb) {
+        const FusedRun& next = g.fused_runs[kb];
+        const std::size_t cand = next.count > g.fused_runs[wide].count ? kb : wide;
+        const FusedRun& other = cand == kb ? g.fused_runs[wide] : next;
+        bool ok = subset(other, g.fused_runs[cand]);
+        // every earlier run of the group must also be a subset of the candidate
+        for (std::size_t k = ka; ok && k < kb; ++k) ok = subset(g.fused_runs[k], g.fused_runs[cand]);
+        const Index gb = g.fused_runs[ka].begin, ge = next.begin + next.size;
+        const FusedRun& w = g.fused_runs[cand];
+        for (Index k = 0; ok && k < w.count; ++k) {
+          const Index sh = shift(g.fused_terms[std::size_t(w.first + k)], w);
+          ok = gb + sh >= -soa_pad && ge - 1 + sh < D + soa_pad;
+        }
+        if (!ok) break;
+        wide = cand;
+      }
+      const FusedRun& w = g.fused_runs[wide];
+      const Index gb = g.fused_runs[ka].begin;
+      const Index ge = g.fused_runs[kb - 1].begin + g.fused_runs[kb - 1].size;
+      g.soa_runs.push_back({gb, ge - gb, Index(g.soa_terms.size()), w.count});
+      for (Index k = 0; k < w.count; ++k) {
+        const Index sh = shift(g.fused_terms[std::size_t(w.first + k)], w);
+        g.soa_terms.push_back({Index(g.soa_pool.size()), sh});
+        for (std::size_t q = ka; q < kb; ++q) {
+          const FusedRun& r = g.fused_runs[q];
+          const FusedTerm* t = nullptr;
+          for (Index m = 0; m < r.count; ++m)
+            if (shift(g.fused_terms[std::size_t(r.first + m)], r) == sh) t = &g.fused_terms[std::size_t(r.first + m)];
+          for (Index j = 0; j < r.size; ++j)
+            g.soa_pool.push_back(t ? g.split_pool[std::size_t(t->coeff + 2 * j + 1)] : 0.0);
+        }
+      }
+      ka = kb;
     }
   }
   // ||A||_inf <= max_i (sum_j |H_ij| + (Gamma_i - c)/2), plus the norms of the operators applied whole.
@@ -630,7 +825,10 @@ bool JumpUnravelling::ensure_window(TrajectoryStatistics& stats) {
   // Rungs to add at a side: the fewest that bring its leak bound to sqrt(window_tol) (each
   // added rung lengthens every distance by one), and at least one where the edge rung itself
   // holds more than window_tol (a short step's bound allows that; the next may be long), plus a
-  // slack so that growth stays rare.
+  // slack of W/16 rungs for wide windows (a polarised bath's window moves steadily). Narrow
+  // windows get none: at the Fig. 2 point the old slack of max(2, W/8) kept them 1.0-1.1 rungs
+  // wider on average (N = 1e3 - 1e5) for 5 growths per trajectory instead of 11, which cost more
+  // in every per-step pass than the growths it saved.
   const Index d = model_.system_dim();
   auto edge = [&](bool hi) {
     double p = 0.0;
@@ -642,7 +840,7 @@ bool JumpUnravelling::ensure_window(TrajectoryStatistics& stats) {
     while (add < max_reach * gen_->hop_shift && leak_bound(hi, -add, 2 * output_shift_, 1.0) > limit) ++add;
     return add;
   };
-  const Index extra = std::max<Index>(2, w.size / 8);
+  const Index extra = w.size / 16;
   Index add_lo = w.begin > 0 ? shortfall(false) : 0, add_hi = w.end() < L ? shortfall(true) : 0;
   if (add_lo > 0) add_lo = std::min(w.begin, add_lo + extra);
   if (add_hi > 0) add_hi = std::min(L - w.end(), add_hi + extra);
@@ -698,10 +896,53 @@ double JumpUnravelling::edge_population() const {
   return p / state_.psi.squaredNorm();
 }
 
+Index JumpUnravelling::soa_stride() const { return 2 * soa_dim_ + 3 * soa_pad; }
+double* JumpUnravelling::soa_term(Index n) { return soa_buffer_.data() + n * soa_stride() + soa_pad; }
+const double* JumpUnravelling::soa_term(Index n) const { return soa_buffer_.data() + n * soa_stride() + soa_pad; }
+void JumpUnravelling::join(const double* split, Index D, CVec& phi) {
+  phi.resize(D);
+  double* p = reinterpret_cast<double*>(phi.data());
+  const double* im = split + D + soa_pad;
+  for (Index i = 0; i < D; ++i) {
+    p[2 * i] = split[i];
+    p[2 * i + 1] = im[i];
+  }
+}
+
 double JumpUnravelling::taylor_step(double h) {
   const Index D = state_.psi.size();
   const double tol2 = options_.taylor_tol * options_.taylor_tol;
   constexpr Index max_terms = max_taylor_terms;
+  soa_ = gen_->fused;
+  if (soa_) {
+    if (D != soa_dim_) {  // zeros everywhere: the padding stays zero (nothing writes it)
+      soa_dim_ = D;
+      soa_buffer_.assign(std::size_t(max_terms * soa_stride()), 0.0);
+      soa_work_.assign(std::size_t(soa_stride()), 0.0);
+      soa_work2_.assign(std::size_t(soa_stride()), 0.0);
+      term_norm2_.resize(max_terms);
+    }
+    double* re = soa_term(0);
+    double* im = re + D + soa_pad;
+    const double* p = reinterpret_cast<const double*>(state_.psi.data());
+    for (Index i = 0; i < D; ++i) {
+      re[i] = p[2 * i];
+      im[i] = p[2 * i + 1];
+    }
+    term_norm2_[0] = state_.psi.squaredNorm();
+    for (;;) {
+      Index n = 1;
+      for (; n < max_terms; ++n) {
+        term_norm2_[n] = gen_->apply_soa_norm(soa_term(n - 1), soa_term(n), h / double(n));
+        if (term_norm2_[n] <= tol2 * term_norm2_[0]) break;
+      }
+      if (n < max_terms) {
+        n_terms_ = n + 1;
+        return h;
+      }
+      h *= 0.5;
+    }
+  }
   // The terms live in one buffer (no allocation once warm).
   if (D != term_dim_) {
     term_dim_ = D;
@@ -733,6 +974,14 @@ void horner_step(double* p, double theta, const double* w, Index n) {
 }  // namespace
 
 void JumpUnravelling::evaluate(double theta, CVec& phi) const {
+  if (soa_) {  // Horner on the split parts (the padding between them stays zero), then joined
+    const Index n2 = 2 * soa_dim_ + soa_pad;
+    double* p = soa_work_.data() + soa_pad;
+    std::copy_n(soa_term(n_terms_ - 1), n2, p);
+    for (Index n = n_terms_ - 2; n >= 0; --n) horner_step(p, theta, soa_term(n), n2);
+    join(p, soa_dim_, phi);
+    return;
+  }
   const Index D = term_dim_;
   phi.resize(D);
   std::copy_n(term(n_terms_ - 1), D, phi.data());
@@ -742,6 +991,26 @@ void JumpUnravelling::evaluate(double theta, CVec& phi) const {
 
 double JumpUnravelling::evaluate_with_derivative(double theta, CVec& phi) {
   // phi(theta) = sum theta^n w_n and d phi/d theta = sum n theta^(n-1) w_n, by Horner.
+  if (soa_) {
+    const Index n2 = 2 * soa_dim_ + soa_pad, T = n_terms_;
+    double* p = soa_work_.data() + soa_pad;
+    double* dp = soa_work2_.data() + soa_pad;
+    const double* last = soa_term(T - 1);
+    for (Index i = 0; i < n2; ++i) {
+      p[i] = last[i];
+      dp[i] = double(T - 1) * last[i];
+    }
+    for (Index n = T - 2; n >= 1; --n) {
+      const double* w = soa_term(n);
+      for (Index i = 0; i < n2; ++i) {
+        p[i] = theta * p[i] + w[i];
+        dp[i] = theta * dp[i] + double(n) * w[i];
+      }
+    }
+    horner_step(p, theta, soa_term(0), n2);
+    join(p, soa_dim_, phi);
+    return 2.0 * dot_real(p, dp, n2) / dot_real(p, p, n2);  // d/dtheta log ||phi||^2
+  }
   const Index D = term_dim_;
   auto w = [&](Index n) { return Eigen::Map<const CVec>(term(n), D); };
   CVec& dphi = dphi_;
@@ -799,8 +1068,11 @@ void JumpUnravelling::norm_polynomial() {
   // ||w_a|| ||w_b||, summed over the pairs left out. Steps cut short by the jump have small
   // h ||A||, whose terms fall fast, and pass (at N = 1e3 - 1e5 the sum is ~1e-18); long series
   // (full sectors, h ||A|| up to 3) keep every pair.
-  const Index T = n_terms_, D2 = 2 * term_dim_;
-  const double* w = reinterpret_cast<const double*>(term(0));
+  // Re <w_a|w_b> is the real dot product of the interleaved (re, im) arrays, or of the split
+  // parts with the zeros between them.
+  const Index T = n_terms_, D2 = soa_ ? 2 * soa_dim_ + soa_pad : 2 * term_dim_;
+  const Index stride = soa_ ? soa_stride() : D2;
+  const double* w = soa_ ? soa_term(0) : reinterpret_cast<const double*>(term(0));
   if (T >= 6) {  // (shorter series: few pairs to leave out, and gram() is as fast)
     double r[max_taylor_terms], left_out = 0.0;
     for (Index n = 0; n < T; ++n) r[n] = std::sqrt(term_norm2_[std::size_t(n)]);
@@ -810,15 +1082,15 @@ void JumpUnravelling::norm_polynomial() {
       poly_.assign(std::size_t(T), 0.0);
       for (Index n = 0; 2 * n < T; ++n) poly_[std::size_t(2 * n)] = term_norm2_[std::size_t(n)];
       for (Index a = 0; a < T; ++a)  // pair by pair (for six terms and more, gram()'s lanes outnumber the registers)
-        for (Index b = a + 1; b < T && a + b < T; ++b) poly_[std::size_t(a + b)] += 2.0 * dot_real(w + a * D2, w + b * D2, D2);
+        for (Index b = a + 1; b < T && a + b < T; ++b) poly_[std::size_t(a + b)] += 2.0 * dot_real(w + a * stride, w + b * stride, D2);
       return;
     }
   }
   poly_.assign(std::size_t(2 * T - 1), 0.0);
   for (Index n = 0; n < T; ++n) poly_[std::size_t(2 * n)] += term_norm2_[n];
-  if (gram(w, D2, D2, T, poly_.data())) return;
+  if (gram(w, stride, D2, T, poly_.data())) return;
   for (Index n = 0; n < T; ++n)
-    for (Index m = n + 1; m < T; ++m) poly_[std::size_t(n + m)] += 2.0 * dot_real(w + n * D2, w + m * D2, D2);
+    for (Index m = n + 1; m < T; ++m) poly_[std::size_t(n + m)] += 2.0 * dot_real(w + n * stride, w + m * stride, D2);
 }
 
 std::pair<double, double> JumpUnravelling::norm_squared(double theta) const {
@@ -830,6 +1102,9 @@ std::pair<double, double> JumpUnravelling::norm_squared(double theta) const {
   return {p, dp};
 }
 
+// The AVX2/FMA clone where the machine has it: the Newton iteration is a chain of dependent
+// Horner steps, logarithm series terms and divisions (fused multiply-adds shorten it).
+__attribute__((target_clones("arch=x86-64-v3", "default")))
 double JumpUnravelling::locate_jump(double f0, double f1, double ch, bool polynomial, TrajectoryStatistics& stats) {
   // Newton with bisection fallback on f(theta) = f0 - c h theta + log ||phi(theta)||^2.
   double lo = 0.0, hi = 1.0, theta = f0 / (f0 - f1);
@@ -855,6 +1130,8 @@ double JumpUnravelling::locate_jump(double f0, double f1, double ch, bool polyno
   return theta;
 }
 
+// The AVX2/FMA clone where the machine has it (short passes over the state and its weights).
+__attribute__((target_clones("arch=x86-64-v3", "default")))
 void JumpUnravelling::jump(Rng& rng, TrajectoryStatistics& stats) {
   const auto& channels = model_.channels();
   Generator& g = *gen_;
@@ -871,15 +1148,18 @@ void JumpUnravelling::jump(Rng& rng, TrajectoryStatistics& stats) {
     return g.kraus[f];
   };
   const CVec& phi = state_.psi;
+  const Index D = phi.size();
   const bool diagonal = model_.diagonal_channel_weights();
   if (diagonal) population_ = phi.cwiseAbs2();
+  // <W> = sum_i W_ii |phi_i|^2 for a diagonal W (a real dot product with the populations).
+  auto weight = [&](const RVec& w) { return dot_real(w.data(), population_.data(), D); };
   // Stage 1: the channel, from its weight rate_c <W_c> (a dot product with the populations
   // where W_c is diagonal).
   channel_p_.resize(channels.size());
   double total = 0.0;
   for (std::size_t c = 0; c < channels.size(); ++c)
     total += (channel_p_[c] = homodyne_channel_[c] ? 0.0
-                              : channels[c].rate * (diagonal ? g.weights[c].dot(population_)
+                              : channels[c].rate * (diagonal ? weight(g.weights[c])
                                                              : std::max(0.0, g.channel_ops[c].expectation(phi).real())));
   if (!(total > 0)) throw NumericalError("a jump with no jump channel of positive weight");
   double u = boost::random::uniform_01<double>()(rng) * total;
@@ -901,7 +1181,7 @@ void JumpUnravelling::jump(Rng& rng, TrajectoryStatistics& stats) {
         model_.fill_kraus_weight(int(c), int(b), s, state_.window, g.kraus_weights[f]);
         g.has_kraus_weight[f] = 1;
       }
-      w = g.kraus_weights[f].dot(population_);
+      w = weight(g.kraus_weights[f]);
     } else if (model_.has_sector(target)) {  // general path: ||K_b phi||^2
       const Operator& K = kraus(Index(c), b);
       scratch2_.setZero(K.rows());
@@ -926,8 +1206,11 @@ void JumpUnravelling::jump(Rng& rng, TrajectoryStatistics& stats) {
   const Operator& K = kraus(Index(c), b);
   const Window wt = g.kraus_window[std::size_t(branch_offset_[c] + b)];
   if (computed != b) {  // the general path's weight loop has it already when b was computed last
-    scratch2_.setZero(K.rows());
-    K.apply(phi, scratch2_);
+    scratch2_.resize(K.rows());
+    if (!apply_real_bands(K, phi.data(), scratch2_.data())) {
+      scratch2_.setZero();
+      K.apply(phi, scratch2_);
+    }
   }
   // Self-check of the declared weights: ||K_b phi||^2 against the branch weight used to choose it
   // (equal up to rounding unless a model's weights are not its Kraus operators' K^+K).

@@ -195,6 +195,18 @@ class JumpUnravelling {
   cplx* term(Index n) { return term_buffer_.data() + n * term_dim_; }
   const cplx* term(Index n) const { return term_buffer_.data() + n * term_dim_; }
   Index n_terms_ = 0;
+  /// With a fused generator the terms are split vectors instead (JumpUnravelling.cpp,
+  /// apply_soa): per term soa_pad zeros, the D real parts, soa_pad zeros, the D imaginary parts,
+  /// soa_pad zeros; soa_ says which form the last step used.
+  std::vector<double> soa_buffer_;
+  mutable std::vector<double> soa_work_, soa_work2_;  // Horner work space (evaluate)
+  Index soa_dim_ = -1;
+  bool soa_ = false;
+  Index soa_stride() const;
+  double* soa_term(Index n);
+  const double* soa_term(Index n) const;
+  /// phi from split parts (D + soa_pad apart).
+  static void join(const double* split, Index D, CVec& phi);
   std::vector<double> term_norm2_;  // ||w_n||^2
   std::vector<double> poly_;        // a_k of the norm polynomial
   CVec scratch_, scratch2_, dphi_;  // dphi_: d phi / d theta in the vector Newton
