@@ -566,7 +566,7 @@ TimeSeries solve_pruned(const SectorModel& model, const std::vector<double>& tim
   // per attempt (edges cut off at the support underestimate how far the state would go).
   std::size_t group = series ? 4 : 1;
   double terms_per_time = 0.0;
-  bool moved = false;
+  bool moved = false, moved_before = false;
   const double cap_terms = 200.0, quiet_edge = 0.25;
   for (std::size_t i = 1; i < times.size();) {
     for (int attempt = 0;; ++attempt) {
@@ -606,6 +606,7 @@ TimeSeries solve_pruned(const SectorModel& model, const std::vector<double>& tim
         commit(i, K);
         i += K;
         if (series) terms_per_time = double(series->statistics().terms - terms_before) / (times[i - 1] - times[i - K - 1]);
+        moved_before = moved;
         moved = attempt > 0;
         // Longer groups only while the edges stay well below the threshold (a state that
         // spreads or moves would reach it within a group four times as long).
@@ -618,10 +619,12 @@ TimeSeries solve_pruned(const SectorModel& model, const std::vector<double>& tim
     }
     if (prune.shrink) moved = shrink(y) || moved;
     moved = settle(y, 0.1) || moved;
-    // While the support moves, a group is held to ~cap_terms series terms (a few hundred: the
-    // series' start-up costs ~20 terms), so that the support carries the state over a short
-    // stretch, not over all it crosses in a long group.
-    if (series && moved && i < times.size())
+    // While the support keeps moving (grown, redone or trimmed after two groups in a row), a
+    // group is held to ~cap_terms series terms (a few hundred: the series' start-up costs ~20
+    // terms), so that the support carries the state over a short stretch, not over all it
+    // crosses in a long group. (A single move, as at the Fig. 2 point, keeps long groups: there
+    // the series' terms grow like sqrt(tau), and capping after every move cost 7% more terms.)
+    if (series && moved && moved_before && i < times.size())
       while (group > 1 && terms_per_time * (times[std::min(times.size() - 1, i - 1 + group)] - times[i - 1]) > cap_terms)
         --group;
   }

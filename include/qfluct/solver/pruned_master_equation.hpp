@@ -16,7 +16,9 @@
 /// observables are those of the unpruned equation to about prune_tol times their size. After
 /// each group of output times the support is trimmed where the state has left it (ends holding
 /// far below the growth budget; PruneOptions::shrink), so that a state that moves (a bath
-/// relaxing from the equator to a pole) is carried on where it is, not on everywhere it was.
+/// relaxing from the equator to a pole) is carried on where it is, not on everywhere it was;
+/// tails the state is moving into (growing since the last trim) are kept, and while the support
+/// moves a group of output times is held to about 200 series terms.
 ///
 /// Integrated with the Chebyshev exponential for time-independent models (the dissipator's rates
 /// grow like N: its terms grow like sqrt(N tau) over a time tau), or with the integrator asked for.
