@@ -106,7 +106,7 @@ std::vector<Edge> edges_of(const SectorModel& model, const std::vector<Window>& 
 /// Kraus images to cover them plus that margin. `total` receives the sum of the edge populations
 /// `weight` (in the order of edges_of).
 std::vector<Window> grow(const SectorModel& model, std::vector<Window> w, const double* weight, double budget,
-                         double& total, double boost = 1.0) {
+                         double& total) {
   int lo = 0, hi = 0;
   const std::vector<Edge> edges = edges_of(model, w, lo, hi);
   total = 0.0;
@@ -115,7 +115,7 @@ std::vector<Window> grow(const SectorModel& model, std::vector<Window> w, const 
   std::vector<std::size_t> order(edges.size());
   for (std::size_t e = 0; e < order.size(); ++e) order[e] = e;
   std::stable_sort(order.begin(), order.end(), [&](std::size_t x, std::size_t y) { return weight[x] > weight[y]; });
-  const int margin = int(boost * (2 + (hi - lo + 1) / 8));
+  const int margin = 2 + (hi - lo + 1) / 8;
   double left = total;
   for (const std::size_t i : order) {
     if (left <= 0.25 * budget) break;
@@ -128,13 +128,13 @@ std::vector<Window> grow(const SectorModel& model, std::vector<Window> w, const 
     else if (e.target >= 0) {
       Window& x = w[e.target];
       const auto [low, high] = kraus_shifts(model, e.target > e.sector);
-      const Index m = Index(boost * double(2 + x.size / 4)), L = model.ladder_size(e.target);
+      const Index m = 2 + x.size / 4, L = model.ladder_size(e.target);
       const Index b = e.side == 0 ? std::max<Index>(0, e.first + low - m) : x.begin;
       const Index end = e.side == 1 ? std::min(L, e.first + e.count + high + m) : x.end();
       x = {std::min(b, x.begin), std::max(end, x.end()) - std::min(b, x.begin)};
     } else {
       Window& x = w[e.sector];
-      const Index m = Index(boost * double(2 + x.size / 4)), L = model.ladder_size(e.sector);
+      const Index m = 2 + x.size / 4, L = model.ladder_size(e.sector);
       x = e.side == 0 ? Window{std::max<Index>(0, x.begin - m), x.end() - std::max<Index>(0, x.begin - m)}
                       : Window{x.begin, std::min(L, x.end() + m) - x.begin};
     }
@@ -457,7 +457,6 @@ TimeSeries solve_pruned(const SectorModel& model, const std::vector<double>& tim
   };
   // Columns, top populations and edge sum of the readout v at output time i; the support grown
   // past edges above `budget` is merged into `grown` (empty: none grown yet).
-  double boost = 1.0;
   const auto record = [&](std::size_t i, const cplx* v, double budget, double& edge, std::vector<Window>& grown) {
     observables.c_numbers(times[i], raw.data());
     for (Index r = 0; r < readout->raw(); ++r) raw[std::size_t(r)] += v[r].real();
@@ -466,7 +465,7 @@ TimeSeries solve_pruned(const SectorModel& model, const std::vector<double>& tim
     std::vector<double> top(std::size_t(readout->top()));
     for (Index m = 0; m < readout->top(); ++m) top[std::size_t(m)] = v[readout->raw() + m].real();
     pending_top.push_back(std::move(top));
-    std::vector<Window> g = grow(model, me->support(), edge_populations(v).data(), budget, edge, boost);
+    std::vector<Window> g = grow(model, me->support(), edge_populations(v).data(), budget, edge);
     if (g == me->support()) return;
     if (grown.empty()) grown = me->support();
     for (std::size_t s = 0; s < g.size(); ++s)  // the union of the supports grown at each time
@@ -560,13 +559,12 @@ TimeSeries solve_pruned(const SectorModel& model, const std::vector<double>& tim
   // Output times in groups; a group whose states reach an edge above the threshold is redone on
   // the grown support from its start. With the Chebyshev series a group is one series (or a few,
   // within its reach) read at every output time through the readout, so longer groups cost fewer
-  // terms: the group grows fourfold after a group whose edges stayed below a quarter of the
-  // threshold, and one that needs growth is redone up to the first output time that passed
-  // it (halved if redone before: a redone group costs its terms again), with margins grown by 1.5
-  // per attempt (edges cut off at the support underestimate how far the state would go).
+  // terms: the group grows fourfold after each group (after a move of the support only while
+  // its edges stayed below a quarter of the threshold), and a group redone twice is halved (a
+  // redone group costs its terms again).
   std::size_t group = series ? 4 : 1;
   double terms_per_time = 0.0;
-  bool moved = false, moved_before = false;
+  bool moved = false, moved_before = false, quiet = false;
   const double cap_terms = 200.0, quiet_edge = 0.25;
   for (std::size_t i = 1; i < times.size();) {
     for (int attempt = 0;; ++attempt) {
@@ -575,9 +573,7 @@ TimeSeries solve_pruned(const SectorModel& model, const std::vector<double>& tim
       edge_threshold = threshold();
       double largest = 0.0;
       std::vector<Window> grown;
-      std::size_t reached = K;  // output times up to the first whose edges passed the threshold
       pending_top.clear();
-      boost = std::pow(1.5, attempt);
       const long terms_before = series ? long(series->statistics().terms) : 0L;
       if (series) {
         std::vector<double> taus;
@@ -588,7 +584,6 @@ TimeSeries solve_pruned(const SectorModel& model, const std::vector<double>& tim
           const CVec v = values.row(Index(k)).transpose();  // (values is column-major)
           record(i + k, v.data(), edge_threshold, edge, grown);
           largest = std::max(largest, edge);
-          if (!grown.empty() && reached == K) reached = k + 1;
         }
       } else {
         for (std::size_t k = 0; k < K; ++k) {
@@ -608,13 +603,11 @@ TimeSeries solve_pruned(const SectorModel& model, const std::vector<double>& tim
         if (series) terms_per_time = double(series->statistics().terms - terms_before) / (times[i - 1] - times[i - K - 1]);
         moved_before = moved;
         moved = attempt > 0;
-        // Longer groups only while the edges stay well below the threshold (a state that
-        // spreads or moves would reach it within a group four times as long).
-        if (series && grown.empty() && attempt == 0 && largest < quiet_edge * edge_threshold) group = std::min<std::size_t>(4 * group, times.size());
+        quiet = grown.empty() && attempt == 0 && largest < quiet_edge * edge_threshold;
         break;
       }
       ++growths;  // grown where the weight went during the group: redo it (shorter if redone before)
-      group = std::max<std::size_t>(1, std::min(reached, attempt > 0 ? group / 2 : group));
+      if (attempt > 0) group = std::max<std::size_t>(1, group / 2);
       move_to(std::move(grown), y);
     }
     if (prune.shrink) moved = shrink(y) || moved;
@@ -624,6 +617,10 @@ TimeSeries solve_pruned(const SectorModel& model, const std::vector<double>& tim
     // terms), so that the support carries the state over a short stretch, not over all it
     // crosses in a long group. (A single move, as at the Fig. 2 point, keeps long groups: there
     // the series' terms grow like sqrt(tau), and capping after every move cost 7% more terms.)
+    // Groups grow fourfold after each group, but where the support has just moved only while
+    // the edges stay well below the threshold (a state that spreads or moves would reach it
+    // within a group four times as long).
+    if (series && (quiet || !(moved || moved_before))) group = std::min<std::size_t>(4 * group, times.size());
     if (series && moved && moved_before && i < times.size())
       while (group > 1 && terms_per_time * (times[std::min(times.size() - 1, i - 1 + group)] - times[i - 1]) > cap_terms)
         --group;
