@@ -612,15 +612,15 @@ TimeSeries solve_pruned(const SectorModel& model, const std::vector<double>& tim
     }
     if (prune.shrink) moved = shrink(y) || moved;
     moved = settle(y, 0.1) || moved;
-    // While the support keeps moving (grown, redone or trimmed after two groups in a row), a
-    // group is held to ~cap_terms series terms (a few hundred: the series' start-up costs ~20
-    // terms), so that the support carries the state over a short stretch, not over all it
-    // crosses in a long group. (A single move, as at the Fig. 2 point, keeps long groups: there
-    // the series' terms grow like sqrt(tau), and capping after every move cost 7% more terms.)
     // Groups grow fourfold after each group, but where the support has just moved only while
     // the edges stay well below the threshold (a state that spreads or moves would reach it
     // within a group four times as long).
     if (series && (quiet || !(moved || moved_before))) group = std::min<std::size_t>(4 * group, times.size());
+    // While the support keeps moving (grown, redone or trimmed after two groups in a row), a
+    // group is held to ~cap_terms series terms (a few hundred: the series' start-up costs ~20
+    // terms), so that the support carries the state over a short stretch, not over all it
+    // crosses in a long group. (A single move, as at the Fig. 2 point, keeps long groups: there
+    // the series' terms grow like sqrt(tau).)
     if (series && moved && moved_before && i < times.size())
       while (group > 1 && terms_per_time * (times[std::min(times.size() - 1, i - 1 + group)] - times[i - 1]) > cap_terms)
         --group;
