@@ -15,7 +15,7 @@
 #   fig2:10000       ME 79 s (b13e424; 480 s before it), 1e4 trajectories 269 s
 #   fig2:100000      ME 18 min, 1.1 GB (b13e424), 1e4 trajectories 29 min
 #   mean_field:160   ME 26 s (b503d56; 3-5 min before trimming), 1e4 trajectories 75 s
-#   mean_field:320   ME ~3 min, 1.8 GB (b503d56)
+#   mean_field:320   ME 154 s, 1.1 GB (8fd214f)
 #   mean_field:640   ME 16 min on 2 threads, 5.6 GB (b503d56), 1e4 trajectories 7 min (2 threads)
 #
 #   bench/pruned_vs_trajectories.sh [QFLUCT] [THREADS]        defaults: build/qfluct, 1
