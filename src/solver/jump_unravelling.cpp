@@ -913,6 +913,23 @@ double JumpUnravelling::taylor_step(double h) {
   const Index D = state_.psi.size();
   const double tol2 = options_.taylor_tol * options_.taylor_tol;
   constexpr Index max_terms = max_taylor_terms;
+  // Terms w_n = (h/n) A w_{n-1} (apply(n, h/n) writes w_n, returns its squared norm) until
+  // ||w_n||^2 <= tol^2 ||w_0||^2, with w_0 and its norm in place; the step is halved while the
+  // series converges too slowly. Returns the step taken.
+  const auto series = [&](const auto& apply) {
+    for (;;) {
+      Index n = 1;
+      for (; n < max_terms; ++n) {
+        term_norm2_[n] = apply(n, h / double(n));
+        if (term_norm2_[n] <= tol2 * term_norm2_[0]) break;
+      }
+      if (n < max_terms) {
+        n_terms_ = n + 1;
+        return h;
+      }
+      h *= 0.5;
+    }
+  };
   soa_ = gen_->fused;
   if (soa_) {
     if (D != soa_dim_) {  // zeros everywhere: the padding stays zero (nothing writes it)
@@ -930,18 +947,7 @@ double JumpUnravelling::taylor_step(double h) {
       im[i] = p[2 * i + 1];
     }
     term_norm2_[0] = state_.psi.squaredNorm();
-    for (;;) {
-      Index n = 1;
-      for (; n < max_terms; ++n) {
-        term_norm2_[n] = gen_->apply_soa_norm(soa_term(n - 1), soa_term(n), h / double(n));
-        if (term_norm2_[n] <= tol2 * term_norm2_[0]) break;
-      }
-      if (n < max_terms) {
-        n_terms_ = n + 1;
-        return h;
-      }
-      h *= 0.5;
-    }
+    return series([&](Index n, double scale) { return gen_->apply_soa_norm(soa_term(n - 1), soa_term(n), scale); });
   }
   // The terms live in one buffer (no allocation once warm).
   if (D != term_dim_) {
@@ -951,18 +957,7 @@ double JumpUnravelling::taylor_step(double h) {
   }
   std::copy_n(state_.psi.data(), D, term(0));
   term_norm2_[0] = state_.psi.squaredNorm();
-  for (;;) {
-    Index n = 1;
-    for (; n < max_terms; ++n) {
-      term_norm2_[n] = gen_->apply_norm(term(n - 1), term(n), h / double(n));
-      if (term_norm2_[n] <= tol2 * term_norm2_[0]) break;
-    }
-    if (n < max_terms) {
-      n_terms_ = n + 1;
-      return h;
-    }
-    h *= 0.5;  // the series converges too slowly: halve the step
-  }
+  return series([&](Index n, double scale) { return gen_->apply_norm(term(n - 1), term(n), scale); });
 }
 
 namespace {
