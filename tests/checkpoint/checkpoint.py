@@ -50,7 +50,7 @@ def config(name):
     return os.path.join(SOURCE, "tests", "checkpoint", f"{name}.toml")
 
 
-# The runs. LONG is killed and resumed (about 2 s on 2 free cores); MEDIUM is interrupted once
+# The runs. LONG is killed and resumed (about 3 s on 2 free cores); MEDIUM is interrupted once
 # (a third of LONG, with the records of the first 500 trajectories, so that they span the
 # interruption); RECORDS is the small ensemble with measurement records; TOL is fig2.toml by
 # jumps with solver.tol = 0.2 (reached after 464 trajectories).
